@@ -1,0 +1,3 @@
+from reco_assets.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""Member cards: the product, brand and category feeds served by member id."""
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from reco_assets import checks
+from reco_assets.assets.common import check, partition_cohort, partition_date, spec, table_metadata, write_day
+from reco_assets.constants import PUBLISHING
+from reco_assets.partitions import daily_cohort_partitions
+from reco_assets.pipeline.cards import CardLimits
+from reco_assets.pipeline.cards import member_cards as assemble_cards
+from reco_assets.pipeline.catalog import day_bounds
+from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.spark import SparkResource
+from reco_assets.settings import RecoSettings
+
+
+def card_limits(settings: RecoSettings) -> CardLimits:
+    return CardLimits(
+        product_feed_max=settings.product_feed_max,
+        product_card_size=settings.product_card_size,
+        group_cards=settings.group_cards,
+        group_card_size=settings.group_card_size,
+        group_full_size=settings.group_full_size,
+        group_min_styles=settings.group_min_styles,
+    )
+
+
+@asset(
+    partitions_def=daily_cohort_partitions,
+    deps=["diversified_affinities", "style_listings", "catalog"],
+    group_name=PUBLISHING,
+    kinds={"spark", "delta"},
+    check_specs=[
+        spec("member_cards", "cards_saleable", "every style in a card is on sale with stock on the day", blocking=True),
+        spec("member_cards", "lists_well_formed",
+             "no style twice in one list; at most 300 styles in a product feed", blocking=True),
+    ],
+)
+def member_cards(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
+                 settings: RecoSettings) -> MaterializeResult:
+    """Per member: the product feed and the brand and category cards, as ordered lists of style ids."""
+    day, cohort = partition_date(context), partition_cohort(context)
+    session = spark.session()
+    day_where = partition_predicate({"as_of_date": day})
+    affinities = lakehouse.read_spark(session, "diversified_affinities",
+                                      partition_predicate({"as_of_date": day, "cohort": cohort}))
+    listings = lakehouse.read_spark(session, "style_listings", day_where)
+    data = write_day(lakehouse, "member_cards", assemble_cards(affinities, listings, card_limits(settings)), day, cohort)
+    start, end = day_bounds(day)
+    unsaleable = checks.styles_not_saleable(checks.card_styles(data), lakehouse.read_arrow("catalog", day_where),
+                                            start, end, settings.min_qty_on_hand)
+    members = len(set(data.column("member_id").to_pylist()))
+    return MaterializeResult(
+        metadata=table_metadata(lakehouse, "member_cards", data, members=members),
+        check_results=[
+            check("cards_saleable", unsaleable, "styles in cards not saleable on the day"),
+            check("lists_well_formed", checks.card_violations(data, settings.product_feed_max),
+                  "lists with a repeated style or product feeds over the limit"),
+        ],
+    )

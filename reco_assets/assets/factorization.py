@@ -1,0 +1,70 @@
+"""ALS factors: one implicit-feedback model per cohort, tracked in MLflow."""
+
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from reco_assets import checks
+from reco_assets.assets.common import check, partition_cohort, partition_date, spec, table_metadata, write_day
+from reco_assets.constants import MODELLING
+from reco_assets.partitions import daily_cohort_partitions
+from reco_assets.pipeline.factorization import AlsParams, fit_cohort
+from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.spark import SparkResource
+from reco_assets.resources.tracking import MlflowTracking
+from reco_assets.settings import RecoSettings
+
+FACTORS_SCHEMA = "side string, id long, factors array<float>"
+
+
+def als_params(settings: RecoSettings) -> AlsParams:
+    return AlsParams(
+        rank=settings.als_rank,
+        max_iter=settings.als_max_iter,
+        reg_param=settings.als_reg_param,
+        alpha=settings.als_alpha,
+        item_blocks=settings.als_item_blocks,
+        user_blocks_threshold=settings.als_user_blocks_threshold,
+        user_blocks_divisor_small=settings.als_user_blocks_divisor_small,
+        user_blocks_divisor_large=settings.als_user_blocks_divisor_large,
+        checkpoint_interval=settings.als_checkpoint_interval,
+        seed=settings.als_seed,
+    )
+
+
+@asset(
+    partitions_def=daily_cohort_partitions,
+    deps=["implicit_ratings", "member_cohorts"],
+    group_name=MODELLING,
+    kinds={"spark", "delta", "mlflow"},
+    check_specs=[spec("als_factors", "finite_factors", "every factor is a finite number", blocking=True)],
+)
+def als_factors(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
+                tracking: MlflowTracking, settings: RecoSettings) -> MaterializeResult:
+    """Latent factors of the cohort's members and of the subclass-brands they rated."""
+    day, cohort = partition_date(context), partition_cohort(context)
+    session = spark.session()
+    members = lakehouse.read_spark(session, "member_cohorts",
+                                   partition_predicate({"as_of_date": day, "cohort": cohort})).select("member_id")
+    ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
+    ratings = ratings.join(members, "member_id", "left_semi")
+    params = als_params(settings)
+    with tracking.run(f"als_factors {cohort} {day}", {"cohort": cohort, "as_of_date": str(day),
+                                                       "dagster_run_id": context.run_id}) as run:
+        import mlflow
+
+        mlflow.log_params(vars(params))
+        if ratings.limit(1).count():
+            factors, stats = fit_cohort(ratings, params)
+        else:
+            factors, stats = session.createDataFrame([], FACTORS_SCHEMA), {"members": 0, "items": 0, "ratings": 0}
+        mlflow.log_metrics({k: float(v) for k, v in stats.items()})
+        run_id = run.info.run_id
+    data = write_day(lakehouse, "als_factors", factors, day, cohort)
+    largest = pc.max(pc.abs(pc.list_flatten(data.column("factors")))).as_py() or 0.0
+    non_finite = checks.non_finite_factors(data.select(["factors"]))
+    return MaterializeResult(
+        metadata=table_metadata(lakehouse, "als_factors", data, mlflow_run_id=run_id,
+                                factor_abs_max=MetadataValue.float(float(largest)),
+                                **{k: v for k, v in stats.items()}),
+        check_results=[check("finite_factors", non_finite, "factor rows with a NaN or infinite value")],
+    )

@@ -1,0 +1,145 @@
+"""Ingestion: the day's catalog snapshot, and the day's clickstream split into accepted and rejected records.
+
+Both run over one day or a range of days in a single run (single-run backfills), replacing exactly the
+days they cover.
+"""
+
+from datetime import date, timedelta
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    asset,
+    multi_asset,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reco_assets import checks
+from reco_assets.assets.common import check, partition_days, spec, table_metadata
+from reco_assets.constants import INGESTION
+from reco_assets.partitions import daily_partitions
+from reco_assets.pipeline.ingestion import CATALOG_SCHEMA, validate_events
+from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.resources.landing import LandingResource
+from reco_assets.resources.spark import SparkResource
+from reco_assets.settings import RecoSettings
+
+
+def _landed_files(paths: dict[date, object]) -> list[str]:
+    """Paths as strings; a missing or unreadable file fails the partition and names the file."""
+    for day, path in paths.items():
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            raise Failure(f"landing file for {day} cannot be read: {path} ({error.strerror or error})") from error
+    return [str(p) for p in paths.values()]
+
+
+def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """Non-blank lines with their file, landing day (from the file name) and position."""
+    lines = spark.read.text(files).select(
+        "value",
+        F.col("_metadata.file_path").alias("source"),
+        F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1)).alias("landing_date"),
+        F.monotonically_increasing_id().alias("line_no"),
+    )
+    return lines.where(F.trim("value") != "")
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name=INGESTION,
+    kinds={"spark", "delta"},
+)
+def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, landing: LandingResource):
+    """Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, price and stock."""
+    days = partition_days(context)
+    files = _landed_files({day: landing.catalog_file(day) for day in days})
+    session = spark.session()
+    try:
+        frame = (
+            session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST")
+            .withColumn(
+                "as_of_date",
+                F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1)),
+            )
+            .toArrow()
+        )
+    except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
+        raise Failure(f"catalog snapshot could not be parsed ({', '.join(files)}): {str(error)[:500]}") from error
+    lakehouse.replace("catalog", frame, range_predicate("as_of_date", days[0], days[-1]), ["as_of_date"])
+    return MaterializeResult(metadata=table_metadata(lakehouse, "catalog", frame, days=len(days)))
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("raw_events", deps=["catalog"], group_name=INGESTION, kinds={"spark", "delta"},
+                  description="Accepted clickstream events of the day, with the style's group and hierarchy."),
+        AssetSpec("raw_events_rejected", deps=["catalog"], group_name=INGESTION, kinds={"spark", "delta"},
+                  description="Landed records that broke a rule, with the rule (`reason`) and the record as text."),
+    ],
+    check_specs=[
+        spec("raw_events", "records_reconcile", "accepted + rejected = records read, for every day", blocking=True),
+        spec("raw_events", "unique_event_ids", "no event_id is accepted twice", blocking=True),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def raw_events(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    landing: LandingResource,
+    settings: RecoSettings,
+):
+    days = partition_days(context)
+    first, last = days[0], days[-1]
+    session = spark.session()
+    lines = _read_lines(session, _landed_files({day: landing.events_file(day) for day in days})).cache()
+    catalog_days = lakehouse.read_spark(session, "catalog", range_predicate("as_of_date", first, last))
+    around = timedelta(days=settings.dedupe_window_days)
+    before = (
+        lakehouse.read_spark(session, "raw_events", range_predicate("event_date", first - around, last + around))
+        .where(~F.col("event_date").between(first, last))
+        .select("event_id")
+        if lakehouse.table("raw_events") is not None
+        else session.createDataFrame([], "event_id string")
+    )
+    accepted, rejected = validate_events(lines, catalog_days, before)
+    accepted_rows, rejected_rows = accepted.toArrow(), rejected.toArrow()
+    read = lines.groupBy("landing_date").count().collect()
+    lines.unpersist()
+
+    where = range_predicate("event_date", first, last)
+    lakehouse.replace("raw_events", accepted_rows, where, ["event_date"])
+    lakehouse.replace("raw_events_rejected", rejected_rows, where, ["event_date"])
+
+    stored = lakehouse.read_arrow("raw_events", where, ["event_id", "event_date"])
+    stored_rejected = lakehouse.read_arrow("raw_events_rejected", where, ["event_date"])
+    read_by_day = {row["landing_date"]: row["count"] for row in read}
+    stored_by_day = {}
+    for table in (stored, stored_rejected):
+        for day in table.column("event_date").to_pylist():
+            stored_by_day[day] = stored_by_day.get(day, 0) + 1
+    mismatched = sum(1 for day in days if read_by_day.get(day, 0) != stored_by_day.get(day, 0))
+    reasons = rejected.groupBy("reason").count().collect() if rejected_rows.num_rows else []
+
+    yield MaterializeResult(
+        asset_key="raw_events",
+        metadata=table_metadata(lakehouse, "raw_events", accepted_rows, records_read=sum(read_by_day.values())),
+        check_results=[
+            check("records_reconcile", mismatched, "days where accepted + rejected differs from records read"),
+            check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
+        ],
+    )
+    yield MaterializeResult(
+        asset_key="raw_events_rejected",
+        metadata=table_metadata(lakehouse, "raw_events_rejected", rejected_rows,
+                                **{f"reason:{r['reason']}": r["count"] for r in reasons}),
+    )

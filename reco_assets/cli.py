@@ -1,0 +1,84 @@
+"""Command line: `python -m reco_assets demo | run | ui`."""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from reco_assets.resources import HOME_ENV, reco_home
+
+
+def _summary(home: Path, day: date) -> None:
+    from reco_assets.resources.lakehouse import Lakehouse
+
+    lakehouse = Lakehouse(root=str(home / "lakehouse"))
+    print(f"\nTables of {day} under {home / 'lakehouse'}:")
+    for table, column in [
+        ("raw_events", "event_date"), ("raw_events_rejected", "event_date"), ("catalog", "as_of_date"),
+        ("implicit_ratings", "as_of_date"), ("member_cohorts", "as_of_date"), ("als_factors", "as_of_date"),
+        ("member_affinities", "as_of_date"), ("boosted_affinities", "as_of_date"),
+        ("diversified_affinities", "as_of_date"), ("style_listings", "as_of_date"), ("member_cards", "as_of_date"),
+    ]:
+        rows = lakehouse.read_arrow(table, f"{column} = '{day}'", [column]).num_rows
+        print(f"  {table:<24} {rows:>12,} rows")
+    print(
+        f"\nBrowse them in the Dagster UI:  python -m reco_assets ui --home {home}"
+        f"\nMLflow runs:                    mlflow ui --backend-store-uri sqlite:///{home / 'mlflow.db'}"
+    )
+
+
+def _run(home: Path, day: date | None) -> int:
+    from reco_assets.resources.landing import LandingResource
+    from reco_assets.runner import run_day
+
+    available = LandingResource(root=str(home / "landing")).days()
+    if not available:
+        print(f"no landing files under {home / 'landing'}", file=sys.stderr)
+        return 2
+    day = day or available[-1]
+    if day not in available:
+        print(f"no events file for {day} under {home / 'landing' / 'events'}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    report = run_day(home, day, available)
+    print(f"\n{day} done in {time.perf_counter() - started:.1f} s")
+    _summary(home, day)
+    if report.failed_checks:
+        print("\nFAILED CHECKS:\n  " + "\n  ".join(report.failed_checks), file=sys.stderr)
+        return 1
+    print("\nAll asset checks passed.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reco_assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="simulate a flash-sale retailer, then materialize its latest day")
+    demo.add_argument("--profile", choices=["tiny", "demo"], default="demo")
+    run = commands.add_parser("run", help="materialize one day from the landing files present")
+    run.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: the latest landed day)")
+    ui = commands.add_parser("ui", help="start the Dagster UI on the home's instance")
+    ui.add_argument("--port", type=int, default=3000)
+    for command in (demo, run, ui):
+        command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
+    args = parser.parse_args(argv)
+    home = reco_home(args.home)
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ[HOME_ENV] = str(home)
+
+    if args.command == "demo":
+        from reco_assets.simulator import PROFILES, simulate
+
+        print(f"simulating profile '{args.profile}' into {home / 'landing'}")
+        simulate(PROFILES[args.profile], home / "landing")
+        sys.exit(_run(home, None))
+    if args.command == "run":
+        sys.exit(_run(home, args.date))
+    if args.command == "ui":
+        os.environ["DAGSTER_HOME"] = str(home / "dagster")
+        (home / "dagster").mkdir(exist_ok=True)
+        workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+        sys.exit(subprocess.call(["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]))

@@ -1,0 +1,23 @@
+"""Names shared across the project: divisions, cohorts, event kinds, asset groups."""
+
+DIVISIONS = ("women", "men", "kids", "home", "unisex")
+"""Division affinities, in the reference's order (Women, Men, Kids, Home, Unisex)."""
+
+SPEND_BUCKETS = 5
+
+COHORTS = tuple(f"{division}_{bucket}" for division in DIVISIONS for bucket in range(1, SPEND_BUCKETS + 1))
+"""The 25 cohort keys: division affinity x spend bucket (1 = lowest spend), e.g. ``women_3``."""
+
+SCORING_EVENTS = ("product_view", "add_to_cart", "remove_from_cart", "still_want_it", "purchase")
+NON_SCORING_EVENTS = ("page_view", "boutique_view")
+"""List-page and boutique views: accepted and stored, but they carry no item signal."""
+EVENT_TYPES = SCORING_EVENTS + NON_SCORING_EVENTS
+BROWSE_EVENTS = ("product_view", "add_to_cart")
+"""Events that show short-term intent for the boost."""
+
+ITEM_EVENTS = SCORING_EVENTS
+"""Event kinds that must name a style."""
+
+INGESTION = "ingestion"
+MODELLING = "modelling"
+PUBLISHING = "publishing"

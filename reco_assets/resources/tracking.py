@@ -1,0 +1,31 @@
+"""MLflow tracking: one MLflow run per materialization of a model stage, in a SQLite store under the home."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class MlflowTracking(ConfigurableResource):
+    """Opens one MLflow run per call of `run`; no global state is shared between steps."""
+
+    tracking_uri: str = Field(description="e.g. sqlite:////data/reco/mlflow.db or http://mlflow:5000")
+    artifact_root: str = Field(description="Where new experiments keep their artifacts.")
+    experiment: str = "reco_assets"
+
+    @contextmanager
+    def run(self, run_name: str, tags: dict[str, str]) -> Iterator["mlflow.ActiveRun"]:  # noqa: F821
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        import mlflow  # imported here: it is slow to import and only the model stages need it
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        experiment = mlflow.get_experiment_by_name(self.experiment)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else mlflow.create_experiment(self.experiment, artifact_location=self.artifact_root)
+        )
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as active:
+            yield active

@@ -1,0 +1,118 @@
+"""Every tunable number of the pipeline, in one place, with the reference value as default.
+
+"Reference" means the flash-sale retailer's recommendation engine described in the product brief
+(`system.md`); numbers the reference does not give are project choices and say so.
+"""
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class RecoSettings(ConfigurableResource):
+    """Weights, windows and limits of the daily recommendation run."""
+
+    # --- implicit ratings -------------------------------------------------------------------------
+    weight_product_view: float = Field(3.0, description="Points for a product page view (reference: 3).")
+    weight_add_to_cart: float = Field(10.0, description="Points for an add to cart (reference: 10).")
+    weight_still_want_it: float = Field(
+        30.0, description="Points for asking for a sold-out style (reference: 30)."
+    )
+    weight_purchase: float = Field(40.0, description="Points for a purchase (reference: 40).")
+    weight_remove_from_cart: float = Field(
+        -5.0,
+        description="Points for a remove from cart: disengagement. The reference names the signal but not "
+        "its weight; -5 (half a cart) is a project choice.",
+    )
+    ratings_lookback_days: int = Field(
+        60, description="Days of events summed into implicit ratings (project choice; the reference does not say)."
+    )
+
+    # --- cohorts ----------------------------------------------------------------------------------
+    spend_buckets: int = Field(5, description="Spend buckets of near-equal size (reference: 5).")
+    spend_percentile: float = Field(
+        0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
+    )
+
+    # --- factorization (Spark MLlib ALS) ----------------------------------------------------------
+    als_rank: int = Field(50, description="Latent factors (reference: 50).")
+    als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
+    als_reg_param: float = Field(0.01, description="Regularization (reference: 0.01).")
+    als_alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
+    als_item_blocks: int = Field(10, description="Item blocks of the ALS solve (project choice).")
+    als_user_blocks_threshold: int = Field(
+        100_000,
+        description="Cohort size above which the large user-block divisor applies (the reference picks a "
+        "small or a large divisor by a size threshold; the values are project choices).",
+    )
+    als_user_blocks_divisor_small: int = Field(5_000, description="Members per user block in small cohorts.")
+    als_user_blocks_divisor_large: int = Field(50_000, description="Members per user block in large cohorts.")
+    als_checkpoint_interval: int = Field(5, description="Iterations between ALS checkpoints (project choice).")
+    als_seed: int = Field(42, description="Seed of the ALS initialisation, so that a re-run is identical.")
+
+    # --- affinities -------------------------------------------------------------------------------
+    affinity_top_k: int = Field(5000, description="Subclass-brands kept per member (reference: 5000).")
+    live_horizon_hours: int = Field(
+        24, description="Groups going live within this many hours of the day's end are candidates (reference: 24)."
+    )
+
+    # --- boost ------------------------------------------------------------------------------------
+    boost_window_days: int = Field(10, description="Days of browsing looked at for intent (reference: 10).")
+    boost_subclasses: int = Field(3, description="Browsed-not-bought subclasses boosted per member (reference: 3).")
+    boost_strength: float = Field(
+        0.25,
+        description="Boost as a share of the member's prediction spread (max - min), added to the "
+        "prediction (project choice: the reference does not give the size).",
+    )
+
+    # --- diversification --------------------------------------------------------------------------
+    max_groups_per_class: int = Field(3, description="Subclass-brands kept per class per member (reference: 3).")
+
+    # --- style listings ---------------------------------------------------------------------------
+    interaction_window_days: int = Field(
+        30, description="Days of clicks and purchases behind a style's popularity (project choice)."
+    )
+    styles_per_group: int = Field(15, description="Styles kept per subclass-brand (reference: ~15).")
+    min_qty_on_hand: int = Field(
+        3, description="Styles with fewer units left count as nearly sold out and are dropped (reference: 3)."
+    )
+    new_style_hours: int = Field(72, description="Hours a style counts as new (reference: 72).")
+    style_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "views": 1.0,
+            "purchases": 3.0,
+            "conversion": 2.0,
+            "cancellations": 1.0,
+            "first_day": 1.5,
+            "early_popularity": 1.0,
+            "prior_sales": 0.5,
+            "days_on_site": 0.5,
+            "brand_persistence": 1.0,
+        },
+        description="Weights of the hybrid style score (the reference names the factors, not their weights: "
+        "project choices). See reco_assets/pipeline/listings.py for the formula.",
+    )
+
+    # --- member cards -----------------------------------------------------------------------------
+    product_feed_max: int = Field(300, description="Styles in a member's product feed (reference: 300).")
+    product_card_size: int = Field(20, description="Styles in the short product card (project choice).")
+    group_cards: int = Field(5, description="Brand or category groups per member (project choice).")
+    group_card_size: int = Field(10, description="Styles in a brand or category card (project choice).")
+    group_full_size: int = Field(100, description="Styles in a brand or category full list (project choice).")
+    group_min_styles: int = Field(
+        4, description="Groups with fewer saleable styles are dropped (reference: minimum saleable styles)."
+    )
+
+    # --- ingestion --------------------------------------------------------------------------------
+    dedupe_window_days: int = Field(
+        7, description="Days either side searched for an event_id accepted before (project choice)."
+    )
+
+    def event_weights(self) -> dict[str, float]:
+        """Points per scoring event kind."""
+        return {
+            "product_view": self.weight_product_view,
+            "add_to_cart": self.weight_add_to_cart,
+            "still_want_it": self.weight_still_want_it,
+            "purchase": self.weight_purchase,
+            "remove_from_cart": self.weight_remove_from_cart,
+        }

@@ -1,0 +1,136 @@
+"""The simulated retailer: product hierarchy, brands, subclass-brands and members with latent tastes."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reco_assets.constants import DIVISIONS
+
+# division -> department -> class -> subclasses
+HIERARCHY: dict[str, dict[str, dict[str, list[str]]]] = {
+    "women": {
+        "apparel": {
+            "dresses": ["day dresses", "work dresses", "cocktail dresses"],
+            "tops": ["blouses", "tees", "sweaters"],
+            "bottoms": ["jeans", "skirts", "trousers"],
+        },
+        "shoes": {"heels": ["pumps", "sandals"], "boots": ["ankle boots", "tall boots"], "flats": ["ballet flats"]},
+        "accessories": {"handbags": ["totes", "crossbody bags"], "jewelry": ["necklaces", "earrings"]},
+    },
+    "men": {
+        "apparel": {"shirts": ["dress shirts", "casual shirts"], "suits": ["suits", "blazers"], "pants": ["chinos"]},
+        "shoes": {"dress shoes": ["oxfords", "loafers"], "sneakers": ["running shoes"]},
+    },
+    "kids": {
+        "girls": {"girls apparel": ["girls dresses", "girls tops"]},
+        "boys": {"boys apparel": ["boys tops", "boys pants"]},
+        "baby": {"baby gear": ["strollers", "baby bedding"]},
+    },
+    "home": {
+        "bedding": {"sheets": ["sheet sets"], "duvets": ["duvet covers", "comforters"]},
+        "kitchen": {"cookware": ["pans", "knives"], "tabletop": ["dinnerware"]},
+        "bath": {"towels": ["bath towels"]},
+    },
+    "unisex": {
+        "travel": {"luggage": ["carry-ons", "backpacks"]},
+        "gadgets": {"audio": ["headphones"], "watches": ["smart watches", "analog watches"]},
+    },
+}
+
+DIVISION_SHARE = np.array([0.52, 0.16, 0.10, 0.14, 0.08])
+"""Members' dominant divisions: strongly skewed to Women, as in the reference."""
+
+TIER_BASE_PRICE = np.array([25.0, 45.0, 80.0, 150.0, 320.0])
+"""Typical price of a style by brand price tier 1..5."""
+
+_SYLLABLES = ["al", "ber", "ca", "do", "el", "fa", "gra", "ha", "ri", "lo", "ma", "no", "ve", "ta", "si", "zu"]
+
+
+@dataclass(frozen=True)
+class World:
+    """Static facts of the simulated retailer."""
+
+    subclasses: list[tuple[str, str, str, str]]  # (division, department, class, subclass), id = index + 1
+    brands: list[str]  # id = index + 1
+    brand_tier: np.ndarray  # 0..4 per brand
+    sb_subclass: np.ndarray  # subclass index per subclass-brand
+    sb_brand: np.ndarray  # brand index per subclass-brand
+    member_ids: np.ndarray
+    member_division: np.ndarray  # dominant division index per member
+    member_activity: np.ndarray  # expected sessions per day
+    member_taste: np.ndarray  # log preference, members x subclass-brands (float32)
+
+    def sb_id(self, sb: np.ndarray) -> np.ndarray:
+        """Stable 64-bit id of a subclass-brand: subclass id * 1000 + brand id."""
+        return (self.sb_subclass[sb] + 1).astype(np.int64) * 1000 + self.sb_brand[sb] + 1
+
+    def sb_division(self) -> np.ndarray:
+        return np.array([DIVISIONS.index(self.subclasses[s][0]) for s in self.sb_subclass])
+
+
+def _brand_name(rng: np.random.Generator) -> str:
+    parts = rng.choice(_SYLLABLES, size=rng.integers(2, 4))
+    return "".join(parts).capitalize()
+
+
+def build_world(rng: np.random.Generator, n_members: int, n_brands: int) -> World:
+    """Draw the hierarchy, brands with price tiers, subclass-brands, and members with latent tastes."""
+    subclasses = [
+        (division, department, klass, subclass)
+        for division, departments in HIERARCHY.items()
+        for department, classes in departments.items()
+        for klass, names in classes.items()
+        for subclass in names
+    ]
+    names: set[str] = set()
+    brands: list[str] = []
+    while len(brands) < n_brands:
+        name = _brand_name(rng)
+        if name not in names:
+            names.add(name)
+            brands.append(name)
+    brand_tier = rng.choice(5, size=n_brands, p=[0.25, 0.3, 0.22, 0.15, 0.08])
+    brand_division = rng.choice(len(DIVISIONS), size=n_brands, p=[0.45, 0.18, 0.12, 0.15, 0.10])
+
+    # Every brand sells in 2-6 subclasses, mostly of its own division.
+    sb_subclass, sb_brand = [], []
+    subclass_division = np.array([DIVISIONS.index(s[0]) for s in subclasses])
+    for brand in range(n_brands):
+        own = np.flatnonzero(subclass_division == brand_division[brand])
+        picks = set(rng.choice(own, size=min(len(own), rng.integers(2, 6)), replace=False).tolist())
+        if rng.random() < 0.2:
+            picks.add(int(rng.integers(len(subclasses))))
+        for subclass in sorted(picks):
+            sb_subclass.append(subclass)
+            sb_brand.append(brand)
+    sb_subclass_arr, sb_brand_arr = np.array(sb_subclass), np.array(sb_brand)
+    n_sb = len(sb_subclass_arr)
+
+    # Members: dominant division, gifts in a second one, price level, heavy-tailed activity and a
+    # low-rank taste over subclass-brands that collaborative filtering can learn.
+    member_division = rng.choice(len(DIVISIONS), size=n_members, p=DIVISION_SHARE)
+    division_pref = np.full((n_members, len(DIVISIONS)), 0.03)
+    division_pref[np.arange(n_members), member_division] = 1.0
+    gifters = rng.random(n_members) < 0.15
+    division_pref[gifters, rng.integers(len(DIVISIONS), size=gifters.sum())] += 0.35
+    price_level = np.clip(rng.normal(1.6, 1.1, size=n_members), 0, 4)
+    activity = np.minimum(rng.pareto(1.6, size=n_members) * 0.06 + 0.02, 3.0)
+
+    dim = 8
+    member_latent = rng.normal(size=(n_members, dim))
+    sb_latent = rng.normal(size=(n_sb, dim))
+    sb_division = subclass_division[sb_subclass_arr]
+    taste = (member_latent @ sb_latent.T) * (1.6 / np.sqrt(dim))
+    taste += np.log(division_pref[:, sb_division])
+    taste -= 0.8 * np.abs(price_level[:, None] - brand_tier[sb_brand_arr][None, :])
+    return World(
+        subclasses=subclasses,
+        brands=brands,
+        brand_tier=brand_tier,
+        sb_subclass=sb_subclass_arr,
+        sb_brand=sb_brand_arr,
+        member_ids=np.arange(1, n_members + 1, dtype=np.int64) + 1_000_000,
+        member_division=member_division,
+        member_activity=activity,
+        member_taste=taste.astype(np.float32),
+    )
