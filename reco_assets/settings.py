@@ -38,7 +38,9 @@ class RecoSettings(ConfigurableResource):
     als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
     als_reg_param: float = Field(0.01, description="Regularization (reference: 0.01).")
     als_alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
-    als_item_blocks: int = Field(10, description="Item blocks of the ALS solve (project choice).")
+    als_item_blocks_divisor: int = Field(
+        5_000, description="Subclass-brands per item block: ceil(items / divisor) blocks (project choice)."
+    )
     als_user_blocks_threshold: int = Field(
         100_000,
         description="Cohort size above which the large user-block divisor applies (the reference picks a "

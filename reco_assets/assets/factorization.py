@@ -22,7 +22,7 @@ def als_params(settings: RecoSettings) -> AlsParams:
         max_iter=settings.als_max_iter,
         reg_param=settings.als_reg_param,
         alpha=settings.als_alpha,
-        item_blocks=settings.als_item_blocks,
+        item_blocks_divisor=settings.als_item_blocks_divisor,
         user_blocks_threshold=settings.als_user_blocks_threshold,
         user_blocks_divisor_small=settings.als_user_blocks_divisor_small,
         user_blocks_divisor_large=settings.als_user_blocks_divisor_large,

@@ -22,7 +22,7 @@ from reco_assets import checks
 from reco_assets.assets.common import check, partition_days, spec, table_metadata
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.ingestion import CATALOG_SCHEMA, validate_events
+from reco_assets.pipeline.ingestion import CATALOG_SCHEMA, accepted_events, classify_events, rejected_records
 from reco_assets.resources.lakehouse import Lakehouse, range_predicate
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
@@ -111,9 +111,11 @@ def raw_events(
         if lakehouse.table("raw_events") is not None
         else session.createDataFrame([], "event_id string")
     )
-    accepted, rejected = validate_events(lines, catalog_days, before)
-    accepted_rows, rejected_rows = accepted.toArrow(), rejected.toArrow()
     read = lines.groupBy("landing_date").count().collect()
+    # Classified once, then split: the parse, joins and de-duplication run a single time.
+    classified = classify_events(lines, catalog_days, before).cache()
+    accepted_rows, rejected_rows = accepted_events(classified).toArrow(), rejected_records(classified).toArrow()
+    classified.unpersist()
     lines.unpersist()
 
     where = range_predicate("event_date", first, last)
@@ -128,7 +130,7 @@ def raw_events(
         for day in table.column("event_date").to_pylist():
             stored_by_day[day] = stored_by_day.get(day, 0) + 1
     mismatched = sum(1 for day in days if read_by_day.get(day, 0) != stored_by_day.get(day, 0))
-    reasons = rejected.groupBy("reason").count().collect() if rejected_rows.num_rows else []
+    reasons = rejected_rows.group_by("reason").aggregate([("reason", "count")]).to_pylist()
 
     yield MaterializeResult(
         asset_key="raw_events",
@@ -141,5 +143,5 @@ def raw_events(
     yield MaterializeResult(
         asset_key="raw_events_rejected",
         metadata=table_metadata(lakehouse, "raw_events_rejected", rejected_rows,
-                                **{f"reason:{r['reason']}": r["count"] for r in reasons}),
+                                **{f"reason:{r['reason']}": r["reason_count"] for r in reasons}),
     )

@@ -15,7 +15,7 @@ class AlsParams:
     max_iter: int
     reg_param: float
     alpha: float
-    item_blocks: int
+    item_blocks_divisor: int
     user_blocks_threshold: int
     user_blocks_divisor_small: int
     user_blocks_divisor_large: int
@@ -63,7 +63,7 @@ def fit_cohort(ratings: DataFrame, params: AlsParams) -> tuple[DataFrame, dict]:
         alpha=params.alpha,
         implicitPrefs=True,
         numUserBlocks=blocks,
-        numItemBlocks=max(1, min(params.item_blocks, n_items)),
+        numItemBlocks=max(1, math.ceil(n_items / params.item_blocks_divisor)),
         checkpointInterval=params.checkpoint_interval,
         seed=params.seed,
         userCol="user",
@@ -85,6 +85,7 @@ def fit_cohort(ratings: DataFrame, params: AlsParams) -> tuple[DataFrame, dict]:
         "items": n_items,
         "ratings": n_ratings,
         "user_blocks": blocks,
+        "item_blocks": als.getNumItemBlocks(),
         "fit_seconds": round(fit_seconds, 3),
     }
     ratings.unpersist()

@@ -76,8 +76,8 @@ def parse_records(lines: DataFrame) -> DataFrame:
     return parsed.withColumn("reason", _first_failure(rules))
 
 
-def validate_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Split landed lines into (accepted events, rejected records).
+def classify_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataFrame) -> DataFrame:
+    """Every landed line with its typed fields and `reason` (null when accepted).
 
     `catalog`: the snapshots of the landing days (`as_of_date`, `style_id` and hierarchy columns);
     `accepted_before`: `event_id`s already accepted on neighbouring days, which are rejected as duplicates.
@@ -87,14 +87,14 @@ def validate_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataF
     styles = catalog.select(
         F.col("as_of_date").alias("landing_date"), "style_id", "subclass_brand_id", "division", "class", "subclass"
     )
-    parsed = parsed.join(styles, ["landing_date", "style_id"], "left")
+    parsed = parsed.join(F.broadcast(styles), ["landing_date", "style_id"], "left")
     unknown_style = F.col("event_type").isin(*ITEM_EVENTS) & F.col("subclass_brand_id").isNull()
     parsed = parsed.withColumn("reason", F.coalesce("reason", F.when(unknown_style, F.lit("unknown_style"))))
 
     seen = accepted_before.select("event_id").distinct().withColumn("_seen", F.lit(True))
     first = Window.partitionBy("event_id").orderBy(F.col("reason").isNotNull(), "source", "line_no")
     valid = F.col("reason").isNull()
-    parsed = (
+    return (
         parsed.join(seen, "event_id", "left")
         .withColumn("_occurrence", F.when(valid, F.row_number().over(first)))
         .withColumn(
@@ -103,9 +103,14 @@ def validate_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataF
                 F.col("reason")
             ),
         )
+        .withColumn("event_date", F.col("landing_date"))
+        .withColumn("record", F.col("value"))
     )
-    accepted = parsed.where(F.col("reason").isNull()).withColumn("event_date", F.col("landing_date"))
-    rejected = parsed.where(F.col("reason").isNotNull()).select(
-        F.col("landing_date").alias("event_date"), "source", F.col("value").alias("record"), "reason"
-    )
-    return accepted.select(*ACCEPTED_COLUMNS), rejected.select(*REJECTED_COLUMNS)
+
+
+def accepted_events(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNull()).select(*ACCEPTED_COLUMNS)
+
+
+def rejected_records(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNotNull()).select(*REJECTED_COLUMNS)

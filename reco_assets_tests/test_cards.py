@@ -1,0 +1,31 @@
+from reco_assets.pipeline.cards import CardLimits, member_cards
+
+LIMITS = CardLimits(product_feed_max=5, product_card_size=2, group_cards=2, group_card_size=2, group_full_size=3,
+                    group_min_styles=2)
+
+
+def test_feeds_by_hand(spark):
+    listings = spark.createDataFrame(
+        [(100, 1, 1, "aldo", "dresses"), (100, 2, 2, "aldo", "dresses"), (100, 3, 3, "aldo", "dresses"),
+         (200, 4, 1, "aldo", "tops"), (200, 5, 2, "aldo", "tops"), (300, 6, 1, "bema", "dresses")],
+        "subclass_brand_id long, style_id long, rank int, brand string, class string",
+    )
+    affinities = spark.createDataFrame(
+        [(1, 300, 0.9, 1), (1, 100, 0.8, 2), (1, 200, 0.3, 3), (1, 999, 0.2, 4)],  # 999: nothing on sale
+        "member_id long, subclass_brand_id long, score double, rank int",
+    )
+    cards = {
+        (r["feed"], r["variant"], r["position"]): (r["group_key"], r["group_name"], round(r["affinity"], 6), r["style_ids"])
+        for r in member_cards(affinities, listings, LIMITS).collect()
+    }
+    assert cards == {
+        ("products", "full", 1): ("all", "Picked for you", 2.0, [6, 1, 2, 3, 4]),
+        ("products", "card", 1): ("all", "Picked for you", 2.0, [6, 1]),
+        # bema has one saleable style, fewer than the minimum of 2: dropped
+        ("brands", "full", 1): ("aldo", "Aldo you might like", 1.1, [1, 2, 3]),
+        ("brands", "card", 1): ("aldo", "Aldo you might like", 1.1, [1, 2]),
+        ("categories", "full", 1): ("dresses", "Dresses for you", 1.7, [6, 1, 2]),
+        ("categories", "card", 1): ("dresses", "Dresses for you", 1.7, [6, 1]),
+        ("categories", "full", 2): ("tops", "Tops for you", 0.3, [4, 5]),
+        ("categories", "card", 2): ("tops", "Tops for you", 0.3, [4, 5]),
+    }

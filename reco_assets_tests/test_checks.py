@@ -1,0 +1,71 @@
+"""The invariant checks must catch broken tables, not only pass on good ones."""
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from reco_assets import checks
+
+
+def test_duplicate_event_ids():
+    assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "c"]})) == 0
+    assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "a"]})) == 1
+
+
+def test_one_cohort_per_rated_member():
+    ratings = pa.table({"member_id": [1, 1, 2, 3]})
+    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3]})) == 0
+    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2]})) == 1  # 3 has none
+    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 3]})) == 1  # 3 has two
+    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 4]})) == 1  # 4 unrated
+
+
+def test_non_finite_factors():
+    good = pa.table({"factors": pa.array([[0.1, -2.0], [3.0, 4.0]], pa.list_(pa.float32()))})
+    bad = pa.table({"factors": pa.array([[0.1, float("nan")], [float("inf"), 4.0], [1.0, 1.0]], pa.list_(pa.float32()))})
+    assert checks.non_finite_factors(good) == 0
+    assert checks.non_finite_factors(bad) == 2
+
+
+def test_rank_violations():
+    def table(ranks, values):
+        return pa.table({"member_id": [1] * len(ranks), "rank": ranks, "prediction": values})
+
+    assert checks.rank_violations(table([1, 2, 3], [0.9, 0.9, 0.1]), "prediction") == 0
+    assert checks.rank_violations(table([1, 3, 4], [0.9, 0.5, 0.1]), "prediction") == 1  # gap
+    assert checks.rank_violations(table([1, 2, 3], [0.9, 0.95, 0.1]), "prediction") == 1  # rises
+
+
+def test_boosts_outside_intent():
+    groups = pa.table({"subclass_brand_id": [1, 2, 3, 4], "subclass": ["a", "b", "c", "d"]})
+    boosted = pa.table({"member_id": [1, 1, 1, 1], "subclass_brand_id": [1, 2, 3, 4], "boost": [0.5, 0.5, 0.5, 0.0]})
+    assert checks.boosts_outside_intent(boosted, groups, 3) == 0
+    assert checks.boosts_outside_intent(boosted, groups, 2) == 1
+
+
+def test_classes_over_limit():
+    diversified = pa.table({"member_id": [1, 1, 1, 2], "class": ["x", "x", "y", "x"]})
+    assert checks.classes_over_limit(diversified, 2) == 0
+    assert checks.classes_over_limit(diversified, 1) == 1
+
+
+def test_styles_not_saleable():
+    utc = timezone.utc
+    catalog = pa.table({
+        "style_id": [1, 2, 3],
+        "live_from": pa.array([datetime(2026, 10, 30, tzinfo=utc)] * 3, pa.timestamp("us", tz="UTC")),
+        "live_until": pa.array([datetime(2026, 11, 2, tzinfo=utc), datetime(2026, 10, 30, 12, tzinfo=utc),
+                                datetime(2026, 11, 2, tzinfo=utc)], pa.timestamp("us", tz="UTC")),
+        "qty_on_hand": [5, 5, 1],
+    })
+    start, end = datetime(2026, 10, 31, tzinfo=utc), datetime(2026, 11, 1, tzinfo=utc)
+    assert checks.styles_not_saleable(pa.table({"style_id": [1]}), catalog, start, end, 3) == 0
+    # 2 ended before the day, 3 is nearly sold out, 4 is unknown
+    assert checks.styles_not_saleable(pa.table({"style_id": [1, 2, 3, 4]}), catalog, start, end, 3) == 3
+
+
+def test_card_violations_and_styles():
+    cards = pa.table({"feed": ["products", "brands", "products"],
+                      "style_ids": [[1, 2, 3], [4, 4], list(range(400))]})
+    assert checks.card_violations(cards, 300) == 2
+    assert sorted(checks.card_styles(pa.table({"style_ids": [[1, 2], [2, 3]]})).column("style_id").to_pylist()) == [1, 2, 3]

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from reco_assets.pipeline.ingestion import accepted_events, classify_events, rejected_records
+from reco_assets_tests.conftest import DAY
+
+GOOD = {"event_id": "e1", "event_time": "2026-10-31T10:00:00Z", "member_id": 7, "event_type": "product_view",
+        "style_id": 500, "session_id": "s1", "price": 19.99, "quantity": None}
+
+
+def _line(**changes):
+    record = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in record.items() if v != "<drop>"})
+
+
+CASES = [
+    (_line(), None),
+    ('{"event_id": "e2", "event_time": ', "malformed_json"),
+    (_line(event_id="e3", member_id="<drop>"), "missing_field:member_id"),
+    (_line(event_id="e4", member_id="seven"), "bad_type:member_id"),
+    (_line(event_id="e5", event_type="wishlist_share"), "unknown_event_type"),
+    (_line(event_id="e6", event_time="2026-10-29T12:00:00Z"), "outside_day"),
+    (_line(event_id="e7", price=-1.0), "negative_price"),
+    (_line(event_id="e8", style_id=999), "unknown_style"),
+    (_line(), "duplicate_event_id"),  # e1 again, later in the file
+    (_line(event_id="e0"), "duplicate_event_id"),  # accepted on an earlier day
+    (_line(event_id="e9", event_type="page_view", style_id=None, price=None), None),
+    (_line(event_id="e10", style_id="<drop>"), "missing_field:style_id"),
+    (_line(event_id="e11", event_type="purchase", quantity=0), "non_positive_quantity"),
+    (_line(event_id="e12", event_time="yesterday"), "bad_type:event_time"),
+]
+
+
+@pytest.fixture
+def validated(spark):
+    lines = spark.createDataFrame(
+        [(value, "events/2026-10-31.jsonl", DAY, n) for n, (value, _) in enumerate(CASES)],
+        "value string, source string, landing_date date, line_no long",
+    )
+    catalog = spark.createDataFrame(
+        [(DAY, 500, 12001, "women", "dresses", "day dresses")],
+        "as_of_date date, style_id long, subclass_brand_id long, division string, class string, subclass string",
+    )
+    before = spark.createDataFrame([("e0",)], "event_id string")
+    classified = classify_events(lines, catalog, before)
+    return accepted_events(classified), rejected_records(classified)
+
+
+def test_every_record_lands_once_with_the_first_rule_it_breaks(validated):
+    accepted, rejected = validated
+    assert sorted(r["event_id"] for r in accepted.collect()) == ["e1", "e9"]
+    expected = sorted((value, reason) for value, reason in CASES if reason)
+    assert sorted((r["record"], r["reason"]) for r in rejected.collect()) == expected
+    assert accepted.count() + rejected.count() == len(CASES)
+
+
+def test_accepted_events_are_typed_and_carry_their_group(validated):
+    accepted, _ = validated
+    row = next(r for r in accepted.collect() if r["event_id"] == "e1")
+    assert (row["member_id"], row["style_id"], row["price"], row["subclass_brand_id"], row["subclass"]) == (
+        7, 500, 19.99, 12001, "day dresses")
+    assert row["event_date"] == DAY and row["event_time"].hour == 10
