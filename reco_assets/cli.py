@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         sys.exit(_run(home, args.date))
     if args.command == "ui":
-        os.environ["DAGSTER_HOME"] = str(home / "dagster")
-        (home / "dagster").mkdir(exist_ok=True)
+        from reco_assets.runner import dagster_instance
+
+        dagster_instance(home)  # prepares DAGSTER_HOME
         workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-        sys.exit(subprocess.call(["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]))
+        dagster = Path(sys.executable).parent / "dagster"
+        sys.exit(subprocess.call([str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)]))

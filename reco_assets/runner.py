@@ -32,6 +32,9 @@ def dagster_instance(home: Path) -> DagsterInstance:
     """The persistent Dagster instance of the home (runs, events, check results)."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return DagsterInstance.get()
 

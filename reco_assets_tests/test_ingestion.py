@@ -61,3 +61,27 @@ def test_accepted_events_are_typed_and_carry_their_group(validated):
     assert (row["member_id"], row["style_id"], row["price"], row["subclass_brand_id"], row["subclass"]) == (
         7, 500, 19.99, 12001, "day dresses")
     assert row["event_date"] == DAY and row["event_time"].hour == 10
+
+
+def test_an_unreadable_landing_file_fails_the_day_naming_it_and_keeps_the_last_good_version(spark, tmp_path):
+    from dagster import materialize
+
+    from reco_assets.assets.ingestion import catalog, raw_events
+    from reco_assets.resources import local_resources
+    from reco_assets.resources.landing import events_file
+    from reco_assets.simulator import PROFILES, simulate
+
+    simulate(PROFILES["tiny"], tmp_path / "landing", log=lambda _: None)
+    resources = local_resources(tmp_path)
+    day = PROFILES["tiny"].last_day.isoformat()
+    assert materialize([catalog, raw_events], resources=resources, partition_key=day).success
+    stored = resources["lakehouse"].read_arrow("raw_events", f"event_date = '{day}'").num_rows
+
+    path = events_file(tmp_path / "landing", PROFILES["tiny"].last_day)
+    path.unlink()
+    path.mkdir()  # a directory where the file should be: cannot be read as a file
+    result = materialize([catalog, raw_events], resources=resources, partition_key=day, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert str(path) in failure.event_specific_data.error.message
+    assert resources["lakehouse"].read_arrow("raw_events", f"event_date = '{day}'").num_rows == stored
