@@ -4,8 +4,13 @@
 (`system.md`); numbers the reference does not give are project choices and say so.
 """
 
+from dataclasses import fields
+from typing import TypeVar
+
 from dagster import ConfigurableResource
 from pydantic import Field
+
+T = TypeVar("T")
 
 
 class RecoSettings(ConfigurableResource):
@@ -118,3 +123,7 @@ class RecoSettings(ConfigurableResource):
             "purchase": self.weight_purchase,
             "remove_from_cart": self.weight_remove_from_cart,
         }
+
+    def pick(self, cls: type[T], prefix: str = "") -> T:
+        """The settings a plain dataclass of parameters asks for: field `x` comes from `prefix + x`."""
+        return cls(**{f.name: getattr(self, prefix + f.name) for f in fields(cls)})

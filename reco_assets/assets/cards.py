@@ -14,17 +14,6 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
 
-def card_limits(settings: RecoSettings) -> CardLimits:
-    return CardLimits(
-        product_feed_max=settings.product_feed_max,
-        product_card_size=settings.product_card_size,
-        group_cards=settings.group_cards,
-        group_card_size=settings.group_card_size,
-        group_full_size=settings.group_full_size,
-        group_min_styles=settings.group_min_styles,
-    )
-
-
 @asset(
     partitions_def=daily_cohort_partitions,
     deps=["diversified_affinities", "style_listings", "catalog"],
@@ -45,7 +34,7 @@ def member_cards(context: AssetExecutionContext, spark: SparkResource, lakehouse
     affinities = lakehouse.read_spark(session, "diversified_affinities",
                                       partition_predicate({"as_of_date": day, "cohort": cohort}))
     listings = lakehouse.read_spark(session, "style_listings", day_where)
-    data = write_day(lakehouse, "member_cards", assemble_cards(affinities, listings, card_limits(settings)), day, cohort)
+    data = write_day(lakehouse, "member_cards", assemble_cards(affinities, listings, settings.pick(CardLimits)), day, cohort)
     start, end = day_bounds(day)
     unsaleable = checks.styles_not_saleable(checks.card_styles(data), lakehouse.read_arrow("catalog", day_where),
                                             start, end, settings.min_qty_on_hand)

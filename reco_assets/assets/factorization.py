@@ -13,24 +13,6 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
-FACTORS_SCHEMA = "side string, id long, factors array<float>"
-
-
-def als_params(settings: RecoSettings) -> AlsParams:
-    return AlsParams(
-        rank=settings.als_rank,
-        max_iter=settings.als_max_iter,
-        reg_param=settings.als_reg_param,
-        alpha=settings.als_alpha,
-        item_blocks_divisor=settings.als_item_blocks_divisor,
-        user_blocks_threshold=settings.als_user_blocks_threshold,
-        user_blocks_divisor_small=settings.als_user_blocks_divisor_small,
-        user_blocks_divisor_large=settings.als_user_blocks_divisor_large,
-        checkpoint_interval=settings.als_checkpoint_interval,
-        seed=settings.als_seed,
-    )
-
-
 @asset(
     partitions_def=daily_cohort_partitions,
     deps=["implicit_ratings", "member_cohorts"],
@@ -47,16 +29,13 @@ def als_factors(context: AssetExecutionContext, spark: SparkResource, lakehouse:
                                    partition_predicate({"as_of_date": day, "cohort": cohort})).select("member_id")
     ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
     ratings = ratings.join(members, "member_id", "left_semi")
-    params = als_params(settings)
+    params = settings.pick(AlsParams, prefix="als_")
     with tracking.run(f"als_factors {cohort} {day}", {"cohort": cohort, "as_of_date": str(day),
                                                        "dagster_run_id": context.run_id}) as run:
         import mlflow
 
         mlflow.log_params(vars(params))
-        if ratings.limit(1).count():
-            factors, stats = fit_cohort(ratings, params)
-        else:
-            factors, stats = session.createDataFrame([], FACTORS_SCHEMA), {"members": 0, "items": 0, "ratings": 0}
+        factors, stats = fit_cohort(ratings, params)
         mlflow.log_metrics({k: float(v) for k, v in stats.items()})
         run_id = run.info.run_id
     data = write_day(lakehouse, "als_factors", factors, day, cohort)

@@ -9,6 +9,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
+FACTORS_SCHEMA = "side string, id long, factors array<float>"
+
+
 @dataclass(frozen=True)
 class AlsParams:
     rank: int
@@ -47,6 +50,9 @@ def fit_cohort(ratings: DataFrame, params: AlsParams) -> tuple[DataFrame, dict]:
     ratings = ratings.where(F.col("rating") > 0).select(
         "member_id", "subclass_brand_id", F.col("rating").cast("float")
     ).cache()
+    if ratings.isEmpty():
+        ratings.unpersist()
+        return ratings.sparkSession.createDataFrame([], FACTORS_SCHEMA), {"members": 0, "items": 0, "ratings": 0}
     members = dense_index(ratings, "member_id").cache()
     items = dense_index(ratings, "subclass_brand_id").cache()
     n_members, n_items, n_ratings = members.count(), items.count(), ratings.count()

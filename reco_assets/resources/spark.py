@@ -63,7 +63,7 @@ class SparkResource(ConfigurableResource):
     remote: str | None = Field(None, description="Spark Connect URL (sc://host:15002); replaces master.")
     app_name: str = "reco_assets"
     driver_memory: str = Field("6g", description="Driver heap; ignored once a session exists in the process.")
-    shuffle_partitions: int = Field(8, description="spark.sql.shuffle.partitions; raise it on a cluster.")
+    shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions; raise it on a cluster.")
     checkpoint_dir: str = Field(description="Checkpoint directory (ALS lineages need one).")
     conf: dict[str, str] = Field(default_factory=dict, description="Any further Spark settings.")
 
