@@ -13,6 +13,7 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
+
 @asset(
     partitions_def=daily_cohort_partitions,
     deps=["implicit_ratings", "member_cohorts"],
@@ -44,6 +45,6 @@ def als_factors(context: AssetExecutionContext, spark: SparkResource, lakehouse:
     return MaterializeResult(
         metadata=table_metadata(lakehouse, "als_factors", data, mlflow_run_id=run_id,
                                 factor_abs_max=MetadataValue.float(float(largest)),
-                                **{k: v for k, v in stats.items()}),
+                                **stats),
         check_results=[check("finite_factors", non_finite, "factor rows with a NaN or infinite value")],
     )
