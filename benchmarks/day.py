@@ -68,12 +68,17 @@ def main() -> None:
     child.wait()
     sampler.join()
     wall = time.perf_counter() - started
-    keep = [line for line in output.splitlines()
-            if line.startswith(("  ", "simulat", "ingesting", "materializing", "20", "Tables", "All", "FAILED"))
-            and "warn" not in line.lower()]
+    keep = [
+        line
+        for line in output.splitlines()
+        if line.startswith(("  ", "simulat", "ingesting", "materializing", "20", "Tables", "All", "FAILED"))
+        and "warn" not in line.lower()
+    ]
     print("\n".join(keep))
-    print(f"\nexit code {child.returncode}; whole command {wall:.1f} s; peak memory of the process tree "
-          f"{peak / 1024 / 1024:.2f} GiB; JVMs started: {len(jvms)}")
+    print(
+        f"\nexit code {child.returncode}; whole command {wall:.1f} s; peak memory of the process tree "
+        f"{peak / 1024 / 1024:.2f} GiB; JVMs started: {len(jvms)}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,25 @@ def main() -> None:
     rng = np.random.default_rng(0)
     users = rng.integers(args.users, size=args.ratings)
     items = np.minimum(rng.zipf(1.3, size=args.ratings) - 1, args.items - 1)
-    ratings = spark.createDataFrame(
-        [(int(u), int(i), float(r)) for u, i, r in zip(users, items, rng.choice([3.0, 10.0, 40.0], args.ratings))],
-        "user int, item int, rating float",
-    ).dropDuplicates(["user", "item"]).cache()
-    model = ALS(rank=50, maxIter=10, regParam=0.01, alpha=0.05, implicitPrefs=True, seed=42,
-                userCol="user", itemCol="item", ratingCol="rating").fit(ratings)
+    ratings = (
+        spark.createDataFrame(
+            [(int(u), int(i), float(r)) for u, i, r in zip(users, items, rng.choice([3.0, 10.0, 40.0], args.ratings))],
+            "user int, item int, rating float",
+        )
+        .dropDuplicates(["user", "item"])
+        .cache()
+    )
+    model = ALS(
+        rank=50,
+        maxIter=10,
+        regParam=0.01,
+        alpha=0.05,
+        implicitPrefs=True,
+        seed=42,
+        userCol="user",
+        itemCol="item",
+        ratingCol="rating",
+    ).fit(ratings)
 
     started = time.perf_counter()
     mllib = model.recommendForAllUsers(args.k).select("user", F.explode("recommendations").alias("r"))
@@ -43,13 +56,19 @@ def main() -> None:
     mllib_rows = mllib.count()
     mllib_seconds = time.perf_counter() - started
 
-    factors = model.userFactors.select(F.lit("member").alias("side"), F.col("id").cast("long"), F.col("features").alias("factors"))
-    factors = factors.unionByName(model.itemFactors.select(F.lit("item").alias("side"), F.col("id").cast("long"),
-                                                           F.col("features").alias("factors"))).cache()
+    factors = model.userFactors.select(
+        F.lit("member").alias("side"), F.col("id").cast("long"), F.col("features").alias("factors")
+    )
+    factors = factors.unionByName(
+        model.itemFactors.select(
+            F.lit("item").alias("side"), F.col("id").cast("long"), F.col("features").alias("factors")
+        )
+    ).cache()
     factors.count()
     candidates = [r["id"] for r in factors.where("side = 'item'").select("id").collect()]
-    renamed = ratings.select(F.col("user").cast("long").alias("member_id"),
-                             F.col("item").cast("long").alias("subclass_brand_id"), "rating")
+    renamed = ratings.select(
+        F.col("user").cast("long").alias("member_id"), F.col("item").cast("long").alias("subclass_brand_id"), "rating"
+    )
     started = time.perf_counter()
     ours = top_k_affinities(factors, candidates, renamed, args.k).cache()
     our_rows = ours.count()

@@ -17,10 +17,17 @@ def _summary(home: Path, day: date) -> None:
     lakehouse = Lakehouse(root=str(home / "lakehouse"))
     print(f"\nTables of {day} under {home / 'lakehouse'}:")
     for table, column in [
-        ("raw_events", "event_date"), ("raw_events_rejected", "event_date"), ("catalog", "as_of_date"),
-        ("implicit_ratings", "as_of_date"), ("member_cohorts", "as_of_date"), ("als_factors", "as_of_date"),
-        ("member_affinities", "as_of_date"), ("boosted_affinities", "as_of_date"),
-        ("diversified_affinities", "as_of_date"), ("style_listings", "as_of_date"), ("member_cards", "as_of_date"),
+        ("raw_events", "event_date"),
+        ("raw_events_rejected", "event_date"),
+        ("catalog", "as_of_date"),
+        ("implicit_ratings", "as_of_date"),
+        ("member_cohorts", "as_of_date"),
+        ("als_factors", "as_of_date"),
+        ("member_affinities", "as_of_date"),
+        ("boosted_affinities", "as_of_date"),
+        ("diversified_affinities", "as_of_date"),
+        ("style_listings", "as_of_date"),
+        ("member_cards", "as_of_date"),
     ]:
         rows = lakehouse.read_arrow(table, f"{column} = '{day}'", [column]).num_rows
         print(f"  {table:<24} {rows:>12,} rows")

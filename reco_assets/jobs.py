@@ -53,8 +53,9 @@ def _as_of(context: ScheduleEvaluationContext) -> str:
 
 def cohort_runs(day: str, job_tag: str) -> list[RunRequest]:
     return [
-        RunRequest(run_key=f"{job_tag}:{day}:{cohort}",
-                   partition_key=MultiPartitionKey({"date": day, "cohort": cohort}))
+        RunRequest(
+            run_key=f"{job_tag}:{day}:{cohort}", partition_key=MultiPartitionKey({"date": day, "cohort": cohort})
+        )
         for cohort in COHORTS
     ]
 

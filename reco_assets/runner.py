@@ -46,8 +46,14 @@ def ingestion_window(available: list[date], day: date, settings: RecoSettings) -
     return [d for d in available if first <= d < day]
 
 
-def run_day(home: Path, day: date, available: list[date], log: Callable[[str], None] = print,
-            settings: RecoSettings | None = None, cohorts: tuple[str, ...] = COHORTS) -> DayReport:
+def run_day(
+    home: Path,
+    day: date,
+    available: list[date],
+    log: Callable[[str], None] = print,
+    settings: RecoSettings | None = None,
+    cohorts: tuple[str, ...] = COHORTS,
+) -> DayReport:
     settings = settings or RecoSettings()
     instance = dagster_instance(home)
     defs = build_definitions(local_resources(home, settings))
@@ -58,7 +64,9 @@ def run_day(home: Path, day: date, available: list[date], log: Callable[[str], N
         result = defs.resolve_job_def(job).execute_in_process(instance=instance, run_config=QUIET, **kwargs)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
-                report.failed_checks.append(f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name} ({stage})")
+                report.failed_checks.append(
+                    f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name} ({stage})"
+                )
         seconds = time.perf_counter() - started
         report.stage_seconds[stage] = seconds
         log(f"  {stage:<28} {seconds:7.1f} s")
@@ -66,14 +74,21 @@ def run_day(home: Path, day: date, available: list[date], log: Callable[[str], N
     earlier = ingestion_window(available, day, settings)
     if earlier:
         log(f"ingesting {len(earlier)} earlier days ({earlier[0]} .. {earlier[-1]}) for the look-back windows")
-        execute("ingest history", "ingest_job", tags={
-            "dagster/asset_partition_range_start": earlier[0].isoformat(),
-            "dagster/asset_partition_range_end": earlier[-1].isoformat(),
-        })
+        execute(
+            "ingest history",
+            "ingest_job",
+            tags={
+                "dagster/asset_partition_range_start": earlier[0].isoformat(),
+                "dagster/asset_partition_range_end": earlier[-1].isoformat(),
+            },
+        )
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
     execute("daily tables", "daily_job", partition_key=day.isoformat())
     log(f"materializing {day}: factors, affinities and cards for {len(cohorts)} cohorts")
     for cohort in cohorts:
-        execute(f"cohort {cohort}", "cohort_job",
-                partition_key=MultiPartitionKey({"date": day.isoformat(), "cohort": cohort}))
+        execute(
+            f"cohort {cohort}",
+            "cohort_job",
+            partition_key=MultiPartitionKey({"date": day.isoformat(), "cohort": cohort}),
+        )
     return report

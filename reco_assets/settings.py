@@ -19,9 +19,7 @@ class RecoSettings(ConfigurableResource):
     # --- implicit ratings -------------------------------------------------------------------------
     weight_product_view: float = Field(3.0, description="Points for a product page view (reference: 3).")
     weight_add_to_cart: float = Field(10.0, description="Points for an add to cart (reference: 10).")
-    weight_still_want_it: float = Field(
-        30.0, description="Points for asking for a sold-out style (reference: 30)."
-    )
+    weight_still_want_it: float = Field(30.0, description="Points for asking for a sold-out style (reference: 30).")
     weight_purchase: float = Field(40.0, description="Points for a purchase (reference: 40).")
     weight_remove_from_cart: float = Field(
         -5.0,

@@ -19,6 +19,8 @@ def spark(tmp_path_factory):
 
 def rows(frame, *columns, order=None):
     """A Spark DataFrame's rows as tuples of `columns`, sorted."""
-    return sorted(tuple(r[c] for c in columns) for r in frame.select(*columns).collect()) if order is None else [
-        tuple(r[c] for c in columns) for r in frame.orderBy(*order).select(*columns).collect()
-    ]
+    return (
+        sorted(tuple(r[c] for c in columns) for r in frame.select(*columns).collect())
+        if order is None
+        else [tuple(r[c] for c in columns) for r in frame.orderBy(*order).select(*columns).collect()]
+    )

@@ -82,7 +82,9 @@ def test_boost_lifts_only_intent_subclasses_by_a_share_of_the_spread(spark):
         [(1, 11, 0.0, 1.0, 1), (1, 12, 0.0, 0.6, 2), (1, 21, 0.0, 0.2, 3), (2, 11, 0.0, 0.5, 1)],
         "member_id long, subclass_brand_id long, rating double, prediction double, rank int",
     )
-    groups = spark.createDataFrame([(11, "dresses"), (12, "tops"), (21, "duvets")], "subclass_brand_id long, subclass string")
+    groups = spark.createDataFrame(
+        [(11, "dresses"), (12, "tops"), (21, "duvets")], "subclass_brand_id long, subclass string"
+    )
     intents = spark.createDataFrame([(1, "duvets", 1)], "member_id long, subclass string, intent_rank int")
     result = boost_affinities(affinities, intents, groups, strength=1.0)
     # member 1: spread 1.0 - 0.2 = 0.8, so duvets scores 0.2 + 0.8 = 1.0 and ties dresses (id 11 first)

@@ -1,13 +1,20 @@
 from reco_assets.pipeline.cards import CardLimits, member_cards
 
-LIMITS = CardLimits(product_feed_max=5, product_card_size=2, group_cards=2, group_card_size=2, group_full_size=3,
-                    group_min_styles=2)
+LIMITS = CardLimits(
+    product_feed_max=5, product_card_size=2, group_cards=2, group_card_size=2, group_full_size=3, group_min_styles=2
+)
 
 
 def test_feeds_by_hand(spark):
     listings = spark.createDataFrame(
-        [(100, 1, 1, "aldo", "dresses"), (100, 2, 2, "aldo", "dresses"), (100, 3, 3, "aldo", "dresses"),
-         (200, 4, 1, "aldo", "tops"), (200, 5, 2, "aldo", "tops"), (300, 6, 1, "bema", "dresses")],
+        [
+            (100, 1, 1, "aldo", "dresses"),
+            (100, 2, 2, "aldo", "dresses"),
+            (100, 3, 3, "aldo", "dresses"),
+            (200, 4, 1, "aldo", "tops"),
+            (200, 5, 2, "aldo", "tops"),
+            (300, 6, 1, "bema", "dresses"),
+        ],
         "subclass_brand_id long, style_id long, rank int, brand string, class string",
     )
     affinities = spark.createDataFrame(
@@ -15,7 +22,12 @@ def test_feeds_by_hand(spark):
         "member_id long, subclass_brand_id long, score double, rank int",
     )
     cards = {
-        (r["feed"], r["variant"], r["position"]): (r["group_key"], r["group_name"], round(r["affinity"], 6), r["style_ids"])
+        (r["feed"], r["variant"], r["position"]): (
+            r["group_key"],
+            r["group_name"],
+            round(r["affinity"], 6),
+            r["style_ids"],
+        )
         for r in member_cards(affinities, listings, LIMITS).collect()
     }
     assert cards == {

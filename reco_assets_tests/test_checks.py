@@ -22,7 +22,9 @@ def test_one_cohort_per_rated_member():
 
 def test_non_finite_factors():
     good = pa.table({"factors": pa.array([[0.1, -2.0], [3.0, 4.0]], pa.list_(pa.float32()))})
-    bad = pa.table({"factors": pa.array([[0.1, float("nan")], [float("inf"), 4.0], [1.0, 1.0]], pa.list_(pa.float32()))})
+    bad = pa.table(
+        {"factors": pa.array([[0.1, float("nan")], [float("inf"), 4.0], [1.0, 1.0]], pa.list_(pa.float32()))}
+    )
     assert checks.non_finite_factors(good) == 0
     assert checks.non_finite_factors(bad) == 2
 
@@ -51,13 +53,21 @@ def test_classes_over_limit():
 
 def test_styles_not_saleable():
     utc = timezone.utc
-    catalog = pa.table({
-        "style_id": [1, 2, 3],
-        "live_from": pa.array([datetime(2026, 10, 30, tzinfo=utc)] * 3, pa.timestamp("us", tz="UTC")),
-        "live_until": pa.array([datetime(2026, 11, 2, tzinfo=utc), datetime(2026, 10, 30, 12, tzinfo=utc),
-                                datetime(2026, 11, 2, tzinfo=utc)], pa.timestamp("us", tz="UTC")),
-        "qty_on_hand": [5, 5, 1],
-    })
+    catalog = pa.table(
+        {
+            "style_id": [1, 2, 3],
+            "live_from": pa.array([datetime(2026, 10, 30, tzinfo=utc)] * 3, pa.timestamp("us", tz="UTC")),
+            "live_until": pa.array(
+                [
+                    datetime(2026, 11, 2, tzinfo=utc),
+                    datetime(2026, 10, 30, 12, tzinfo=utc),
+                    datetime(2026, 11, 2, tzinfo=utc),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "qty_on_hand": [5, 5, 1],
+        }
+    )
     start, end = datetime(2026, 10, 31, tzinfo=utc), datetime(2026, 11, 1, tzinfo=utc)
     assert checks.styles_not_saleable(pa.table({"style_id": [1]}), catalog, start, end, 3) == 0
     # 2 ended before the day, 3 is nearly sold out, 4 is unknown
@@ -65,7 +75,10 @@ def test_styles_not_saleable():
 
 
 def test_card_violations_and_styles():
-    cards = pa.table({"feed": ["products", "brands", "products"],
-                      "style_ids": [[1, 2, 3], [4, 4], list(range(400))]})
+    cards = pa.table({"feed": ["products", "brands", "products"], "style_ids": [[1, 2, 3], [4, 4], list(range(400))]})
     assert checks.card_violations(cards, 300) == 2
-    assert sorted(checks.card_styles(pa.table({"style_ids": [[1, 2], [2, 3]]})).column("style_id").to_pylist()) == [1, 2, 3]
+    assert sorted(checks.card_styles(pa.table({"style_ids": [[1, 2], [2, 3]]})).column("style_id").to_pylist()) == [
+        1,
+        2,
+        3,
+    ]

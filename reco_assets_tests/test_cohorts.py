@@ -33,7 +33,9 @@ def test_spend_buckets_are_near_equal_quintiles_and_division_is_dominant_by_poin
     # Member 11 never bought: browse P90 of 55 falls in bucket 3 of the buyers' cut points.
     records += [(11, "product_view", 55.0, "kids"), (11, "add_to_cart", 55.0, "kids")]
     events = _events(spark, records)
-    ratings = spark.createDataFrame([(m, 1, 1.0) for m in range(1, 12)], "member_id long, subclass_brand_id long, rating double")
+    ratings = spark.createDataFrame(
+        [(m, 1, 1.0) for m in range(1, 12)], "member_id long, subclass_brand_id long, rating double"
+    )
     result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9)
     got = {r["member_id"]: (r["division_affinity"], r["spend_bucket"], r["spend_basis"]) for r in result.collect()}
     buckets = [got[m][1] for m in range(1, 11)]
@@ -46,7 +48,9 @@ def test_spend_buckets_are_near_equal_quintiles_and_division_is_dominant_by_poin
 def test_every_rated_member_gets_exactly_one_cohort_even_on_a_division_tie(spark):
     # 40 points in home and 40 in men: the tie goes to the earlier division of the reference order (men).
     events = _events(spark, [(7, "purchase", 50.0, "home"), (7, "purchase", 50.0, "men")])
-    ratings = spark.createDataFrame([(7, 1, 1.0), (7, 2, 1.0), (8, 3, 3.0)], "member_id long, subclass_brand_id long, rating double")
+    ratings = spark.createDataFrame(
+        [(7, 1, 1.0), (7, 2, 1.0), (8, 3, 3.0)], "member_id long, subclass_brand_id long, rating double"
+    )
     result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9)
     assert rows(result, "member_id", "division_affinity") == [(7, "men"), (8, "women")]
 

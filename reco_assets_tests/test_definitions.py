@@ -7,8 +7,17 @@ from reco_assets.definitions import defs
 from reco_assets.jobs import cohort_schedule, daily_schedule, release_cards_schedule
 
 CONTRACT = {
-    "raw_events", "raw_events_rejected", "catalog", "implicit_ratings", "member_cohorts", "als_factors",
-    "member_affinities", "boosted_affinities", "diversified_affinities", "style_listings", "member_cards",
+    "raw_events",
+    "raw_events_rejected",
+    "catalog",
+    "implicit_ratings",
+    "member_cohorts",
+    "als_factors",
+    "member_affinities",
+    "boosted_affinities",
+    "diversified_affinities",
+    "style_listings",
+    "member_cards",
 }
 
 
@@ -16,17 +25,22 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == CONTRACT
-    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
-               for key in graph.get_all_asset_keys()}
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
     assert parents["member_cards"] == {"diversified_affinities", "style_listings", "catalog"}
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
 
 
 def test_blocking_checks_guard_what_gets_published():
-    blocking = {(spec.asset_key.to_user_string(), spec.name) for spec in defs.resolve_asset_graph().asset_check_keys
-                and [defs.resolve_asset_graph().get_check_spec(k) for k in defs.resolve_asset_graph().asset_check_keys]
-                if spec.blocking}
+    blocking = {
+        (spec.asset_key.to_user_string(), spec.name)
+        for spec in defs.resolve_asset_graph().asset_check_keys
+        and [defs.resolve_asset_graph().get_check_spec(k) for k in defs.resolve_asset_graph().asset_check_keys]
+        if spec.blocking
+    }
     assert ("member_cohorts", "one_cohort_per_rated_member") in blocking
     assert ("diversified_affinities", "class_limit") in blocking
     assert ("member_cards", "cards_saleable") in blocking

@@ -5,8 +5,16 @@ import pytest
 from reco_assets.pipeline.ingestion import accepted_events, classify_events, rejected_records
 from reco_assets_tests.conftest import DAY
 
-GOOD = {"event_id": "e1", "event_time": "2026-10-31T10:00:00Z", "member_id": 7, "event_type": "product_view",
-        "style_id": 500, "session_id": "s1", "price": 19.99, "quantity": None}
+GOOD = {
+    "event_id": "e1",
+    "event_time": "2026-10-31T10:00:00Z",
+    "member_id": 7,
+    "event_type": "product_view",
+    "style_id": 500,
+    "session_id": "s1",
+    "price": 19.99,
+    "quantity": None,
+}
 
 
 def _line(**changes):
@@ -59,7 +67,12 @@ def test_accepted_events_are_typed_and_carry_their_group(validated):
     accepted, _ = validated
     row = next(r for r in accepted.collect() if r["event_id"] == "e1")
     assert (row["member_id"], row["style_id"], row["price"], row["subclass_brand_id"], row["subclass"]) == (
-        7, 500, 19.99, 12001, "day dresses")
+        7,
+        500,
+        19.99,
+        12001,
+        "day dresses",
+    )
     assert row["event_date"] == DAY and row["event_time"].hour == 10
 
 

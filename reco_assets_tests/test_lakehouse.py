@@ -6,8 +6,9 @@ from reco_assets.resources.lakehouse import Lakehouse, range_predicate
 
 
 def _part(day: date, cohort: str, values: list[int]) -> pa.Table:
-    return pa.table({"as_of_date": pa.array([day] * len(values), pa.date32()), "cohort": [cohort] * len(values),
-                     "x": values})
+    return pa.table(
+        {"as_of_date": pa.array([day] * len(values), pa.date32()), "cohort": [cohort] * len(values), "x": values}
+    )
 
 
 def test_a_partition_write_replaces_exactly_that_partition(tmp_path):
@@ -37,6 +38,9 @@ def test_spark_reads_a_partition_or_an_empty_frame_with_the_schema(spark, tmp_pa
     day = date(2026, 10, 31)
     lake.write_partition("t", _part(day, "men_1", [1, 2]), {"as_of_date": day, "cohort": "men_1"})
     frame = lake.read_spark(spark, "t", "as_of_date = '2026-10-31' AND cohort = 'men_1'")
-    assert sorted((r["as_of_date"], r["cohort"], r["x"]) for r in frame.collect()) == [(day, "men_1", 1), (day, "men_1", 2)]
+    assert sorted((r["as_of_date"], r["cohort"], r["x"]) for r in frame.collect()) == [
+        (day, "men_1", 1),
+        (day, "men_1", 2),
+    ]
     empty = lake.read_spark(spark, "t", "cohort = 'home_5'")
     assert empty.count() == 0 and empty.columns == frame.columns

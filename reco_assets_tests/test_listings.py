@@ -36,8 +36,14 @@ def listings(spark):
     events += [(2, 100, "remove_from_cart", utc(2026, 10, 29, 10), DAY.replace(day=29))]
     s = RecoSettings()
     return style_listings(
-        catalog, spark.createDataFrame(events, EVENTS), DAY, 30, s.style_weights, s.min_qty_on_hand,
-        s.new_style_hours, styles_per_group=2,
+        catalog,
+        spark.createDataFrame(events, EVENTS),
+        DAY,
+        30,
+        s.style_weights,
+        s.min_qty_on_hand,
+        s.new_style_hours,
+        styles_per_group=2,
     )
 
 

@@ -18,22 +18,71 @@ pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
 
 CONTRACT_COLUMNS = {
-    "raw_events": ["event_id", "event_time", "event_date", "member_id", "event_type", "style_id", "session_id",
-                   "price", "quantity"],
+    "raw_events": [
+        "event_id",
+        "event_time",
+        "event_date",
+        "member_id",
+        "event_type",
+        "style_id",
+        "session_id",
+        "price",
+        "quantity",
+    ],
     "raw_events_rejected": ["event_date", "source", "record", "reason"],
-    "catalog": ["style_id", "subclass_brand_id", "brand", "division", "department", "class", "subclass", "price",
-                "first_live_at", "live_from", "live_until", "qty_on_hand", "as_of_date"],
+    "catalog": [
+        "style_id",
+        "subclass_brand_id",
+        "brand",
+        "division",
+        "department",
+        "class",
+        "subclass",
+        "price",
+        "first_live_at",
+        "live_from",
+        "live_until",
+        "qty_on_hand",
+        "as_of_date",
+    ],
     "implicit_ratings": ["member_id", "subclass_brand_id", "rating", "last_event_time", "as_of_date"],
     "member_cohorts": ["member_id", "cohort", "division_affinity", "spend_bucket", "p90_purchase_price", "as_of_date"],
     "als_factors": ["side", "id", "factors", "as_of_date", "cohort"],
     "member_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "rank", "as_of_date", "cohort"],
-    "boosted_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "rank", "boost", "score",
-                           "as_of_date", "cohort"],
+    "boosted_affinities": [
+        "member_id",
+        "subclass_brand_id",
+        "rating",
+        "prediction",
+        "rank",
+        "boost",
+        "score",
+        "as_of_date",
+        "cohort",
+    ],
     "diversified_affinities": ["member_id", "subclass_brand_id", "score", "rank", "as_of_date", "cohort"],
-    "style_listings": ["subclass_brand_id", "style_id", "popularity_score", "launch_score", "score", "rank",
-                       "qty_on_hand", "as_of_date"],
-    "member_cards": ["member_id", "feed", "variant", "position", "group_key", "group_name", "affinity", "style_ids",
-                     "as_of_date", "cohort"],
+    "style_listings": [
+        "subclass_brand_id",
+        "style_id",
+        "popularity_score",
+        "launch_score",
+        "score",
+        "rank",
+        "qty_on_hand",
+        "as_of_date",
+    ],
+    "member_cards": [
+        "member_id",
+        "feed",
+        "variant",
+        "position",
+        "group_key",
+        "group_name",
+        "affinity",
+        "style_ids",
+        "as_of_date",
+        "cohort",
+    ],
 }
 
 
@@ -71,9 +120,16 @@ def test_records_reconcile_with_the_landing_files(home):
         assert len(accepted_ids) + len(bad) == len(lines), day
         assert len(accepted_ids) == (events.event_date == day).sum()  # no duplicates
         assert set(bad.record) <= set(lines)
-    assert set(rejected.reason) >= {"malformed_json", "missing_field:member_id", "bad_type:member_id",
-                                    "negative_price", "unknown_event_type", "outside_day", "duplicate_event_id",
-                                    "unknown_style"}
+    assert set(rejected.reason) >= {
+        "malformed_json",
+        "missing_field:member_id",
+        "bad_type:member_id",
+        "negative_price",
+        "unknown_event_type",
+        "outside_day",
+        "duplicate_event_id",
+        "unknown_style",
+    }
 
 
 def test_cohorts_affinities_and_diversification_invariants(home):
@@ -91,7 +147,9 @@ def test_cohorts_affinities_and_diversification_invariants(home):
     catalog = table(home, "catalog")
     classes = catalog.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")["class"]
     diversified = table(home, "diversified_affinities")
-    per_class = diversified.assign(klass=diversified.subclass_brand_id.map(classes)).groupby(["member_id", "klass"]).size()
+    per_class = (
+        diversified.assign(klass=diversified.subclass_brand_id.map(classes)).groupby(["member_id", "klass"]).size()
+    )
     assert per_class.max() <= 3
 
 
@@ -101,8 +159,9 @@ def test_boosts_only_the_top_three_browsed_not_bought_subclasses(home):
     events = table(home, "raw_events", window)
     browsed = events[events.event_type.isin(["product_view", "add_to_cart"])]
     bought = set(map(tuple, events[events.event_type == "purchase"][["member_id", "subclass"]].values))
-    counts = (browsed.groupby(["member_id", "subclass"])
-              .agg(n=("event_id", "size"), last=("event_time", "max")).reset_index())
+    counts = (
+        browsed.groupby(["member_id", "subclass"]).agg(n=("event_id", "size"), last=("event_time", "max")).reset_index()
+    )
     counts = counts[[(m, s) not in bought for m, s in zip(counts.member_id, counts.subclass)]]
     counts = counts.sort_values(["member_id", "n", "last", "subclass"], ascending=[True, False, False, True])
     allowed = {m: set(g.subclass.head(3)) for m, g in counts.groupby("member_id")}
@@ -152,17 +211,25 @@ def test_rerunning_a_day_replaces_it(home):
 
     def snapshot():
         frames = {n: table(home, n, where) for n in names}
-        frames |= {n: table(home, n) for n in ["raw_events", "raw_events_rejected", "implicit_ratings", "member_cohorts",
-                                              "style_listings"]}
+        frames |= {
+            n: table(home, n)
+            for n in ["raw_events", "raw_events_rejected", "implicit_ratings", "member_cohorts", "style_listings"]
+        }
         return {n: f.astype(str).sort_values(list(f.columns)).reset_index(drop=True) for n, f in frames.items()}
 
     before = snapshot()
     defs = build_definitions(local_resources(home))
     instance = dagster_instance(home)
-    assert defs.resolve_job_def("daily_job").execute_in_process(
-        instance=instance, run_config=QUIET, partition_key=DAY.isoformat()).success
-    assert defs.resolve_job_def("cohort_job").execute_in_process(
-        instance=instance, run_config=QUIET, partition_key=key).success
+    assert (
+        defs.resolve_job_def("daily_job")
+        .execute_in_process(instance=instance, run_config=QUIET, partition_key=DAY.isoformat())
+        .success
+    )
+    assert (
+        defs.resolve_job_def("cohort_job")
+        .execute_in_process(instance=instance, run_config=QUIET, partition_key=key)
+        .success
+    )
     after = snapshot()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)

@@ -40,8 +40,10 @@ def test_every_event_kind_and_every_defect_appears(landing):
 
 
 def test_releases_turnover_and_sale_windows(landing):
-    catalogs = {p.stem: pd.read_csv(p, parse_dates=["first_live_at", "live_from", "live_until"])
-                for p in sorted((landing / "catalog").iterdir())}
+    catalogs = {
+        p.stem: pd.read_csv(p, parse_dates=["first_live_at", "live_from", "live_until"])
+        for p in sorted((landing / "catalog").iterdir())
+    }
     day = catalogs["2026-10-31"]
     eastern = day["live_from"].dt.tz_convert("America/New_York")
     assert set(eastern.dt.hour) <= {11, 15, 20}

@@ -29,7 +29,10 @@ def test_ui_lists_every_asset_and_its_lineage(tmp_path):
     webserver = Path(sys.executable).parent / "dagster-webserver"
     server = subprocess.Popen(
         [str(webserver), "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         nodes = None
@@ -49,7 +52,7 @@ def test_ui_lists_every_asset_and_its_lineage(tmp_path):
         assert all(n["isPartitioned"] for n in nodes)
         assert edges["member_cards"] == {"diversified_affinities", "style_listings", "catalog"}
         assert edges["als_factors"] == {"implicit_ratings", "member_cohorts"}
-        assert edges["boosted_affinities"] == {"member_affinities", "catalog", "raw_events"}
+        assert edges["boosted_affinities"] == {"member_affinities", "member_cohorts", "catalog", "raw_events"}
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -21,29 +21,41 @@ from reco_assets.settings import RecoSettings
     kinds={"spark", "delta"},
     check_specs=[
         spec("member_cards", "cards_saleable", "every style in a card is on sale with stock on the day", blocking=True),
-        spec("member_cards", "lists_well_formed",
-             "no style twice in one list; at most 300 styles in a product feed", blocking=True),
+        spec(
+            "member_cards",
+            "lists_well_formed",
+            "no style twice in one list; at most 300 styles in a product feed",
+            blocking=True,
+        ),
     ],
 )
-def member_cards(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
-                 settings: RecoSettings) -> MaterializeResult:
+def member_cards(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+) -> MaterializeResult:
     """Per member: the product feed and the brand and category cards, as ordered lists of style ids."""
     day, cohort = partition_date(context), partition_cohort(context)
     session = spark.session()
     day_where = partition_predicate({"as_of_date": day})
-    affinities = lakehouse.read_spark(session, "diversified_affinities",
-                                      partition_predicate({"as_of_date": day, "cohort": cohort}))
+    affinities = lakehouse.read_spark(
+        session, "diversified_affinities", partition_predicate({"as_of_date": day, "cohort": cohort})
+    )
     listings = lakehouse.read_spark(session, "style_listings", day_where)
-    data = write_day(lakehouse, "member_cards", assemble_cards(affinities, listings, settings.pick(CardLimits)), day, cohort)
+    data = write_day(
+        lakehouse, "member_cards", assemble_cards(affinities, listings, settings.pick(CardLimits)), day, cohort
+    )
     start, end = day_bounds(day)
-    unsaleable = checks.styles_not_saleable(checks.card_styles(data), lakehouse.read_arrow("catalog", day_where),
-                                            start, end, settings.min_qty_on_hand)
+    unsaleable = checks.styles_not_saleable(
+        checks.card_styles(data), lakehouse.read_arrow("catalog", day_where), start, end, settings.min_qty_on_hand
+    )
     members = len(set(data.column("member_id").to_pylist()))
     return MaterializeResult(
         metadata=table_metadata(lakehouse, "member_cards", data, members=members),
         check_results=[
             check("cards_saleable", unsaleable, "styles in cards not saleable on the day"),
-            check("lists_well_formed", checks.card_violations(data, settings.product_feed_max),
-                  "lists with a repeated style or product feeds over the limit"),
+            check(
+                "lists_well_formed",
+                checks.card_violations(data, settings.product_feed_max),
+                "lists with a repeated style or product feeds over the limit",
+            ),
         ],
     )

@@ -18,25 +18,44 @@ from reco_assets.settings import RecoSettings
     deps=["implicit_ratings", events_window(RATINGS_WINDOW)],
     group_name=MODELLING,
     kinds={"spark", "delta"},
-    check_specs=[spec("member_cohorts", "one_cohort_per_rated_member",
-                      "every member with a rating has exactly one cohort", blocking=True)],
+    check_specs=[
+        spec(
+            "member_cohorts",
+            "one_cohort_per_rated_member",
+            "every member with a rating has exactly one cohort",
+            blocking=True,
+        )
+    ],
 )
-def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
-                   settings: RecoSettings) -> MaterializeResult:
+def member_cohorts(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+) -> MaterializeResult:
     """Each rated member's cohort: dominant division x spend bucket of their P90 purchase price."""
     day = partition_date(context)
     session = spark.session()
-    events = lakehouse.read_spark(session, "raw_events", window_where("event_date", day, settings.ratings_lookback_days))
+    events = lakehouse.read_spark(
+        session, "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
+    )
     ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
-    cohorts = assign_cohorts(events, ratings, settings.event_weights(), settings.spend_buckets,
-                             settings.spend_percentile)
+    cohorts = assign_cohorts(
+        events, ratings, settings.event_weights(), settings.spend_buckets, settings.spend_percentile
+    )
     data = write_day(lakehouse, "member_cohorts", cohorts, day)
     sizes = data.group_by("cohort").aggregate([("member_id", "count")]).to_pylist()
     stored = lakehouse.read_arrow("member_cohorts", partition_predicate({"as_of_date": day}), ["member_id"])
     rated = lakehouse.read_arrow("implicit_ratings", partition_predicate({"as_of_date": day}), ["member_id"])
     return MaterializeResult(
-        metadata=table_metadata(lakehouse, "member_cohorts", data,
-                                **{f"members:{s['cohort']}": s["member_id_count"] for s in sorted(sizes, key=lambda s: s["cohort"])}),
-        check_results=[check("one_cohort_per_rated_member", checks.members_without_one_cohort(rated, stored),
-                             "members with a rating and not exactly one cohort")],
+        metadata=table_metadata(
+            lakehouse,
+            "member_cohorts",
+            data,
+            **{f"members:{s['cohort']}": s["member_id_count"] for s in sorted(sizes, key=lambda s: s["cohort"])},
+        ),
+        check_results=[
+            check(
+                "one_cohort_per_rated_member",
+                checks.members_without_one_cohort(rated, stored),
+                "members with a rating and not exactly one cohort",
+            )
+        ],
     )

@@ -4,10 +4,10 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 
 
 def partition_date(context: AssetExecutionContext) -> date:
@@ -42,6 +42,12 @@ def write_day(lakehouse: Lakehouse, table: str, frame: DataFrame, day: date, coh
     return data
 
 
+def cohort_members(lakehouse: Lakehouse, session: SparkSession, day: date, cohort: str) -> DataFrame:
+    """The `member_id`s of one cohort on the day (small: broadcast it when joining)."""
+    where = partition_predicate({"as_of_date": day, "cohort": cohort})
+    return F.broadcast(lakehouse.read_spark(session, "member_cohorts", where).select("member_id"))
+
+
 def check(name: str, violations: int, what: str, severity=AssetCheckSeverity.ERROR) -> AssetCheckResult:
     return AssetCheckResult(
         check_name=name,
@@ -59,6 +65,8 @@ def table_metadata(lakehouse: Lakehouse, table: str, data: pa.Table, **extra) ->
     return {
         "rows": MetadataValue.int(data.num_rows),
         "table_uri": MetadataValue.path(lakehouse.uri(table)),
-        "preview": MetadataValue.md(data.slice(0, 5).to_pandas().to_markdown(index=False) if data.num_rows else "(empty)"),
+        "preview": MetadataValue.md(
+            data.slice(0, 5).to_pandas().to_markdown(index=False) if data.num_rows else "(empty)"
+        ),
         **extra,
     }

@@ -4,7 +4,15 @@ import pyarrow.compute as pc
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_cohort, partition_date, spec, table_metadata, write_day
+from reco_assets.assets.common import (
+    check,
+    cohort_members,
+    partition_cohort,
+    partition_date,
+    spec,
+    table_metadata,
+    write_day,
+)
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.factorization import AlsParams, fit_cohort
@@ -21,18 +29,22 @@ from reco_assets.settings import RecoSettings
     kinds={"spark", "delta", "mlflow"},
     check_specs=[spec("als_factors", "finite_factors", "every factor is a finite number", blocking=True)],
 )
-def als_factors(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
-                tracking: MlflowTracking, settings: RecoSettings) -> MaterializeResult:
+def als_factors(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    tracking: MlflowTracking,
+    settings: RecoSettings,
+) -> MaterializeResult:
     """Latent factors of the cohort's members and of the subclass-brands they rated."""
     day, cohort = partition_date(context), partition_cohort(context)
     session = spark.session()
-    members = lakehouse.read_spark(session, "member_cohorts",
-                                   partition_predicate({"as_of_date": day, "cohort": cohort})).select("member_id")
     ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
-    ratings = ratings.join(members, "member_id", "left_semi")
+    ratings = ratings.join(cohort_members(lakehouse, session, day, cohort), "member_id", "left_semi")
     params = settings.pick(AlsParams, prefix="als_")
-    with tracking.run(f"als_factors {cohort} {day}", {"cohort": cohort, "as_of_date": str(day),
-                                                       "dagster_run_id": context.run_id}) as run:
+    with tracking.run(
+        f"als_factors {cohort} {day}", {"cohort": cohort, "as_of_date": str(day), "dagster_run_id": context.run_id}
+    ) as run:
         import mlflow
 
         mlflow.log_params(vars(params))
@@ -43,8 +55,13 @@ def als_factors(context: AssetExecutionContext, spark: SparkResource, lakehouse:
     largest = pc.max(pc.abs(pc.list_flatten(data.column("factors")))).as_py() or 0.0
     non_finite = checks.non_finite_factors(data.select(["factors"]))
     return MaterializeResult(
-        metadata=table_metadata(lakehouse, "als_factors", data, mlflow_run_id=run_id,
-                                factor_abs_max=MetadataValue.float(float(largest)),
-                                **stats),
+        metadata=table_metadata(
+            lakehouse,
+            "als_factors",
+            data,
+            mlflow_run_id=run_id,
+            factor_abs_max=MetadataValue.float(float(largest)),
+            **stats,
+        ),
         check_results=[check("finite_factors", non_finite, "factor rows with a NaN or infinite value")],
     )

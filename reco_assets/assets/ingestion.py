@@ -79,10 +79,20 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
 
 @multi_asset(
     specs=[
-        AssetSpec("raw_events", deps=["catalog"], group_name=INGESTION, kinds={"spark", "delta"},
-                  description="Accepted clickstream events of the day, with the style's group and hierarchy."),
-        AssetSpec("raw_events_rejected", deps=["catalog"], group_name=INGESTION, kinds={"spark", "delta"},
-                  description="Landed records that broke a rule, with the rule (`reason`) and the record as text."),
+        AssetSpec(
+            "raw_events",
+            deps=["catalog"],
+            group_name=INGESTION,
+            kinds={"spark", "delta"},
+            description="Accepted clickstream events of the day, with the style's group and hierarchy.",
+        ),
+        AssetSpec(
+            "raw_events_rejected",
+            deps=["catalog"],
+            group_name=INGESTION,
+            kinds={"spark", "delta"},
+            description="Landed records that broke a rule, with the rule (`reason`) and the record as text.",
+        ),
     ],
     check_specs=[
         spec("raw_events", "records_reconcile", "accepted + rejected = records read, for every day", blocking=True),
@@ -142,6 +152,10 @@ def raw_events(
     )
     yield MaterializeResult(
         asset_key="raw_events_rejected",
-        metadata=table_metadata(lakehouse, "raw_events_rejected", rejected_rows,
-                                **{f"reason:{r['reason']}": r["reason_count"] for r in reasons}),
+        metadata=table_metadata(
+            lakehouse,
+            "raw_events_rejected",
+            rejected_rows,
+            **{f"reason:{r['reason']}": r["reason_count"] for r in reasons},
+        ),
     )

@@ -19,29 +19,50 @@ INTERACTION_WINDOW = RecoSettings.model_fields["interaction_window_days"].defaul
     partitions_def=daily_partitions,
     deps=[
         "catalog",
-        AssetDep("raw_events", partition_mapping=TimeWindowPartitionMapping(
-            start_offset=-(INTERACTION_WINDOW - 1), allow_nonexistent_upstream_partitions=True)),
+        AssetDep(
+            "raw_events",
+            partition_mapping=TimeWindowPartitionMapping(
+                start_offset=-(INTERACTION_WINDOW - 1), allow_nonexistent_upstream_partitions=True
+            ),
+        ),
     ],
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
-    check_specs=[spec("style_listings", "styles_saleable",
-                      "no listed style is sold out, nearly sold out or off sale on the day", blocking=True)],
+    check_specs=[
+        spec(
+            "style_listings",
+            "styles_saleable",
+            "no listed style is sold out, nearly sold out or off sale on the day",
+            blocking=True,
+        )
+    ],
 )
-def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
-                   settings: RecoSettings) -> MaterializeResult:
+def style_listings(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+) -> MaterializeResult:
     """The best live styles of each subclass-brand, in hybrid-score order."""
     day = partition_date(context)
     session = spark.session()
     day_where = partition_predicate({"as_of_date": day})
     catalog = lakehouse.read_spark(session, "catalog", day_where)
-    events = lakehouse.read_spark(session, "raw_events",
-                                  window_where("event_date", day, settings.interaction_window_days))
-    listings = rank_styles(catalog, events, day, settings.interaction_window_days, settings.style_weights,
-                           settings.min_qty_on_hand, settings.new_style_hours, settings.styles_per_group)
+    events = lakehouse.read_spark(
+        session, "raw_events", window_where("event_date", day, settings.interaction_window_days)
+    )
+    listings = rank_styles(
+        catalog,
+        events,
+        day,
+        settings.interaction_window_days,
+        settings.style_weights,
+        settings.min_qty_on_hand,
+        settings.new_style_hours,
+        settings.styles_per_group,
+    )
     data = write_day(lakehouse, "style_listings", listings, day)
     start, end = day_bounds(day)
-    unsaleable = checks.styles_not_saleable(data.select(["style_id"]), lakehouse.read_arrow("catalog", day_where),
-                                            start, end, settings.min_qty_on_hand)
+    unsaleable = checks.styles_not_saleable(
+        data.select(["style_id"]), lakehouse.read_arrow("catalog", day_where), start, end, settings.min_qty_on_hand
+    )
     return MaterializeResult(
         metadata=table_metadata(lakehouse, "style_listings", data),
         check_results=[check("styles_saleable", unsaleable, "listed styles not saleable on the day")],

@@ -17,17 +17,25 @@ def events_window(days: int) -> AssetDep:
     """Lineage of a look-back window over raw_events (the asset reads the days present in it)."""
     return AssetDep(
         "raw_events",
-        partition_mapping=TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True),
+        partition_mapping=TimeWindowPartitionMapping(
+            start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True
+        ),
     )
 
 
-@asset(partitions_def=daily_partitions, deps=[events_window(RATINGS_WINDOW)], group_name=MODELLING,
-       kinds={"spark", "delta"})
-def implicit_ratings(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse,
-                     settings: RecoSettings) -> MaterializeResult:
+@asset(
+    partitions_def=daily_partitions,
+    deps=[events_window(RATINGS_WINDOW)],
+    group_name=MODELLING,
+    kinds={"spark", "delta"},
+)
+def implicit_ratings(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+) -> MaterializeResult:
     """Event points per member x subclass-brand over the look-back window ending with the day."""
     day = partition_date(context)
-    events = lakehouse.read_spark(spark.session(), "raw_events",
-                                  window_where("event_date", day, settings.ratings_lookback_days))
+    events = lakehouse.read_spark(
+        spark.session(), "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
+    )
     data = write_day(lakehouse, "implicit_ratings", sum_ratings(events, settings.event_weights()), day)
     return MaterializeResult(metadata=table_metadata(lakehouse, "implicit_ratings", data))

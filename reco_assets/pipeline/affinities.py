@@ -12,14 +12,21 @@ from reco_assets.constants import BROWSE_EVENTS
 AFFINITY_SCHEMA = "member_id long, subclass_brand_id long, prediction double, rank int"
 
 
-def top_k_block(member_ids: np.ndarray, member_factors: np.ndarray, item_ids: np.ndarray,
-                item_factors: np.ndarray, k: int) -> pd.DataFrame:
+def top_k_block(
+    member_ids: np.ndarray, member_factors: np.ndarray, item_ids: np.ndarray, item_factors: np.ndarray, k: int
+) -> pd.DataFrame:
     """Top `k` items per member by dot product, ties broken by item id: a blocked matrix product and a
     partial sort (argpartition), which is what `recommendForAllUsers` cannot do cheaply at large k."""
     k = min(k, len(item_ids))
     if k == 0 or len(member_ids) == 0:
-        return pd.DataFrame({"member_id": pd.Series(dtype="int64"), "subclass_brand_id": pd.Series(dtype="int64"),
-                             "prediction": pd.Series(dtype="float64"), "rank": pd.Series(dtype="int32")})
+        return pd.DataFrame(
+            {
+                "member_id": pd.Series(dtype="int64"),
+                "subclass_brand_id": pd.Series(dtype="int64"),
+                "prediction": pd.Series(dtype="float64"),
+                "rank": pd.Series(dtype="int32"),
+            }
+        )
     scores = member_factors @ item_factors.T
     # Items come sorted by id, so a stable sort on -score breaks ties by id.
     if k < len(item_ids):
@@ -47,7 +54,11 @@ def top_k_affinities(factors: DataFrame, candidates: list[int], ratings: DataFra
     """
     items = factors.where(F.col("side") == "item").where(F.col("id").isin(candidates)).orderBy("id").collect()
     item_ids = np.array([row["id"] for row in items], dtype=np.int64)
-    item_matrix = np.array([row["factors"] for row in items], dtype=np.float32).reshape(len(items), -1) if items else np.empty((0, 0), np.float32)
+    item_matrix = (
+        np.array([row["factors"] for row in items], dtype=np.float32).reshape(len(items), -1)
+        if items
+        else np.empty((0, 0), np.float32)
+    )
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:

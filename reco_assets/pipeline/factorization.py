@@ -8,7 +8,6 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-
 FACTORS_SCHEMA = "side string, id long, factors array<float>"
 
 
@@ -29,9 +28,7 @@ class AlsParams:
 def user_blocks(members: int, params: AlsParams) -> int:
     """The reference's rule: ceil(members / divisor), a small divisor below the threshold, a large one above."""
     divisor = (
-        params.user_blocks_divisor_small
-        if members < params.user_blocks_threshold
-        else params.user_blocks_divisor_large
+        params.user_blocks_divisor_small if members < params.user_blocks_threshold else params.user_blocks_divisor_large
     )
     return max(1, math.ceil(members / divisor))
 
@@ -47,9 +44,11 @@ def fit_cohort(ratings: DataFrame, params: AlsParams) -> tuple[DataFrame, dict]:
     Only positive ratings train: MLlib scales each row's regularization by its count of positive ratings,
     so a member whose groups all net to disengagement would get none and a singular system to solve.
     """
-    ratings = ratings.where(F.col("rating") > 0).select(
-        "member_id", "subclass_brand_id", F.col("rating").cast("float")
-    ).cache()
+    ratings = (
+        ratings.where(F.col("rating") > 0)
+        .select("member_id", "subclass_brand_id", F.col("rating").cast("float"))
+        .cache()
+    )
     if ratings.isEmpty():
         ratings.unpersist()
         return ratings.sparkSession.createDataFrame([], FACTORS_SCHEMA), {"members": 0, "items": 0, "ratings": 0}

@@ -32,8 +32,20 @@ ALWAYS_REQUIRED = ("event_id", "event_time", "member_id", "event_type", "session
 ITEM_REQUIRED = ("style_id", "price")
 
 ACCEPTED_COLUMNS = [
-    "event_id", "event_time", "event_date", "member_id", "event_type", "style_id", "session_id", "price",
-    "quantity", "subclass_brand_id", "division", "class", "subclass", "source",
+    "event_id",
+    "event_time",
+    "event_date",
+    "member_id",
+    "event_type",
+    "style_id",
+    "session_id",
+    "price",
+    "quantity",
+    "subclass_brand_id",
+    "division",
+    "class",
+    "subclass",
+    "source",
 ]
 REJECTED_COLUMNS = ["event_date", "source", "record", "reason"]
 

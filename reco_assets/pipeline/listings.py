@@ -35,16 +35,21 @@ def style_listings(
     w = {k: F.lit(float(v)) for k, v in weights.items()}
     live = live_styles(catalog, day, min_qty)
 
-    counts = events.where(F.col("style_id").isNotNull()).join(
-        live.select("style_id", "live_from"), "style_id"
-    ).groupBy("style_id").agg(
-        F.sum((F.col("event_type") == "product_view").cast("int")).alias("views"),
-        F.sum((F.col("event_type") == "purchase").cast("int")).alias("purchases"),
-        F.sum((F.col("event_type") == "remove_from_cart").cast("int")).alias("removes"),
-        F.sum(((F.col("event_type") == "product_view") & (F.col("event_time") >= F.col("live_from"))).cast("int"))
-        .alias("sale_views"),
-        F.sum(((F.col("event_type") == "purchase") & (F.col("event_time") >= F.col("live_from"))).cast("int"))
-        .alias("sale_purchases"),
+    counts = (
+        events.where(F.col("style_id").isNotNull())
+        .join(live.select("style_id", "live_from"), "style_id")
+        .groupBy("style_id")
+        .agg(
+            F.sum((F.col("event_type") == "product_view").cast("int")).alias("views"),
+            F.sum((F.col("event_type") == "purchase").cast("int")).alias("purchases"),
+            F.sum((F.col("event_type") == "remove_from_cart").cast("int")).alias("removes"),
+            F.sum(
+                ((F.col("event_type") == "product_view") & (F.col("event_time") >= F.col("live_from"))).cast("int")
+            ).alias("sale_views"),
+            F.sum(
+                ((F.col("event_type") == "purchase") & (F.col("event_time") >= F.col("live_from"))).cast("int")
+            ).alias("sale_purchases"),
+        )
     )
     persistence = (
         events.where(F.col("subclass_brand_id").isNotNull())
@@ -89,6 +94,19 @@ def style_listings(
         .where(F.col("rank") <= styles_per_group)
     )
     return scored.select(
-        "subclass_brand_id", "style_id", "brand", "division", "class", "subclass", "price", "live_from",
-        "live_until", "qty_on_hand", "popularity_score", "launch_score", "age_score", "score", "rank",
+        "subclass_brand_id",
+        "style_id",
+        "brand",
+        "division",
+        "class",
+        "subclass",
+        "price",
+        "live_from",
+        "live_until",
+        "qty_on_hand",
+        "popularity_score",
+        "launch_score",
+        "age_score",
+        "score",
+        "rank",
     )

@@ -136,8 +136,8 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
     # Time of each view, inside the style's live window on that day; a session keeps its order.
     lo = np.maximum(s["live_from"][view_style], start)
     hi = np.minimum(s["live_until"][view_style], end)
-    span = np.array([(h - l).total_seconds() for l, h in zip(lo, hi)])
-    offset = np.array([(l - start).total_seconds() for l in lo]) + rng.random(len(lo)) * np.maximum(span - 1, 0)
+    span = np.array([(high - low).total_seconds() for low, high in zip(lo, hi)])
+    offset = np.array([(low - start).total_seconds() for low in lo]) + rng.random(len(lo)) * np.maximum(span - 1, 0)
     view_time = start + pd.to_timedelta(np.round(offset, 3), unit="s")
 
     rows = []
@@ -145,24 +145,36 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
     order = np.argsort(offset, kind="stable")
     for i in order:
         m, style, t = view_member[i], view_style[i], view_time[i]
-        base = dict(member_id=int(world.member_ids[m]), style_id=int(s["style_id"][style]),
-                    session_id=f"s{day:%Y%m%d}-{view_session[i]}", price=float(s["price"][style]))
+        base = dict(
+            member_id=int(world.member_ids[m]),
+            style_id=int(s["style_id"][style]),
+            session_id=f"s{day:%Y%m%d}-{view_session[i]}",
+            price=float(s["price"][style]),
+        )
         rows.append({**base, "event_type": "product_view", "event_time": t})
         if stock[style] <= 0:
             if rng.random() < 0.3:
                 rows.append({**base, "event_type": "still_want_it", "event_time": t + pd.Timedelta(seconds=5)})
             continue
         if rng.random() < 0.12:
-            rows.append({**base, "event_type": "add_to_cart", "event_time": t + pd.Timedelta(seconds=20),
-                         "quantity": 1})
+            rows.append(
+                {**base, "event_type": "add_to_cart", "event_time": t + pd.Timedelta(seconds=20), "quantity": 1}
+            )
             u = rng.random()
             if u < 0.25:
-                rows.append({**base, "event_type": "remove_from_cart", "event_time": t + pd.Timedelta(seconds=60),
-                             "quantity": 1})
+                rows.append(
+                    {
+                        **base,
+                        "event_type": "remove_from_cart",
+                        "event_time": t + pd.Timedelta(seconds=60),
+                        "quantity": 1,
+                    }
+                )
             elif u < 0.75:
                 stock[style] -= 1
-                rows.append({**base, "event_type": "purchase", "event_time": t + pd.Timedelta(seconds=90),
-                             "quantity": 1})
+                rows.append(
+                    {**base, "event_type": "purchase", "event_time": t + pd.Timedelta(seconds=90), "quantity": 1}
+                )
     styles.qty = stock.tolist()
 
     events = pd.DataFrame(rows)
@@ -170,7 +182,9 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
     first_views = events.drop_duplicates("session_id")
     pages = first_views.assign(
         event_type=np.where(rng.random(len(first_views)) < 0.5, "page_view", "boutique_view"),
-        style_id=None, price=None, event_time=first_views["event_time"] - pd.Timedelta(seconds=30),
+        style_id=None,
+        price=None,
+        event_time=first_views["event_time"] - pd.Timedelta(seconds=30),
     )
     with warnings.catch_warnings():  # the page views' empty style and price columns are intended
         warnings.simplefilter("ignore", FutureWarning)

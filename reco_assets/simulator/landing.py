@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reco_assets.resources.landing import catalog_file, events_file
 from reco_assets.simulator.days import (
     Styles,
     catalog_snapshot,
@@ -15,7 +16,6 @@ from reco_assets.simulator.days import (
     simulate_events,
     to_json_lines,
 )
-from reco_assets.resources.landing import catalog_file, events_file
 from reco_assets.simulator.world import build_world
 
 
@@ -36,10 +36,18 @@ class SimulationProfile:
 
 
 PROFILES = {
-    "tiny": SimulationProfile("tiny", members=1_500, brands=40, days=14, last_day=date(2026, 10, 31),
-                              new_styles_per_day=150, malformed_share=0.005),
-    "demo": SimulationProfile("demo", members=20_000, brands=150, days=61, last_day=date(2026, 10, 31),
-                              new_styles_per_day=900),
+    "tiny": SimulationProfile(
+        "tiny",
+        members=1_500,
+        brands=40,
+        days=14,
+        last_day=date(2026, 10, 31),
+        new_styles_per_day=150,
+        malformed_share=0.005,
+    ),
+    "demo": SimulationProfile(
+        "demo", members=20_000, brands=150, days=61, last_day=date(2026, 10, 31), new_styles_per_day=900
+    ),
 }
 
 
