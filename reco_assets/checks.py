@@ -19,6 +19,21 @@ def duplicate_event_ids(events: pa.Table) -> int:
     return _count("SELECT count(*) - count(DISTINCT event_id) FROM events", events=events)
 
 
+def days_not_reconciled(read: pa.Table, accepted: pa.Table, rejected: pa.Table) -> int:
+    """Days where accepted + rejected records differ from the records read (`event_date`, `records`)."""
+    return _count(
+        """
+        WITH stored AS (SELECT event_date, count(*) AS n
+                        FROM (SELECT event_date FROM accepted UNION ALL SELECT event_date FROM rejected) GROUP BY ALL)
+        SELECT count(*) FROM read FULL JOIN stored USING (event_date)
+        WHERE coalesce(read.records, 0) <> coalesce(stored.n, 0)
+        """,
+        read=read,
+        accepted=accepted,
+        rejected=rejected,
+    )
+
+
 def members_without_one_cohort(ratings: pa.Table, cohorts: pa.Table) -> int:
     """Members with a rating that have no cohort or more than one, plus cohort rows without a rating."""
     return _count(

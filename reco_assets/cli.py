@@ -8,29 +8,22 @@ import time
 from datetime import date
 from pathlib import Path
 
+from reco_assets.constants import TABLES
 from reco_assets.resources import HOME_ENV, reco_home
 
 
 def _summary(home: Path, day: date) -> None:
-    from reco_assets.resources.lakehouse import Lakehouse
+    from reco_assets.resources import local_resources
 
-    lakehouse = Lakehouse(root=str(home / "lakehouse"))
-    print(f"\nTables of {day} under {home / 'lakehouse'}:")
-    for table, column in [
-        ("raw_events", "event_date"),
-        ("raw_events_rejected", "event_date"),
-        ("catalog", "as_of_date"),
-        ("implicit_ratings", "as_of_date"),
-        ("member_cohorts", "as_of_date"),
-        ("als_factors", "as_of_date"),
-        ("member_affinities", "as_of_date"),
-        ("boosted_affinities", "as_of_date"),
-        ("diversified_affinities", "as_of_date"),
-        ("style_listings", "as_of_date"),
-        ("member_cards", "as_of_date"),
-    ]:
-        rows = lakehouse.read_arrow(table, f"{column} = '{day}'", [column]).num_rows
-        print(f"  {table:<24} {rows:>12,} rows")
+    lakehouse = local_resources(home)["lakehouse"]
+    print(f"\nTables of {day} under {lakehouse.root}:")
+    for table, column in TABLES.items():
+        try:
+            count = lakehouse.read_arrow(table, f"{column} = '{day}'", [column]).num_rows
+            rows = f"{count:>12,} rows"
+        except FileNotFoundError:
+            rows = "  not written"
+        print(f"  {table:<24} {rows}")
     print(
         f"\nBrowse them in the Dagster UI:  python -m reco_assets ui --home {home}"
         f"\nMLflow runs:                    mlflow ui --backend-store-uri sqlite:///{home / 'mlflow.db'}"
@@ -53,8 +46,11 @@ def _run(home: Path, day: date | None) -> int:
     report = run_day(home, day, available)
     print(f"\n{day} done in {time.perf_counter() - started:.1f} s")
     _summary(home, day)
+    if report.failed_steps:
+        print("\nFAILED STEPS:\n  " + "\n  ".join(report.failed_steps), file=sys.stderr)
     if report.failed_checks:
         print("\nFAILED CHECKS:\n  " + "\n  ".join(report.failed_checks), file=sys.stderr)
+    if not report.ok:
         return 1
     print("\nAll asset checks passed.")
     return 0

@@ -21,3 +21,18 @@ ITEM_EVENTS = SCORING_EVENTS
 INGESTION = "ingestion"
 MODELLING = "modelling"
 PUBLISHING = "publishing"
+
+TABLES = {
+    "raw_events": "event_date",
+    "raw_events_rejected": "event_date",
+    "catalog": "as_of_date",
+    "implicit_ratings": "as_of_date",
+    "member_cohorts": "as_of_date",
+    "als_factors": "as_of_date",
+    "member_affinities": "as_of_date",
+    "boosted_affinities": "as_of_date",
+    "diversified_affinities": "as_of_date",
+    "style_listings": "as_of_date",
+    "member_cards": "as_of_date",
+}
+"""Every table of the contract, in pipeline order, with the column that holds its day."""

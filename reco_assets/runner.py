@@ -26,6 +26,11 @@ class DayReport:
     day: date
     stage_seconds: dict[str, float] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed_checks or self.failed_steps)
 
 
 def dagster_instance(home: Path) -> DagsterInstance:
@@ -59,9 +64,15 @@ def run_day(
     defs = build_definitions(local_resources(home, settings))
     report = DayReport(day)
 
-    def execute(stage: str, job: str, **kwargs) -> None:
+    def execute(stage: str, job: str, **kwargs) -> bool:
         started = time.perf_counter()
-        result = defs.resolve_job_def(job).execute_in_process(instance=instance, run_config=QUIET, **kwargs)
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False, **kwargs
+        )
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                message = event.event_specific_data.error.message.strip().splitlines()[0]
+                report.failed_steps.append(f"{event.step_key} ({stage}): {message}")
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
                 report.failed_checks.append(
@@ -69,21 +80,24 @@ def run_day(
                 )
         seconds = time.perf_counter() - started
         report.stage_seconds[stage] = seconds
-        log(f"  {stage:<28} {seconds:7.1f} s")
+        log(f"  {stage:<28} {seconds:7.1f} s" + ("" if result.success else "  FAILED"))
+        return result.success
 
     earlier = ingestion_window(available, day, settings)
     if earlier:
         log(f"ingesting {len(earlier)} earlier days ({earlier[0]} .. {earlier[-1]}) for the look-back windows")
-        execute(
+        if not execute(
             "ingest history",
             "ingest_job",
             tags={
                 "dagster/asset_partition_range_start": earlier[0].isoformat(),
                 "dagster/asset_partition_range_end": earlier[-1].isoformat(),
             },
-        )
+        ):
+            return report
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
-    execute("daily tables", "daily_job", partition_key=day.isoformat())
+    if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
+        return report  # the cohorts would read a day that is not there
     log(f"materializing {day}: factors, affinities and cards for {len(cohorts)} cohorts")
     for cohort in cohorts:
         execute(

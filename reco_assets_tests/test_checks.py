@@ -1,6 +1,6 @@
 """The invariant checks must catch broken tables, not only pass on good ones."""
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pyarrow as pa
 
@@ -10,6 +10,17 @@ from reco_assets import checks
 def test_duplicate_event_ids():
     assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "c"]})) == 0
     assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "a"]})) == 1
+
+
+def test_days_not_reconciled():
+    d1, d2 = date(2026, 10, 30), date(2026, 10, 31)
+    read = pa.table({"event_date": [d1, d2], "records": [3, 1]})
+    assert checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2]}), pa.table({"event_date": [d1]})) == 0
+    assert checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1]}), pa.table({"event_date": [d1]})) == 1
+    assert (
+        checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2, d2]}), pa.table({"event_date": [d1]}))
+        == 1
+    )
 
 
 def test_one_cohort_per_rated_member():

@@ -6,6 +6,7 @@ days they cover.
 
 from datetime import date, timedelta
 
+import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
@@ -40,12 +41,17 @@ def _landed_files(paths: dict[date, object]) -> list[str]:
     return [str(p) for p in paths.values()]
 
 
+def _landing_date() -> F.Column:
+    """The day a landed file is for, from its name (YYYY-MM-DD.<ext>)."""
+    return F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1))
+
+
 def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     """Non-blank lines with their file, landing day (from the file name) and position."""
     lines = spark.read.text(files).select(
         "value",
         F.col("_metadata.file_path").alias("source"),
-        F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1)).alias("landing_date"),
+        _landing_date().alias("landing_date"),
         F.monotonically_increasing_id().alias("line_no"),
     )
     return lines.where(F.trim("value") != "")
@@ -65,10 +71,7 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
     try:
         frame = (
             session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST")
-            .withColumn(
-                "as_of_date",
-                F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1)),
-            )
+            .withColumn("as_of_date", _landing_date())
             .toArrow()
         )
     except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
@@ -121,7 +124,7 @@ def raw_events(
         if lakehouse.table("raw_events") is not None
         else session.createDataFrame([], "event_id string")
     )
-    read = lines.groupBy("landing_date").count().collect()
+    read = lines.groupBy(F.col("landing_date").alias("event_date")).agg(F.count("*").alias("records")).toArrow()
     # Classified once, then split: the parse, joins and de-duplication run a single time.
     classified = classify_events(lines, catalog_days, before).cache()
     accepted_rows, rejected_rows = accepted_events(classified).toArrow(), rejected_records(classified).toArrow()
@@ -134,17 +137,14 @@ def raw_events(
 
     stored = lakehouse.read_arrow("raw_events", where, ["event_id", "event_date"])
     stored_rejected = lakehouse.read_arrow("raw_events_rejected", where, ["event_date"])
-    read_by_day = {row["landing_date"]: row["count"] for row in read}
-    stored_by_day = {}
-    for table in (stored, stored_rejected):
-        for day in table.column("event_date").to_pylist():
-            stored_by_day[day] = stored_by_day.get(day, 0) + 1
-    mismatched = sum(1 for day in days if read_by_day.get(day, 0) != stored_by_day.get(day, 0))
+    mismatched = checks.days_not_reconciled(read, stored, stored_rejected)
     reasons = rejected_rows.group_by("reason").aggregate([("reason", "count")]).to_pylist()
 
     yield MaterializeResult(
         asset_key="raw_events",
-        metadata=table_metadata(lakehouse, "raw_events", accepted_rows, records_read=sum(read_by_day.values())),
+        metadata=table_metadata(
+            lakehouse, "raw_events", accepted_rows, records_read=pc.sum(read.column("records")).as_py() or 0
+        ),
         check_results=[
             check("records_reconcile", mismatched, "days where accepted + rejected differs from records read"),
             check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
