@@ -56,16 +56,12 @@ class World:
     sb_subclass: np.ndarray  # subclass index per subclass-brand
     sb_brand: np.ndarray  # brand index per subclass-brand
     member_ids: np.ndarray
-    member_division: np.ndarray  # dominant division index per member
     member_activity: np.ndarray  # expected sessions per day
     member_taste: np.ndarray  # log preference, members x subclass-brands (float32)
 
     def sb_id(self, sb: np.ndarray) -> np.ndarray:
         """Stable 64-bit id of a subclass-brand: subclass id * 1000 + brand id."""
         return (self.sb_subclass[sb] + 1).astype(np.int64) * 1000 + self.sb_brand[sb] + 1
-
-    def sb_division(self) -> np.ndarray:
-        return np.array([DIVISIONS.index(self.subclasses[s][0]) for s in self.sb_subclass])
 
 
 def _brand_name(rng: np.random.Generator) -> str:
@@ -130,7 +126,6 @@ def build_world(rng: np.random.Generator, n_members: int, n_brands: int) -> Worl
         sb_subclass=sb_subclass_arr,
         sb_brand=sb_brand_arr,
         member_ids=np.arange(1, n_members + 1, dtype=np.int64) + 1_000_000,
-        member_division=member_division,
         member_activity=activity,
         member_taste=taste.astype(np.float32),
     )
