@@ -35,15 +35,24 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
 
 
 def test_blocking_checks_guard_what_gets_published():
+    graph = defs.resolve_asset_graph()
     blocking = {
-        (spec.asset_key.to_user_string(), spec.name)
-        for spec in defs.resolve_asset_graph().asset_check_keys
-        and [defs.resolve_asset_graph().get_check_spec(k) for k in defs.resolve_asset_graph().asset_check_keys]
-        if spec.blocking
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if graph.get_check_spec(key).blocking
     }
-    assert ("member_cohorts", "one_cohort_per_rated_member") in blocking
-    assert ("diversified_affinities", "class_limit") in blocking
-    assert ("member_cards", "cards_saleable") in blocking
+    assert blocking == {
+        ("raw_events", "records_reconcile"),
+        ("raw_events", "unique_event_ids"),
+        ("member_cohorts", "one_cohort_per_rated_member"),
+        ("als_factors", "finite_factors"),
+        ("member_affinities", "ranks_ordered"),
+        ("boosted_affinities", "boosts_within_intent"),
+        ("diversified_affinities", "class_limit"),
+        ("style_listings", "styles_saleable"),
+        ("member_cards", "cards_saleable"),
+        ("member_cards", "lists_well_formed"),
+    }
 
 
 def test_jobs_run_in_one_process_so_one_spark_session_per_run():

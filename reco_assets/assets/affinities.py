@@ -36,7 +36,6 @@ def _cohort_where(context: AssetExecutionContext) -> str:
             "member_affinities",
             "ranks_ordered",
             "rank is 1..K without gaps per member and predictions do not rise with rank",
-            blocking=True,
         )
     ],
 )
@@ -82,7 +81,6 @@ def member_affinities(
             "boosted_affinities",
             "boosts_within_intent",
             "boosts touch at most the member's top browsed-not-bought subclasses",
-            blocking=True,
         )
     ],
 )
@@ -119,12 +117,7 @@ def boosted_affinities(
     group_name=MODELLING,
     kinds={"spark", "delta"},
     check_specs=[
-        spec(
-            "diversified_affinities",
-            "class_limit",
-            "no member has more than N subclass-brands in one class",
-            blocking=True,
-        )
+        spec("diversified_affinities", "class_limit", "no member has more than N subclass-brands in one class")
     ],
 )
 def diversified_affinities(

@@ -19,12 +19,7 @@ from reco_assets.settings import RecoSettings
     group_name=MODELLING,
     kinds={"spark", "delta"},
     check_specs=[
-        spec(
-            "member_cohorts",
-            "one_cohort_per_rated_member",
-            "every member with a rating has exactly one cohort",
-            blocking=True,
-        )
+        spec("member_cohorts", "one_cohort_per_rated_member", "every member with a rating has exactly one cohort")
     ],
 )
 def member_cohorts(

@@ -48,17 +48,18 @@ def cohort_members(lakehouse: Lakehouse, session: SparkSession, day: date, cohor
     return F.broadcast(lakehouse.read_spark(session, "member_cohorts", where).select("member_id"))
 
 
-def check(name: str, violations: int, what: str, severity=AssetCheckSeverity.ERROR) -> AssetCheckResult:
+def check(name: str, violations: int, what: str) -> AssetCheckResult:
     return AssetCheckResult(
         check_name=name,
         passed=violations == 0,
-        severity=severity,
+        severity=AssetCheckSeverity.ERROR,
         metadata={"violations": violations, "rule": what},
     )
 
 
-def spec(asset: str, name: str, description: str, blocking: bool = False) -> AssetCheckSpec:
-    return AssetCheckSpec(name=name, asset=asset, description=description, blocking=blocking)
+def spec(asset: str, name: str, description: str) -> AssetCheckSpec:
+    """Every check guards what gets published: a failure stops the run's downstream assets."""
+    return AssetCheckSpec(name=name, asset=asset, description=description, blocking=True)
 
 
 def table_metadata(lakehouse: Lakehouse, table: str, data: pa.Table, **extra) -> dict:

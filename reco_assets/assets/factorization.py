@@ -27,7 +27,7 @@ from reco_assets.settings import RecoSettings
     deps=["implicit_ratings", "member_cohorts"],
     group_name=MODELLING,
     kinds={"spark", "delta", "mlflow"},
-    check_specs=[spec("als_factors", "finite_factors", "every factor is a finite number", blocking=True)],
+    check_specs=[spec("als_factors", "finite_factors", "every factor is a finite number")],
 )
 def als_factors(
     context: AssetExecutionContext,

@@ -98,8 +98,8 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
         ),
     ],
     check_specs=[
-        spec("raw_events", "records_reconcile", "accepted + rejected = records read, for every day", blocking=True),
-        spec("raw_events", "unique_event_ids", "no event_id is accepted twice", blocking=True),
+        spec("raw_events", "records_reconcile", "accepted + rejected = records read, for every day"),
+        spec("raw_events", "unique_event_ids", "no event_id is accepted twice"),
     ],
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),

@@ -29,12 +29,7 @@ INTERACTION_WINDOW = RecoSettings.model_fields["interaction_window_days"].defaul
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=[
-        spec(
-            "style_listings",
-            "styles_saleable",
-            "no listed style is sold out, nearly sold out or off sale on the day",
-            blocking=True,
-        )
+        spec("style_listings", "styles_saleable", "no listed style is sold out, nearly sold out or off sale on the day")
     ],
 )
 def style_listings(
