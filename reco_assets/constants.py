@@ -21,6 +21,7 @@ ITEM_EVENTS = SCORING_EVENTS
 INGESTION = "ingestion"
 MODELLING = "modelling"
 PUBLISHING = "publishing"
+EVALUATION = "evaluation"
 
 TABLES = {
     "raw_events": "event_date",
@@ -33,6 +34,7 @@ TABLES = {
     "boosted_affinities": "as_of_date",
     "diversified_affinities": "as_of_date",
     "style_listings": "as_of_date",
+    "offline_evaluation": "as_of_date",
     "member_cards": "as_of_date",
 }
 """Every table of the contract, in pipeline order, with the column that holds its day."""

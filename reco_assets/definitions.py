@@ -2,11 +2,20 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from reco_assets.assets import affinities, cards, cohorts, factorization, ingestion, listings, ratings
+from reco_assets.assets import (
+    affinities,
+    cards,
+    cohorts,
+    evaluation,
+    factorization,
+    ingestion,
+    listings,
+    ratings,
+)
 from reco_assets.jobs import JOBS, SCHEDULES
 from reco_assets.resources import local_resources, reco_home
 
-ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, cards]
+ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards]
 
 
 def build_definitions(resources: dict) -> Definitions:

@@ -30,6 +30,12 @@ daily_job = define_asset_job(
     partitions_def=daily_partitions,
     description="The day's shared tables: ingestion, ratings, cohorts and style listings.",
 )
+evaluation_job = define_asset_job(
+    "evaluation_job",
+    selection=AssetSelection.assets("offline_evaluation"),
+    partitions_def=daily_partitions,
+    description="Backtest of the pipeline on the last days (temporal holdout) and the day's quality gate.",
+)
 cohort_job = define_asset_job(
     "cohort_job",
     selection=AssetSelection.assets(
@@ -67,6 +73,13 @@ def daily_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=f"daily:{day}", partition_key=day)
 
 
+@schedule(job=evaluation_job, cron_schedule="0 6 * * *", execution_timezone=EASTERN)
+def evaluation_schedule(context: ScheduleEvaluationContext):
+    """The backtest and quality gate at 06:00, beside the shared tables (it reads only landed days)."""
+    day = _as_of(context)
+    return RunRequest(run_key=f"evaluation:{day}", partition_key=day)
+
+
 @schedule(job=cohort_job, cron_schedule="0 7 * * *", execution_timezone=EASTERN)
 def cohort_schedule(context: ScheduleEvaluationContext):
     """One run per cohort at 07:00, after the shared tables."""
@@ -87,5 +100,5 @@ def release_cards_schedule(context: ScheduleEvaluationContext):
     return cohort_runs(_as_of(context), f"cards-{context.scheduled_execution_time:%H%M}")
 
 
-SCHEDULES = [daily_schedule, cohort_schedule, release_listings_schedule, release_cards_schedule]
-JOBS = [ingest_job, daily_job, cohort_job, listings_refresh_job, cards_refresh_job]
+SCHEDULES = [daily_schedule, evaluation_schedule, cohort_schedule, release_listings_schedule, release_cards_schedule]
+JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, listings_refresh_job, cards_refresh_job]

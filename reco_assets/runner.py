@@ -45,8 +45,10 @@ def dagster_instance(home: Path) -> DagsterInstance:
 
 
 def ingestion_window(available: list[date], day: date, settings: RecoSettings) -> list[date]:
-    """Landed days before `day` that its look-back windows read."""
-    longest = max(settings.ratings_lookback_days, settings.interaction_window_days, settings.boost_window_days)
+    """Landed days before `day` that its look-back windows read, the backtest's included."""
+    longest = settings.holdout_days + max(
+        settings.ratings_lookback_days, settings.interaction_window_days, settings.boost_window_days
+    )
     first = day - timedelta(days=longest - 1)
     return [d for d in available if first <= d < day]
 
@@ -98,6 +100,8 @@ def run_day(
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
     if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
         return report  # the cohorts would read a day that is not there
+    log(f"evaluating: the pipeline trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
+    execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
     log(f"materializing {day}: factors, affinities and cards for {len(cohorts)} cohorts")
     for cohort in cohorts:
         execute(

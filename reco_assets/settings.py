@@ -107,6 +107,27 @@ class RecoSettings(ConfigurableResource):
         4, description="Groups with fewer saleable styles are dropped (reference: minimum saleable styles)."
     )
 
+    # --- offline evaluation and quality gate ---------------------------------------------------------
+    holdout_days: int = Field(
+        7,
+        description="Days of future interactions a backtest is scored on: the evaluation of day D trains on "
+        "what was known through D - holdout_days and tests on the days after it, through D (project choice).",
+    )
+    relevant_events: list[str] = Field(
+        default_factory=lambda: ["purchase", "add_to_cart"],
+        description="Event kinds of the test window that count as relevant (project choice).",
+    )
+    evaluation_ks: list[int] = Field(default_factory=lambda: [10, 50], description="Cut-offs k of every metric.")
+    popularity_window_days: int = Field(
+        14, description="Days of purchases and carts behind the popularity baselines (project choice)."
+    )
+    evaluation_seed: int = Field(7, description="Seed of the random baseline.")
+    quality_gate_margin: float = Field(
+        0.1,
+        description="The day fails, and its member cards are held back, when the model's NDCG@10 over "
+        "subclass-brands is below (1 - margin) x the best baseline's (project choice).",
+    )
+
     # --- ingestion --------------------------------------------------------------------------------
     dedupe_window_days: int = Field(
         7, description="Days either side searched for an event_id accepted before (project choice)."

@@ -1,10 +1,11 @@
 """Member cards: the product, brand and category feeds served by member id."""
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from reco_assets import checks
 from reco_assets.assets.common import check, partition_cohort, partition_date, spec, table_metadata, write_day
 from reco_assets.constants import PUBLISHING
+from reco_assets.evaluation.report import GateVerdict, quality_gate
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.cards import CardLimits
 from reco_assets.pipeline.cards import member_cards as assemble_cards
@@ -16,7 +17,7 @@ from reco_assets.settings import RecoSettings
 
 @asset(
     partitions_def=daily_cohort_partitions,
-    deps=["diversified_affinities", "style_listings", "catalog"],
+    deps=["diversified_affinities", "style_listings", "catalog", "offline_evaluation"],
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=[
@@ -27,8 +28,14 @@ from reco_assets.settings import RecoSettings
 def member_cards(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
 ) -> MaterializeResult:
-    """Per member: the product feed and the brand and category cards, as ordered lists of style ids."""
+    """Per member: the product feed and the brand and category cards, as ordered lists of style ids.
+
+    Held back (the step fails) when the day's offline evaluation finds the model worse than a baseline.
+    """
     day, cohort = partition_date(context), partition_cohort(context)
+    verdict = _gate(lakehouse, day, settings.quality_gate_margin)
+    if not verdict.passed:
+        raise Failure(f"member cards of {day} held back by the quality gate: {verdict.explain()}")
     session = spark.session()
     day_where = partition_predicate({"as_of_date": day})
     affinities = lakehouse.read_spark(
@@ -44,7 +51,9 @@ def member_cards(
     )
     members = len(set(data.column("member_id").to_pylist()))
     return MaterializeResult(
-        metadata=table_metadata(lakehouse, "member_cards", data, members=members),
+        metadata=table_metadata(
+            lakehouse, "member_cards", data, members=members, quality_gate=MetadataValue.text(verdict.explain())
+        ),
         check_results=[
             check("cards_saleable", unsaleable, "styles in cards not saleable on the day"),
             check(
@@ -54,3 +63,12 @@ def member_cards(
             ),
         ],
     )
+
+
+def _gate(lakehouse: Lakehouse, day, margin: float) -> GateVerdict:
+    """The verdict of the day's offline evaluation; a day never evaluated passes, and says so."""
+    try:
+        table = lakehouse.read_arrow("offline_evaluation", partition_predicate({"as_of_date": day})).to_pandas()
+    except FileNotFoundError:
+        return quality_gate(table=None, margin=margin)
+    return quality_gate(table, margin)

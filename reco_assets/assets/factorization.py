@@ -18,7 +18,7 @@ from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.factorization import AlsParams, fit_cohort
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
 from reco_assets.resources.spark import SparkResource
-from reco_assets.resources.tracking import MlflowTracking
+from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
 from reco_assets.settings import RecoSettings
 
 
@@ -50,8 +50,9 @@ def als_factors(
         mlflow.log_params(vars(params))
         factors, stats = fit_cohort(ratings, params)
         mlflow.log_metrics({k: float(v) for k, v in stats.items()})
+        data = write_day(lakehouse, "als_factors", factors, day, cohort)
+        version = register_cohort_model(data, cohort, str(day))
         run_id = run.info.run_id
-    data = write_day(lakehouse, "als_factors", factors, day, cohort)
     largest = pc.max(pc.abs(pc.list_flatten(data.column("factors")))).as_py() or 0.0
     non_finite = checks.non_finite_factors(data.select(["factors"]))
     return MaterializeResult(
@@ -60,6 +61,7 @@ def als_factors(
             "als_factors",
             data,
             mlflow_run_id=run_id,
+            registered_model=MetadataValue.text(f"reco_als_{cohort} version {version}"),
             factor_abs_max=MetadataValue.float(float(largest)),
             **stats,
         ),

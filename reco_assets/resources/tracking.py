@@ -1,9 +1,14 @@
-"""MLflow tracking: one MLflow run per materialization of a model stage, in a SQLite store under the home."""
+"""MLflow tracking: one MLflow run per materialization of a model stage, in a SQLite store under the home;
+cohort models registered in the model registry."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -29,3 +34,26 @@ class MlflowTracking(ConfigurableResource):
         )
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as active:
             yield active
+
+
+MODEL_CODE = Path(__file__).resolve().parent.parent / "models" / "cohort_als.py"
+
+
+def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
+    """Log the cohort's factors as a pyfunc model in the active run and register a version of
+    `reco_als_<cohort>` tagged with the day; returns the version."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "factors.parquet"
+        pq.write_table(factors.select(["side", "id", "factors"]), path)
+        info = mlflow.pyfunc.log_model(
+            name="cohort_als",
+            python_model=str(MODEL_CODE),
+            artifacts={"factors": str(path)},
+            pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
+            registered_model_name=f"reco_als_{cohort}",
+        )
+    version = str(info.registered_model_version)
+    mlflow.MlflowClient().set_model_version_tag(f"reco_als_{cohort}", version, "as_of_date", day)
+    return version

@@ -1,0 +1,1 @@
+"""Offline evaluation: a temporal-holdout backtest of the pipeline, baselines, metrics and the quality gate."""

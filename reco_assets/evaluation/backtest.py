@@ -1,0 +1,254 @@
+"""The pipeline replayed as of a past day, and its recommendations set against what members did next.
+
+For the evaluation of day D with a holdout of H days, training sees the events through T = D - H (the
+look-back windows end there, exactly as the pipeline ran for T) and the test window is T+1 .. D. No test
+event can reach training: every training read is bounded by T. Candidates are the groups the pipeline
+ranks on T (live on T or going live within the horizon); every candidate is ranked, with no sampled
+negatives. Scored members are those with a cohort on T (they were known) and a relevant test interaction.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import reduce
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reco_assets.evaluation import baselines
+from reco_assets.evaluation.metrics import interaction_shares
+from reco_assets.pipeline.affinities import boost_affinities, diversify, intent_subclasses, top_k_affinities
+from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
+from reco_assets.pipeline.catalog import candidate_groups, day_bounds, group_hierarchy
+from reco_assets.pipeline.cohorts import member_cohorts
+from reco_assets.pipeline.factorization import AlsParams, fit_cohort
+from reco_assets.pipeline.listings import style_listings
+from reco_assets.pipeline.ratings import implicit_ratings
+from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
+from reco_assets.settings import RecoSettings
+
+LEVELS = ("subclass_brand", "style")
+MODEL = "model"
+ABLATIONS = ("no_boost", "no_diversification", "global_als")
+BASELINES = ("popularity", "cohort_popularity", "repeat", "random")
+
+
+@dataclass(frozen=True)
+class Split:
+    train_end: date
+    test_start: date
+    test_end: date
+
+
+def holdout_split(day: date, holdout_days: int) -> Split:
+    """Evaluated on day `day`: train through `day - holdout_days`, test on the days after it through `day`."""
+    train_end = day - timedelta(days=holdout_days)
+    return Split(train_end, train_end + timedelta(days=1), day)
+
+
+@dataclass
+class Level:
+    """What one level (groups or styles) is scored with."""
+
+    rankings: dict[str, pd.DataFrame]  # method -> member_id, item_id, score, rank
+    relevant: pd.DataFrame  # member_id, item_id, new (first live in the test window)
+    recommendable: int  # items a list could hold: candidate groups, or styles listed on T
+    popularity: pd.Series  # item -> share of training members who interacted with it
+    unseen_share: float
+    item_class: pd.Series
+
+
+@dataclass
+class Backtest:
+    split: Split
+    members: pd.DataFrame  # member_id, cohort of the scored members
+    levels: dict[str, Level] = field(default_factory=dict)
+    fits: dict[str, dict] = field(default_factory=dict)  # cohort or "global" -> sizes and training time
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def _window(lakehouse: Lakehouse, session: SparkSession, end: date, days: int) -> DataFrame:
+    return lakehouse.read_spark(
+        session, "raw_events", range_predicate("event_date", end - timedelta(days=days - 1), end)
+    )
+
+
+def test_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -> pd.DataFrame:
+    """Relevant events of the test window: `member_id`, `style_id`, `subclass_brand_id`, `new`.
+
+    `new` marks styles first live after the training day (cold start); styles absent from every catalog
+    snapshot of the split count as new too, as nothing about them was known on the training day.
+    """
+    kinds_sql = ", ".join(f"'{kind}'" for kind in kinds)
+    where = range_predicate("event_date", split.test_start, split.test_end) + f" AND event_type IN ({kinds_sql})"
+    events = lakehouse.read_arrow("raw_events", where, ["member_id", "style_id", "subclass_brand_id"]).to_pandas()
+    events = events.dropna().astype("int64").drop_duplicates()
+    first_live = (
+        lakehouse.read_arrow(
+            "catalog", range_predicate("as_of_date", split.train_end, split.test_end), ["style_id", "first_live_at"]
+        )
+        .to_pandas()
+        .groupby("style_id")["first_live_at"]
+        .min()
+    )
+    _, train_day_end = day_bounds(split.train_end)
+    known = events["style_id"].map(first_live)
+    return events.assign(new=(known.isna() | (known >= pd.Timestamp(train_day_end))).to_numpy(dtype=bool))
+
+
+def _affinities(factors: DataFrame, test_members: DataFrame, candidates: list[int], ratings: DataFrame) -> DataFrame:
+    """Every candidate ranked for the scored members only (the others would be scored for nothing)."""
+    items = factors.where(F.col("side") == "item")
+    members = factors.where(F.col("side") == "member").join(
+        test_members.withColumnRenamed("member_id", "id"), "id", "left_semi"
+    )
+    return top_k_affinities(items.unionByName(members), candidates, ratings, max(1, len(candidates)))
+
+
+def _collect(ranked: DataFrame, n: int) -> pd.DataFrame:
+    return (
+        ranked.where(F.col("rank") <= n)
+        .select("member_id", F.col("subclass_brand_id").alias("item_id"), "score", "rank")
+        .toPandas()
+    )
+
+
+def _style_feed(session: SparkSession, ranking: pd.DataFrame, listings: DataFrame, limits: CardLimits, n: int):
+    """A group ranking turned into the product feed the cards would show: its first `n` styles."""
+    affinities = session.createDataFrame(
+        ranking.rename(columns={"item_id": "subclass_brand_id"})[["member_id", "subclass_brand_id", "score", "rank"]]
+    )
+    feed = product_feed(member_groups(affinities, listings), limits).where(F.col("variant") == "full")
+    return (
+        feed.select("member_id", F.posexplode("style_ids").alias("position", "item_id"))
+        .where(F.col("position") < n)
+        .select("member_id", "item_id", F.lit(0.0).alias("score"), (F.col("position") + 1).alias("rank"))
+        .toPandas()
+    )
+
+
+def run_backtest(
+    session: SparkSession,
+    lakehouse: Lakehouse,
+    day: date,
+    settings: RecoSettings,
+    ablations: bool = True,
+    styles: bool = True,
+) -> Backtest:
+    """Replay the pipeline through `day - holdout_days` and rank for every member active in the test window."""
+    split = holdout_split(day, settings.holdout_days)
+    train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
+    events = _window(lakehouse, session, train_end, settings.ratings_lookback_days).cache()
+    catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
+    ratings = implicit_ratings(events, weights).cache()
+    cohorts = (
+        member_cohorts(events, ratings, weights, settings.spend_buckets, settings.spend_percentile)
+        .select("member_id", "cohort")
+        .toPandas()
+    )
+    candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
+    test = test_interactions(lakehouse, split, settings.relevant_events).merge(cohorts, on="member_id")
+    members = test[["member_id", "cohort"]].drop_duplicates().sort_values("member_id").reset_index(drop=True)
+    backtest = Backtest(split, members)
+    backtest.sizes = {
+        "training_members": len(cohorts),
+        "scored_members": len(members),
+        "candidate_groups": len(candidates),
+        "test_interactions": len(test),
+    }
+    if members.empty or not candidates:
+        return backtest
+
+    # --- the models: one ALS per cohort (the pipeline), and one global ALS (ablation) -----------------------
+    params = settings.pick(AlsParams, prefix="als_")
+    scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
+    per_cohort = []
+    for cohort in sorted(members["cohort"].unique()):
+        ids = session.createDataFrame(cohorts.loc[cohorts["cohort"] == cohort, ["member_id"]])
+        cohort_ratings = ratings.join(F.broadcast(ids), "member_id", "left_semi")
+        factors, backtest.fits[cohort] = fit_cohort(cohort_ratings, params)
+        per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings))
+    affinities = reduce(DataFrame.unionByName, per_cohort).localCheckpoint()
+
+    groups = group_hierarchy(catalog).cache()
+    boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
+    intents = intent_subclasses(events.where(F.col("event_date") >= F.lit(boost_from)), settings.boost_subclasses)
+    per_class = settings.max_groups_per_class
+
+    def full_pipeline(ranked: DataFrame) -> DataFrame:
+        return diversify(boost_affinities(ranked, intents, groups, settings.boost_strength), groups, per_class)
+
+    methods = {MODEL: full_pipeline(affinities)}
+    if ablations:
+        methods["no_boost"] = diversify(affinities.withColumn("score", F.col("prediction")), groups, per_class)
+        methods["no_diversification"] = boost_affinities(affinities, intents, groups, settings.boost_strength)
+        factors, backtest.fits["global"] = fit_cohort(ratings, params)
+        methods["global_als"] = full_pipeline(_affinities(factors, scored, candidates, ratings))
+    group_rankings = {method: _collect(ranked, n) for method, ranked in methods.items()}
+
+    # --- baselines over the same members and candidates ---------------------------------------------------
+    candidate_ids = np.array(candidates, dtype=np.int64)
+    kinds = settings.relevant_events
+    recent = (
+        _window(lakehouse, session, train_end, settings.popularity_window_days)
+        .where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
+        .select("member_id", F.col("subclass_brand_id").alias("item_id"))
+        .toPandas()
+        .merge(cohorts, on="member_id")
+    )
+    own = (
+        ratings.join(scored, "member_id", "left_semi")
+        .select("member_id", F.col("subclass_brand_id").alias("item_id"), "rating")
+        .toPandas()
+    )
+    group_rankings |= {
+        "popularity": baselines.popularity(members, recent, candidate_ids, n),
+        "cohort_popularity": baselines.cohort_popularity(members, recent, candidate_ids, n),
+        "repeat": baselines.repeat(members, own, recent, candidate_ids, n),
+        "random": baselines.random(members, candidate_ids, n, settings.evaluation_seed),
+    }
+
+    hierarchy = groups.select("subclass_brand_id", "class").toPandas().set_index("subclass_brand_id")["class"]
+    rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
+    shares, unseen = interaction_shares(rated.toPandas())
+    in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
+    backtest.levels["subclass_brand"] = Level(
+        rankings=group_rankings,
+        relevant=in_candidates[["member_id", "subclass_brand_id", "new"]].rename(
+            columns={"subclass_brand_id": "item_id"}
+        ),
+        recommendable=len(candidates),
+        popularity=shares,
+        unseen_share=unseen,
+        item_class=hierarchy,
+    )
+    backtest.sizes["test_interactions_in_candidates"] = len(in_candidates)
+
+    if styles:
+        listings = style_listings(
+            catalog,
+            _window(lakehouse, session, train_end, settings.interaction_window_days),
+            train_end,
+            settings.interaction_window_days,
+            settings.style_weights,
+            settings.min_qty_on_hand,
+            settings.new_style_hours,
+            settings.styles_per_group,
+        ).cache()
+        limits = settings.pick(CardLimits)
+        style_class = catalog.select("style_id", "class").toPandas().drop_duplicates("style_id")
+        touched = events.where(F.col("style_id").isNotNull()).select("member_id", F.col("style_id").alias("item_id"))
+        style_shares, style_unseen = interaction_shares(touched.toPandas())
+        backtest.levels["style"] = Level(
+            rankings={m: _style_feed(session, r, listings, limits, n) for m, r in group_rankings.items()},
+            relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
+            recommendable=listings.count(),
+            popularity=style_shares,
+            unseen_share=style_unseen,
+            item_class=style_class.set_index("style_id")["class"],
+        )
+        listings.unpersist()
+    for frame in (events, catalog, ratings, groups):
+        frame.unpersist()
+    return backtest

@@ -1,0 +1,99 @@
+"""Ranking and beyond-accuracy metrics over top-k lists, vectorised with pandas.
+
+Inputs are long frames: `ranked` (`member_id`, `item_id`, `rank` 1..n per member) and `relevant`
+(`member_id`, `item_id`, one row per relevant pair). Only members with a relevant item are scored; a scored
+member without a list scores 0. Relevance is binary. With R the member's relevant items and hit(i) = 1 when
+the item at rank i is relevant:
+
+- precision@k = hits in the top k / k
+- recall@k    = hits in the top k / |R|
+- ndcg@k      = sum_i<=k hit(i) / log2(i + 1), divided by the same sum for an ideal list of min(|R|, k) hits
+- map@k       = sum_i<=k hit(i) x precision@i / |R|   (the denominator of `ranx` and TREC: all of R)
+- mrr@k       = 1 / rank of the first hit within the top k, 0 without one
+- hit_rate@k  = 1 when the top k holds a hit
+- coverage@k  = distinct items in any scored member's top k / items that could be recommended
+- novelty@k   = mean over lists of the mean self-information -log2 p(item) of the top k, where p is the share
+                of training members who interacted with the item (add-one smoothed)
+- diversity@k = mean over lists of the distinct classes in the top k
+
+Every number is a mean over scored members except coverage. The definitions agree with `ranx` on fixed
+inputs (see the tests); they are computed here rather than with `ranx` because the beyond-accuracy metrics
+need the same lists and because thousands of members x several methods x segments fit one pandas pass.
+"""
+
+import numpy as np
+import pandas as pd
+
+ACCURACY = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+BEYOND_ACCURACY = ("coverage", "novelty", "diversity")
+
+
+def _per_member(values: pd.Series, members: pd.Index) -> np.ndarray:
+    return values.reindex(members, fill_value=0.0).to_numpy(dtype=float)
+
+
+def accuracy_metrics(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> dict[tuple[str, int], float]:
+    """Mean precision, recall, NDCG, MAP, MRR and hit rate at each k over members with a relevant item."""
+    relevant = relevant[["member_id", "item_id"]].drop_duplicates()
+    sizes = relevant.groupby("member_id").size()
+    members = sizes.index
+    if members.empty:
+        return {}
+    top = ranked.loc[(ranked["rank"] <= max(ks)) & ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
+    hits = top.merge(relevant.assign(hit=1.0), on=["member_id", "item_id"], how="inner").sort_values(
+        ["member_id", "rank"]
+    )
+    hits["hits_so_far"] = hits.groupby("member_id").cumcount() + 1
+    hits["gain"] = 1.0 / np.log2(hits["rank"] + 1.0)
+    hits["precision_at_hit"] = hits["hits_so_far"] / hits["rank"]
+    n_relevant = sizes.to_numpy(dtype=float)
+    ideal_gains = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, max(ks) + 1) + 1.0))])
+    out = {}
+    for k in ks:
+        at_k = hits[hits["rank"] <= k].groupby("member_id")
+        n_hits = _per_member(at_k.size(), members)
+        ideal = ideal_gains[np.minimum(n_relevant, k).astype(int)]
+        first = at_k["rank"].min().reindex(members)
+        out[("precision", k)] = float(np.mean(n_hits / k))
+        out[("recall", k)] = float(np.mean(n_hits / n_relevant))
+        out[("ndcg", k)] = float(np.mean(_per_member(at_k["gain"].sum(), members) / ideal))
+        out[("map", k)] = float(np.mean(_per_member(at_k["precision_at_hit"].sum(), members) / n_relevant))
+        out[("mrr", k)] = float(np.mean(np.nan_to_num(1.0 / first.to_numpy(dtype=float), nan=0.0)))
+        out[("hit_rate", k)] = float(np.mean(n_hits > 0))
+    return out
+
+
+def beyond_accuracy_metrics(
+    ranked: pd.DataFrame,
+    members: pd.Index,
+    ks: list[int],
+    catalog_size: int,
+    popularity: pd.Series,
+    item_class: pd.Series,
+    unseen_share: float,
+) -> dict[tuple[str, int], float]:
+    """Coverage, novelty and diversity of the lists of `members`.
+
+    `popularity`: item -> share of training members who interacted with it (`unseen_share` for items
+    nobody did); `item_class`: item -> class.
+    """
+    lists = ranked.loc[ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
+    if lists.empty:
+        return {}
+    info = -np.log2(lists["item_id"].map(popularity).fillna(unseen_share).to_numpy(dtype=float))
+    lists = lists.assign(info=info, item_class=lists["item_id"].map(item_class))
+    out = {}
+    for k in ks:
+        top = lists[lists["rank"] <= k]
+        per_member = top.groupby("member_id")
+        out[("coverage", k)] = top["item_id"].nunique() / catalog_size if catalog_size else 0.0
+        out[("novelty", k)] = float(per_member["info"].mean().mean())
+        out[("diversity", k)] = float(per_member["item_class"].nunique().mean())
+    return out
+
+
+def interaction_shares(interactions: pd.DataFrame) -> tuple[pd.Series, float]:
+    """p(item) of novelty: (members who interacted with it + 1) / (all members + 1), and p of an unseen item."""
+    members = interactions["member_id"].nunique()
+    counts = interactions.drop_duplicates(["member_id", "item_id"]).groupby("item_id").size()
+    return (counts + 1.0) / (members + 1.0), 1.0 / (members + 1.0)

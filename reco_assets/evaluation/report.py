@@ -1,0 +1,124 @@
+"""The `offline_evaluation` table of a backtest, the quality gate over it, and the comparison plot."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from reco_assets.evaluation.backtest import BASELINES, MODEL, Backtest
+from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
+
+COLUMNS = [
+    "as_of_date",
+    "train_end_date",
+    "test_end_date",
+    "level",
+    "segment",
+    "method",
+    "metric",
+    "k",
+    "value",
+    "members",
+]
+GATE_LEVEL, GATE_METRIC, GATE_K = "subclass_brand", "ndcg", 10
+
+
+def _segments(backtest: Backtest, relevant: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    segments = {
+        "all": relevant,
+        "new_styles": relevant[relevant["new"]],
+        "returning_styles": relevant[~relevant["new"]],
+    }
+    for cohort, members in backtest.members.groupby("cohort"):
+        segments[cohort] = relevant[relevant["member_id"].isin(members["member_id"])]
+    return segments
+
+
+def evaluation_table(backtest: Backtest, day: date, ks: list[int]) -> pd.DataFrame:
+    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`."""
+    rows = []
+    for level_name, level in backtest.levels.items():
+        for segment, relevant in _segments(backtest, level.relevant).items():
+            scored = pd.Index(relevant["member_id"].unique())
+            if scored.empty:
+                continue
+            for method, ranking in level.rankings.items():
+                values = accuracy_metrics(ranking, relevant, ks) | beyond_accuracy_metrics(
+                    ranking, scored, ks, level.recommendable, level.popularity, level.item_class, level.unseen_share
+                )
+                rows += [
+                    (level_name, segment, method, metric, k, value, len(scored))
+                    for (metric, k), value in values.items()
+                ]
+    table = pd.DataFrame(rows, columns=COLUMNS[3:])
+    table.insert(0, "test_end_date", backtest.split.test_end)
+    table.insert(0, "train_end_date", backtest.split.train_end)
+    table.insert(0, "as_of_date", day)
+    return table[COLUMNS]
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    evaluated: bool
+    model: float
+    best_baseline: str
+    baseline: float
+    threshold: float
+
+    def explain(self) -> str:
+        if not self.evaluated:
+            return "not evaluated: no offline evaluation of the day, or no member to score in it"
+        relation = ">=" if self.passed else "<"
+        return (
+            f"model NDCG@{GATE_K} {self.model:.4f} {relation} threshold {self.threshold:.4f} "
+            f"(best baseline {self.best_baseline} {self.baseline:.4f})"
+        )
+
+
+def quality_gate(table: pd.DataFrame | None, margin: float) -> GateVerdict:
+    """Passes when the model's NDCG@10 over subclass-brands is at least (1 - margin) x the best baseline's.
+
+    Without an evaluation (no table, or no member to score) there is nothing to hold back on: it passes and
+    says it was not evaluated.
+    """
+    if table is None or table.empty:
+        return GateVerdict(True, False, 0.0, "", 0.0, 0.0)
+    overall = table[
+        (table["level"] == GATE_LEVEL)
+        & (table["segment"] == "all")
+        & (table["metric"] == GATE_METRIC)
+        & (table["k"] == GATE_K)
+    ].set_index("method")["value"]
+    if MODEL not in overall.index:
+        return GateVerdict(True, False, 0.0, "", 0.0, 0.0)
+    baselines = overall.reindex([b for b in BASELINES if b in overall.index])
+    best = baselines.idxmax()
+    threshold = (1.0 - margin) * float(baselines[best])
+    model = float(overall[MODEL])
+    return GateVerdict(model >= threshold, True, model, best, float(baselines[best]), threshold)
+
+
+def comparison_plot(table: pd.DataFrame, path: Path) -> Path:
+    """Bars of every method per headline metric, one panel per level (segment `all`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    headline = [("ndcg", 10), ("recall", 10), ("map", 10), ("hit_rate", 10), ("recall", 50), ("coverage", 50)]
+    levels = [level for level in ("subclass_brand", "style") if (table["level"] == level).any()]
+    figure, axes = plt.subplots(len(levels), 1, figsize=(12, 4.5 * len(levels)), squeeze=False)
+    for axis, level in zip(axes[:, 0], levels, strict=True):
+        rows = table[(table["level"] == level) & (table["segment"] == "all")]
+        rows = rows.assign(name=rows["metric"] + "@" + rows["k"].astype(str))
+        wide = rows.pivot_table(index="name", columns="method", values="value")
+        wide = wide.reindex([f"{m}@{k}" for m, k in headline]).dropna(how="all")
+        wide.plot.bar(ax=axis, rot=0, width=0.85)
+        axis.set_title(f"{level}: model vs baselines and ablations (train through {rows['train_end_date'].iloc[0]})")
+        axis.legend(ncol=4, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -1,0 +1,63 @@
+"""A small hyper-parameter search on one day's backtest, every trial logged to MLflow.
+
+The grid moves one setting at a time away from the current settings (a full factorial of five settings would
+take hours on a laptop); the best value of each dimension shows where the defaults should move.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from reco_assets.evaluation.backtest import MODEL, run_backtest
+from reco_assets.evaluation.report import evaluation_table
+from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.tracking import MlflowTracking
+from reco_assets.settings import RecoSettings
+
+PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
+GRID: dict[str, list] = {
+    "als_rank": [10, 25, 100],
+    "als_reg_param": [0.1, 1.0],
+    "als_alpha": [1.0, 10.0, 40.0],
+    "ratings_lookback_days": [30],
+    "event_weights": [PURCHASE_HEAVY],
+}
+HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
+
+
+def trials(grid: dict[str, list]) -> Iterator[dict]:
+    """The current settings first, then one dimension changed at a time."""
+    yield {}
+    for name, values in grid.items():
+        for value in values:
+            yield dict(value) if name == "event_weights" else {name: value}
+
+
+def tune(
+    session: SparkSession,
+    lakehouse: Lakehouse,
+    tracking: MlflowTracking,
+    day: date,
+    base: RecoSettings,
+    limit: int | None = None,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Backtest every trial (model only, subclass-brand level); one MLflow run each; best NDCG@10 first."""
+    results = []
+    for number, overrides in enumerate(list(trials(GRID))[:limit], 1):
+        settings = base.model_copy(update=overrides)
+        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "current settings"
+        with tracking.run(f"tuning {day} #{number}", {"as_of_date": str(day), "tuning": "true"}) as run:
+            import mlflow
+
+            mlflow.log_params({"trial": label} | {k: str(v) for k, v in overrides.items()})
+            backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
+            table = evaluation_table(backtest, day, settings.evaluation_ks)
+            overall = table[(table["segment"] == "all") & (table["method"] == MODEL)]
+            values = {f"{m}@{k}": overall.query("metric == @m and k == @k")["value"].sum() for m, k in HEADLINE}
+            mlflow.log_metrics({name.replace("@", "_at_"): value for name, value in values.items()})
+            results.append({"trial": label, **values, "mlflow_run_id": run.info.run_id})
+        log(f"  #{number:<2} {label:<60} ndcg@10 {values['ndcg@10']:.4f}  recall@50 {values['recall@50']:.4f}")
+    return pd.DataFrame(results).sort_values("ndcg@10", ascending=False, ignore_index=True)

@@ -1,0 +1,1 @@
+"""MLflow model flavours of the project's models."""

@@ -1,0 +1,99 @@
+"""The metric definitions against `ranx` (an independent, well-kept implementation) and hand computation."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics, interaction_shares
+
+ranx = pytest.importorskip("ranx", reason="ranx is a dev dependency: pip install -e .[dev]")
+
+KS = [1, 3, 5, 10, 20]
+
+
+def random_case(seed: int, members: int = 40, items: int = 60, list_length: int = 15):
+    rng = np.random.default_rng(seed)
+    ranked, relevant = [], []
+    for member in range(members):
+        listed = rng.choice(items, size=rng.integers(1, list_length + 1), replace=False)
+        ranked += [(member, int(item), rank) for rank, item in enumerate(listed, 1)]
+        # relevant items: some from the list, some outside it, 1..6 of them
+        pool = np.concatenate([listed[: rng.integers(0, len(listed) + 1)], rng.choice(items, 4)])
+        chosen = rng.choice(np.unique(pool), size=min(len(np.unique(pool)), rng.integers(1, 7)), replace=False)
+        relevant += [(member, int(item)) for item in chosen]
+    return (
+        pd.DataFrame(ranked, columns=["member_id", "item_id", "rank"]),
+        pd.DataFrame(relevant, columns=["member_id", "item_id"]),
+    )
+
+
+def with_ranx(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> dict[tuple[str, int], float]:
+    qrels = ranx.Qrels(
+        {str(m): {str(i): 1 for i in group["item_id"]} for m, group in relevant.groupby("member_id")}
+    )
+    run = ranx.Run(
+        {
+            str(m): {str(i): float(1000 - r) for i, r in zip(group["item_id"], group["rank"], strict=True)}
+            for m, group in ranked.groupby("member_id")
+        }
+    )
+    names = {"precision": "precision", "recall": "recall", "ndcg": "ndcg", "map": "map", "mrr": "mrr",
+             "hit_rate": "hit_rate"}
+    metrics = [f"{name}@{k}" for name in names.values() for k in ks]
+    scores = ranx.evaluate(qrels, run, metrics, make_comparable=True)
+    return {(ours, k): scores[f"{theirs}@{k}"] for ours, theirs in names.items() for k in ks}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_accuracy_metrics_agree_with_ranx(seed):
+    ranked, relevant = random_case(seed)
+    ours = accuracy_metrics(ranked, relevant, KS)
+    theirs = with_ranx(ranked, relevant, KS)
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_members_without_a_list_score_zero_and_lists_without_relevance_are_ignored():
+    ranked, relevant = random_case(4, members=10)
+    lonely = pd.DataFrame({"member_id": [100, 100], "item_id": [1, 2]})  # relevant, never ranked
+    stranger = pd.DataFrame({"member_id": [200], "item_id": [5], "rank": [1]})  # ranked, nothing relevant
+    ours = accuracy_metrics(pd.concat([ranked, stranger]), pd.concat([relevant, lonely]), KS)
+    theirs = with_ranx(ranked, relevant, KS)
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value * 10 / 11, abs=1e-9), key
+
+
+def test_accuracy_by_hand():
+    # member 1: list a b c d, relevant b d e -> hits at ranks 2 and 4
+    ranked = pd.DataFrame({"member_id": [1] * 4, "item_id": [10, 11, 12, 13], "rank": [1, 2, 3, 4]})
+    relevant = pd.DataFrame({"member_id": [1, 1, 1], "item_id": [11, 13, 14]})
+    m = accuracy_metrics(ranked, relevant, [4])
+    assert m[("precision", 4)] == pytest.approx(2 / 4)
+    assert m[("recall", 4)] == pytest.approx(2 / 3)
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert m[("ndcg", 4)] == pytest.approx(dcg / idcg)
+    assert m[("map", 4)] == pytest.approx((1 / 2 + 2 / 4) / 3)
+    assert m[("mrr", 4)] == pytest.approx(1 / 2)
+    assert m[("hit_rate", 4)] == 1.0
+
+
+def test_beyond_accuracy_by_hand():
+    # two lists over a catalog of 10 items; item classes x/y; popularity from 3 training members
+    ranked = pd.DataFrame(
+        {"member_id": [1, 1, 1, 2, 2, 2], "item_id": [10, 11, 12, 10, 13, 14], "rank": [1, 2, 3, 1, 2, 3]}
+    )
+    training = pd.DataFrame({"member_id": [7, 8, 9, 7, 7], "item_id": [10, 10, 10, 11, 11]})
+    shares, unseen = interaction_shares(training)
+    assert shares[10] == pytest.approx(4 / 4) and shares[11] == pytest.approx(2 / 4) and unseen == 1 / 4
+    item_class = pd.Series({10: "x", 11: "x", 12: "y", 13: "x", 14: "x"})
+    m = beyond_accuracy_metrics(ranked, pd.Index([1, 2]), [2, 3], 10, shares, item_class, unseen)
+    assert m[("coverage", 2)] == pytest.approx(3 / 10)  # 10, 11, 13
+    assert m[("coverage", 3)] == pytest.approx(5 / 10)
+    # novelty@2: member 1 -> (0 + 1) / 2, member 2 -> (0 + 2) / 2
+    assert m[("novelty", 2)] == pytest.approx((0.5 + 1.0) / 2)
+    assert m[("diversity", 3)] == pytest.approx((2 + 1) / 2)
+    assert m[("diversity", 2)] == pytest.approx(1.0)
