@@ -1,11 +1,11 @@
-"""Command line: `python -m reco_assets demo | run | ui`."""
+"""Command line: `python -m reco_assets demo | run | tune | ui`."""
 
 import argparse
 import os
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from reco_assets.constants import TABLES
@@ -56,6 +56,22 @@ def _run(home: Path, day: date | None) -> int:
     return 0
 
 
+def _tune(home: Path, day: date | None, limit: int | None) -> int:
+    from reco_assets.evaluation.tuning import tune
+    from reco_assets.resources import local_resources
+    from reco_assets.resources.landing import LandingResource
+    from reco_assets.settings import RecoSettings
+
+    resources = local_resources(home)
+    day = day or LandingResource(root=str(home / "landing")).days()[-1]
+    settings = RecoSettings()
+    print(f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
+    results = tune(resources["spark"].session(), resources["lakehouse"], resources["tracking"], day, settings, limit)
+    print("\n" + results.drop(columns="mlflow_run_id").to_string(index=False, float_format="%.4f"))
+    print(f"\nbest: {results['trial'].iloc[0]}  (every trial is an MLflow run of experiment 'reco_assets')")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reco_assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: the latest landed day)")
     ui = commands.add_parser("ui", help="start the Dagster UI on the home's instance")
     ui.add_argument("--port", type=int, default=3000)
-    for command in (demo, run, ui):
+    tune = commands.add_parser("tune", help="backtest a small grid of settings on one day; print the best")
+    tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: the latest landed day)")
+    tune.add_argument("--trials", type=int, help="run only the first N trials of the grid")
+    for command in (demo, run, ui, tune):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
     args = parser.parse_args(argv)
     home = reco_home(args.home)
@@ -80,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_run(home, None))
     if args.command == "run":
         sys.exit(_run(home, args.date))
+    if args.command == "tune":
+        sys.exit(_tune(home, args.date, args.trials))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

@@ -37,9 +37,7 @@ def test_cohort_popularity_uses_the_members_cohort_then_the_global_order():
 
 
 def test_repeat_puts_own_positive_ratings_first():
-    own = pd.DataFrame(
-        {"member_id": [10, 10, 10, 20], "item_id": [4, 2, 9, 5], "rating": [3.0, 40.0, 50.0, -5.0]}
-    )
+    own = pd.DataFrame({"member_id": [10, 10, 10, 20], "item_id": [4, 2, 9, 5], "rating": [3.0, 40.0, 50.0, -5.0]})
     # member 10: 2 (40), 4 (3); 9 is not a candidate; member 20's only rating is negative
     assert lists(baselines.repeat(MEMBERS, own, RECENT, CANDIDATES, 4)) == {10: [2, 4, 3, 1], 20: [3, 1, 5, 2]}
 

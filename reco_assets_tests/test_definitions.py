@@ -17,6 +17,7 @@ CONTRACT = {
     "boosted_affinities",
     "diversified_affinities",
     "style_listings",
+    "offline_evaluation",
     "member_cards",
 }
 
@@ -29,7 +30,8 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
-    assert parents["member_cards"] == {"diversified_affinities", "style_listings", "catalog"}
+    assert parents["member_cards"] == {"diversified_affinities", "style_listings", "catalog", "offline_evaluation"}
+    assert parents["offline_evaluation"] == {"raw_events", "catalog"}  # it replays the pipeline from the inputs
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
 
@@ -52,11 +54,12 @@ def test_blocking_checks_guard_what_gets_published():
         ("style_listings", "styles_saleable"),
         ("member_cards", "cards_saleable"),
         ("member_cards", "lists_well_formed"),
+        ("offline_evaluation", "model_beats_baselines"),
     }
 
 
 def test_jobs_run_in_one_process_so_one_spark_session_per_run():
-    for name in ("ingest_job", "daily_job", "cohort_job"):
+    for name in ("ingest_job", "daily_job", "evaluation_job", "cohort_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
 

@@ -30,17 +30,21 @@ def random_case(seed: int, members: int = 40, items: int = 60, list_length: int 
 
 
 def with_ranx(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> dict[tuple[str, int], float]:
-    qrels = ranx.Qrels(
-        {str(m): {str(i): 1 for i in group["item_id"]} for m, group in relevant.groupby("member_id")}
-    )
+    qrels = ranx.Qrels({str(m): {str(i): 1 for i in group["item_id"]} for m, group in relevant.groupby("member_id")})
     run = ranx.Run(
         {
             str(m): {str(i): float(1000 - r) for i, r in zip(group["item_id"], group["rank"], strict=True)}
             for m, group in ranked.groupby("member_id")
         }
     )
-    names = {"precision": "precision", "recall": "recall", "ndcg": "ndcg", "map": "map", "mrr": "mrr",
-             "hit_rate": "hit_rate"}
+    names = {
+        "precision": "precision",
+        "recall": "recall",
+        "ndcg": "ndcg",
+        "map": "map",
+        "mrr": "mrr",
+        "hit_rate": "hit_rate",
+    }
     metrics = [f"{name}@{k}" for name in names.values() for k in ks]
     scores = ranx.evaluate(qrels, run, metrics, make_comparable=True)
     return {(ours, k): scores[f"{theirs}@{k}"] for ours, theirs in names.items() for k in ks}

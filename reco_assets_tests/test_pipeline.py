@@ -12,6 +12,7 @@ from reco_assets.definitions import build_definitions
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.runner import QUIET, dagster_instance
+from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
 
 pytestmark = pytest.mark.slow
@@ -193,13 +194,42 @@ def test_published_styles_are_saleable_and_lists_are_clean(home):
 def test_checks_mlflow_and_runs_are_recorded(home):
     instance = DagsterInstance.from_config(str(home / "dagster"))
     runs = instance.get_runs()
-    assert len(runs) == 27 and all(run.is_success for run in runs)  # history, the day, 25 cohorts
+    assert len(runs) == 28 and all(run.is_success for run in runs)  # history, the day, evaluation, 25 cohorts
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     tracked = mlflow.search_runs(experiment_names=["reco_assets"])
-    assert len(tracked) == 25
-    assert set(tracked["params.rank"]) == {"50"} and (tracked["metrics.members"] >= 0).all()
+    factors = tracked[tracked["tags.mlflow.runName"].str.startswith("als_factors")]
+    assert len(factors) == 25
+    assert set(factors["params.rank"]) == {"50"} and (factors["metrics.members"] >= 0).all()
+
+    # one evaluation run with a nested run per backtested model (the scored cohorts and the global one)
+    (parent,) = tracked[tracked["tags.mlflow.runName"] == f"offline_evaluation {DAY}"]["run_id"]
+    nested = tracked[tracked["tags.mlflow.parentRunId"] == parent]
+    evaluation = table(home, "offline_evaluation")
+    scored_cohorts = set(evaluation.segment) - {"all", "new_styles", "returning_styles"}
+    assert set(nested["tags.cohort"]) == scored_cohorts | {"global"}
+    assert (nested["metrics.train.fit_seconds"] > 0).all()
+    parent_run = tracked.set_index("run_id").loc[parent]
+    model_ndcg = evaluation.query("level == 'subclass_brand' and segment == 'all' and method == 'model'")
+    assert parent_run["metrics.subclass_brand.model.ndcg_at_10"] == pytest.approx(
+        model_ndcg.query("metric == 'ndcg' and k == 10")["value"].item()
+    )
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
+    assert {"model_vs_baselines.png", f"offline_evaluation_{DAY}.csv"} <= artifacts
+
+    # every cohort model of the day is a registered version tagged with the day, and it loads and predicts
+    client = mlflow.MlflowClient()
+    versions = [client.search_model_versions(f"name = 'reco_als_{cohort}'") for cohort in set(factors["tags.cohort"])]
+    assert all(len(v) == 1 and v[0].tags["as_of_date"] == str(DAY) for v in versions)
+    cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
+    model = mlflow.pyfunc.load_model(f"models:/reco_als_{cohort}/1")
+    member = table(home, "member_affinities", f"as_of_date = '{DAY}' AND cohort = '{cohort}'").member_id.iloc[0]
+    predicted = model.predict(pd.DataFrame({"member_id": [member]}), params={"k": 100_000})
+    stored = table(home, "member_affinities", f"as_of_date = '{DAY}' AND member_id = {member}")
+    both = predicted.merge(stored, on="subclass_brand_id", suffixes=("_model", "_stored"))
+    assert len(both) == len(stored) > 0  # every group the pipeline ranked is scored by the registered model
+    assert both.prediction_model.to_numpy() == pytest.approx(both.prediction_stored.to_numpy(), rel=1e-4, abs=1e-5)
 
 
 def test_rerunning_a_day_replaces_it(home):
@@ -233,3 +263,67 @@ def test_rerunning_a_day_replaces_it(home):
     after = snapshot()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+def test_offline_evaluation_measures_every_method_metric_and_segment(home):
+    evaluation = table(home, "offline_evaluation")
+    assert (evaluation.train_end_date == DAY - timedelta(days=7)).all() and (evaluation.test_end_date == DAY).all()
+    assert set(evaluation.level) == {"subclass_brand", "style"}
+    assert set(evaluation.method) == {
+        "model",
+        "no_boost",
+        "no_diversification",
+        "global_als",
+        "popularity",
+        "cohort_popularity",
+        "repeat",
+        "random",
+    }
+    assert set(evaluation.metric) == {
+        "precision",
+        "recall",
+        "ndcg",
+        "map",
+        "mrr",
+        "hit_rate",
+        "coverage",
+        "novelty",
+        "diversity",
+    }
+    assert set(evaluation.k) == {10, 50}
+    assert {"all", "new_styles", "returning_styles"} <= set(evaluation.segment)
+    assert set(evaluation.segment) - {"all", "new_styles", "returning_styles"} <= set(
+        table(home, "member_cohorts").cohort
+    )
+    assert not evaluation.duplicated(["level", "segment", "method", "metric", "k"]).any()
+    bounded = evaluation[~evaluation.metric.isin(["novelty", "diversity"])]
+    assert bounded.value.between(0, 1).all()
+    # scored members of the overall segment = members with a relevant interaction in the test window
+    overall = evaluation.query("level == 'style' and segment == 'all'").members.unique()
+    events = table(home, "raw_events", f"event_date > '{DAY - timedelta(days=7)}' AND event_date <= '{DAY}'")
+    acted = set(events[events.event_type.isin(["purchase", "add_to_cart"])].member_id)
+    assert len(overall) == 1 and 0 < overall[0] <= len(acted)
+
+
+def test_the_quality_gate_holds_back_the_cards_of_a_broken_model(home):
+    """An untrained model (zero ALS iterations: random factors) must fail the gate, and no cards get written."""
+    cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
+    where = f"as_of_date = '{DAY}' AND cohort = '{cohort}'"
+    cards_before = table(home, "member_cards", where)
+    broken = build_definitions(local_resources(home, RecoSettings(als_max_iter=0)))
+    instance = dagster_instance(home)
+    evaluated = broken.resolve_job_def("evaluation_job").execute_in_process(
+        instance=instance, run_config=QUIET, partition_key=DAY.isoformat(), raise_on_error=False
+    )
+    (gate,) = evaluated.get_asset_check_evaluations()
+    assert not gate.passed and not evaluated.success
+    published = broken.resolve_job_def("cohort_job").execute_in_process(
+        instance=instance,
+        run_config=QUIET,
+        partition_key=MultiPartitionKey({"date": DAY.isoformat(), "cohort": cohort}),
+        raise_on_error=False,
+    )
+    failures = [e for e in published.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["member_cards"]
+    assert "held back by the quality gate" in failures[0].event_specific_data.error.message
+    pd.testing.assert_frame_equal(table(home, "member_cards", where), cards_before)  # the last good cards stay

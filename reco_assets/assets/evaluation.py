@@ -82,6 +82,7 @@ def offline_evaluation(
             mlflow_run_id=run_id,
             quality_gate=MetadataValue.text(verdict.explain()),
             **backtest.sizes,
+            **{f"seconds_{phase}": value for phase, value in backtest.seconds.items()},
         ),
         check_results=[
             AssetCheckResult(

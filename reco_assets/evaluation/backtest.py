@@ -7,6 +7,9 @@ ranks on T (live on T or going live within the horizon); every candidate is rank
 negatives. Scored members are those with a cohort on T (they were known) and a relevant test interaction.
 """
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
@@ -66,15 +69,22 @@ class Backtest:
     levels: dict[str, Level] = field(default_factory=dict)
     fits: dict[str, dict] = field(default_factory=dict)  # cohort or "global" -> sizes and training time
     sizes: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 3)
 
 
-def _window(lakehouse: Lakehouse, session: SparkSession, end: date, days: int) -> DataFrame:
+def events_through(lakehouse: Lakehouse, session: SparkSession, end: date, days: int) -> DataFrame:
     return lakehouse.read_spark(
         session, "raw_events", range_predicate("event_date", end - timedelta(days=days - 1), end)
     )
 
 
-def test_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -> pd.DataFrame:
+def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -> pd.DataFrame:
     """Relevant events of the test window: `member_id`, `style_id`, `subclass_brand_id`, `new`.
 
     `new` marks styles first live after the training day (cold start); styles absent from every catalog
@@ -139,7 +149,7 @@ def run_backtest(
     """Replay the pipeline through `day - holdout_days` and rank for every member active in the test window."""
     split = holdout_split(day, settings.holdout_days)
     train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
-    events = _window(lakehouse, session, train_end, settings.ratings_lookback_days).cache()
+    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days).cache()
     catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
     ratings = implicit_ratings(events, weights).cache()
     cohorts = (
@@ -148,14 +158,14 @@ def run_backtest(
         .toPandas()
     )
     candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
-    test = test_interactions(lakehouse, split, settings.relevant_events).merge(cohorts, on="member_id")
+    test = holdout_interactions(lakehouse, split, settings.relevant_events).merge(cohorts, on="member_id")
     members = test[["member_id", "cohort"]].drop_duplicates().sort_values("member_id").reset_index(drop=True)
     backtest = Backtest(split, members)
     backtest.sizes = {
         "training_members": len(cohorts),
         "scored_members": len(members),
         "candidate_groups": len(candidates),
-        "test_interactions": len(test),
+        "holdout_interactions": len(test),
     }
     if members.empty or not candidates:
         return backtest
@@ -164,12 +174,13 @@ def run_backtest(
     params = settings.pick(AlsParams, prefix="als_")
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     per_cohort = []
-    for cohort in sorted(members["cohort"].unique()):
-        ids = session.createDataFrame(cohorts.loc[cohorts["cohort"] == cohort, ["member_id"]])
-        cohort_ratings = ratings.join(F.broadcast(ids), "member_id", "left_semi")
-        factors, backtest.fits[cohort] = fit_cohort(cohort_ratings, params)
-        per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings))
-    affinities = reduce(DataFrame.unionByName, per_cohort).localCheckpoint()
+    with backtest.timed("cohort_models"):
+        for cohort in sorted(members["cohort"].unique()):
+            ids = session.createDataFrame(cohorts.loc[cohorts["cohort"] == cohort, ["member_id"]])
+            cohort_ratings = ratings.join(F.broadcast(ids), "member_id", "left_semi")
+            factors, backtest.fits[cohort] = fit_cohort(cohort_ratings, params)
+            per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings))
+        affinities = reduce(DataFrame.unionByName, per_cohort).localCheckpoint()
 
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
@@ -183,31 +194,34 @@ def run_backtest(
     if ablations:
         methods["no_boost"] = diversify(affinities.withColumn("score", F.col("prediction")), groups, per_class)
         methods["no_diversification"] = boost_affinities(affinities, intents, groups, settings.boost_strength)
-        factors, backtest.fits["global"] = fit_cohort(ratings, params)
+        with backtest.timed("global_model"):
+            factors, backtest.fits["global"] = fit_cohort(ratings, params)
         methods["global_als"] = full_pipeline(_affinities(factors, scored, candidates, ratings))
-    group_rankings = {method: _collect(ranked, n) for method, ranked in methods.items()}
+    with backtest.timed("boost_and_diversification"):
+        group_rankings = {method: _collect(ranked, n) for method, ranked in methods.items()}
 
     # --- baselines over the same members and candidates ---------------------------------------------------
     candidate_ids = np.array(candidates, dtype=np.int64)
     kinds = settings.relevant_events
-    recent = (
-        _window(lakehouse, session, train_end, settings.popularity_window_days)
-        .where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
-        .select("member_id", F.col("subclass_brand_id").alias("item_id"))
-        .toPandas()
-        .merge(cohorts, on="member_id")
-    )
-    own = (
-        ratings.join(scored, "member_id", "left_semi")
-        .select("member_id", F.col("subclass_brand_id").alias("item_id"), "rating")
-        .toPandas()
-    )
-    group_rankings |= {
-        "popularity": baselines.popularity(members, recent, candidate_ids, n),
-        "cohort_popularity": baselines.cohort_popularity(members, recent, candidate_ids, n),
-        "repeat": baselines.repeat(members, own, recent, candidate_ids, n),
-        "random": baselines.random(members, candidate_ids, n, settings.evaluation_seed),
-    }
+    with backtest.timed("baselines"):
+        recent = (
+            events_through(lakehouse, session, train_end, settings.popularity_window_days)
+            .where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
+            .select("member_id", F.col("subclass_brand_id").alias("item_id"))
+            .toPandas()
+            .merge(cohorts, on="member_id")
+        )
+        own = (
+            ratings.join(scored, "member_id", "left_semi")
+            .select("member_id", F.col("subclass_brand_id").alias("item_id"), "rating")
+            .toPandas()
+        )
+        group_rankings |= {
+            "popularity": baselines.popularity(members, recent, candidate_ids, n),
+            "cohort_popularity": baselines.cohort_popularity(members, recent, candidate_ids, n),
+            "repeat": baselines.repeat(members, own, recent, candidate_ids, n),
+            "random": baselines.random(members, candidate_ids, n, settings.evaluation_seed),
+        }
 
     hierarchy = groups.select("subclass_brand_id", "class").toPandas().set_index("subclass_brand_id")["class"]
     rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
@@ -223,32 +237,35 @@ def run_backtest(
         unseen_share=unseen,
         item_class=hierarchy,
     )
-    backtest.sizes["test_interactions_in_candidates"] = len(in_candidates)
+    backtest.sizes["holdout_interactions_in_candidates"] = len(in_candidates)
 
     if styles:
-        listings = style_listings(
-            catalog,
-            _window(lakehouse, session, train_end, settings.interaction_window_days),
-            train_end,
-            settings.interaction_window_days,
-            settings.style_weights,
-            settings.min_qty_on_hand,
-            settings.new_style_hours,
-            settings.styles_per_group,
-        ).cache()
-        limits = settings.pick(CardLimits)
-        style_class = catalog.select("style_id", "class").toPandas().drop_duplicates("style_id")
-        touched = events.where(F.col("style_id").isNotNull()).select("member_id", F.col("style_id").alias("item_id"))
-        style_shares, style_unseen = interaction_shares(touched.toPandas())
-        backtest.levels["style"] = Level(
-            rankings={m: _style_feed(session, r, listings, limits, n) for m, r in group_rankings.items()},
-            relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
-            recommendable=listings.count(),
-            popularity=style_shares,
-            unseen_share=style_unseen,
-            item_class=style_class.set_index("style_id")["class"],
-        )
-        listings.unpersist()
+        with backtest.timed("style_feeds"):
+            listings = style_listings(
+                catalog,
+                events_through(lakehouse, session, train_end, settings.interaction_window_days),
+                train_end,
+                settings.interaction_window_days,
+                settings.style_weights,
+                settings.min_qty_on_hand,
+                settings.new_style_hours,
+                settings.styles_per_group,
+            ).cache()
+            limits = settings.pick(CardLimits)
+            style_class = catalog.select("style_id", "class").toPandas().drop_duplicates("style_id")
+            touched = events.where(F.col("style_id").isNotNull()).select(
+                "member_id", F.col("style_id").alias("item_id")
+            )
+            style_shares, style_unseen = interaction_shares(touched.toPandas())
+            backtest.levels["style"] = Level(
+                rankings={m: _style_feed(session, r, listings, limits, n) for m, r in group_rankings.items()},
+                relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
+                recommendable=listings.count(),
+                popularity=style_shares,
+                unseen_share=style_unseen,
+                item_class=style_class.set_index("style_id")["class"],
+            )
+            listings.unpersist()
     for frame in (events, catalog, ratings, groups):
         frame.unpersist()
     return backtest

@@ -28,6 +28,7 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
         }
     )
     mlflow.log_metrics({f"size.{name}": float(value) for name, value in backtest.sizes.items()})
+    mlflow.log_metrics({f"seconds.{phase}": value for phase, value in backtest.seconds.items()})
     overall = table[table["segment"] == "all"]
     mlflow.log_metrics({metric_name(row): float(row["value"]) for _, row in overall.iterrows()})
     with tempfile.TemporaryDirectory() as tmp:

@@ -106,13 +106,51 @@ def catalog_snapshot(world: World, styles: Styles, day: date) -> pd.DataFrame:
     )
 
 
-def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day: date) -> pd.DataFrame:
-    """One day of clickstream: sessions pick groups by taste, styles by appeal, then walk the funnel."""
+MISSION_START = 0.15
+"""Daily chance that a member without a shopping mission starts one."""
+MISSION_FOCUS = 0.6
+"""Share of a member's views spent inside the mission's subclass while it lasts."""
+MISSION_DONE = 0.7
+"""Chance that buying inside the mission's subclass ends the mission."""
+CART_RATE = (0.10, 0.22)
+"""Chance that a view adds to cart: outside, inside a mission."""
+
+
+@dataclass
+class Missions:
+    """Short-term intent: a member hunting in one subclass for a few days, browsing it until they buy.
+
+    This is the behaviour the boost of browsed-not-bought subclasses exists for; without it the only
+    learnable structure would be the members' long-term tastes.
+    """
+
+    subclass: np.ndarray  # subclass index per member, -1 without a mission
+    days_left: np.ndarray
+
+    @classmethod
+    def none(cls, members: int) -> "Missions":
+        return cls(np.full(members, -1, dtype=np.int64), np.zeros(members, dtype=np.int64))
+
+    def advance(self, rng: np.random.Generator, world: World) -> None:
+        """End the missions that ran out and start new ones, each in a subclass the member likes."""
+        self.days_left -= 1
+        self.subclass[self.days_left <= 0] = -1
+        starting = np.flatnonzero((self.subclass < 0) & (rng.random(len(self.subclass)) < MISSION_START))
+        taste = world.member_taste[starting] + rng.gumbel(size=(len(starting), len(world.sb_subclass)))
+        self.subclass[starting] = world.sb_subclass[taste.argmax(axis=1)]
+        self.days_left[starting] = 2 + rng.geometric(0.25, size=len(starting))
+
+
+def simulate_events(
+    rng: np.random.Generator, world: World, styles: Styles, day: date, missions: Missions
+) -> pd.DataFrame:
+    """One day of clickstream: sessions pick groups by taste and mission, styles by appeal, then the funnel."""
     start, end = utc_day_bounds(day)
     s = styles.arrays()
     live = np.flatnonzero((s["live_from"] < end) & (s["live_until"] > start))
     if len(live) == 0:
         return pd.DataFrame()
+    missions.advance(rng, world)
     n_sessions = rng.poisson(world.member_activity)
     members = np.repeat(np.arange(len(world.member_ids)), n_sessions)
     session_ids = np.arange(len(members))
@@ -120,10 +158,15 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
     view_member = np.repeat(members, views_per_session)
     view_session = np.repeat(session_ids, views_per_session)
 
-    # Group choice: Gumbel-max over the member's taste restricted to live groups.
+    # Group choice: Gumbel-max over the member's taste restricted to live groups, and to the mission's
+    # subclass for a share of the views of members on a mission (when that subclass has a live group).
     live_sb = np.unique(s["sb"][live])
+    live_subclass = world.sb_subclass[live_sb]
+    mission = missions.subclass[view_member]
+    on_mission = np.isin(mission, live_subclass) & (rng.random(len(view_member)) < MISSION_FOCUS)
     scores = world.member_taste[view_member][:, live_sb]
     scores += rng.gumbel(size=scores.shape).astype(np.float32)
+    scores[on_mission[:, None] & (live_subclass[None, :] != mission[:, None])] = -np.inf
     view_sb = live_sb[scores.argmax(axis=1)]
     del scores
     view_style = np.empty(len(view_sb), dtype=np.int64)
@@ -156,7 +199,7 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
             if rng.random() < 0.3:
                 rows.append({**base, "event_type": "still_want_it", "event_time": t + pd.Timedelta(seconds=5)})
             continue
-        if rng.random() < 0.12:
+        if rng.random() < CART_RATE[int(on_mission[i])]:
             rows.append(
                 {**base, "event_type": "add_to_cart", "event_time": t + pd.Timedelta(seconds=20), "quantity": 1}
             )
@@ -172,6 +215,8 @@ def simulate_events(rng: np.random.Generator, world: World, styles: Styles, day:
                 )
             elif u < 0.75:
                 stock[style] -= 1
+                if on_mission[i] and rng.random() < MISSION_DONE:
+                    missions.subclass[m] = -1
                 rows.append(
                     {**base, "event_type": "purchase", "event_time": t + pd.Timedelta(seconds=90), "quantity": 1}
                 )

@@ -9,6 +9,7 @@ import numpy as np
 
 from reco_assets.resources.landing import catalog_file, events_file
 from reco_assets.simulator.days import (
+    Missions,
     Styles,
     catalog_snapshot,
     corrupt,
@@ -35,6 +36,9 @@ class SimulationProfile:
         return self.last_day - timedelta(days=self.days - 1)
 
 
+SIMULATOR_VERSION = 2
+"""Raised whenever the simulated behaviour changes, so that landing data of an older simulator is redone."""
+
 PROFILES = {
     "tiny": SimulationProfile(
         "tiny",
@@ -54,7 +58,8 @@ PROFILES = {
 def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
     """Write the profile's landing files; a landing folder already made by the same profile is kept."""
     marker = landing / "simulation.json"
-    if marker.exists() and json.loads(marker.read_text()) == asdict(profile) | {"last_day": str(profile.last_day)}:
+    made_by = asdict(profile) | {"last_day": str(profile.last_day), "simulator_version": SIMULATOR_VERSION}
+    if marker.exists() and json.loads(marker.read_text()) == made_by:
         log(f"landing data for profile '{profile.name}' already in {landing}")
         return
     rng = np.random.default_rng(profile.seed)
@@ -62,6 +67,7 @@ def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
     sb_weight = np.exp(rng.normal(0, 0.7, size=len(world.sb_subclass)))
     sb_weight /= sb_weight.sum()
     styles = Styles()
+    missions = Missions.none(profile.members)
     (landing / "events").mkdir(parents=True, exist_ok=True)
     (landing / "catalog").mkdir(parents=True, exist_ok=True)
     # Three warm-up days fill the site before the first landed day.
@@ -73,8 +79,8 @@ def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
         catalog_snapshot(world, styles, day).to_csv(
             catalog_file(landing, day), index=False, date_format="%Y-%m-%dT%H:%M:%SZ"
         )
-        events = simulate_events(rng, world, styles, day)
+        events = simulate_events(rng, world, styles, day, missions)
         lines = corrupt(rng, to_json_lines(events), profile.malformed_share, day)
         events_file(landing, day).write_text("\n".join(lines) + "\n")
         log(f"simulated {day}: {len(lines):,} event records")
-    marker.write_text(json.dumps(asdict(profile) | {"last_day": str(profile.last_day)}))
+    marker.write_text(json.dumps(made_by))
