@@ -310,7 +310,8 @@ def test_the_quality_gate_holds_back_the_cards_of_a_broken_model(home):
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
     where = f"as_of_date = '{DAY}' AND cohort = '{cohort}'"
     cards_before = table(home, "member_cards", where)
-    broken = build_definitions(local_resources(home, RecoSettings(als_max_iter=0)))
+    untrained = RecoSettings(als_max_iter=0, evaluation_ablations=False, evaluation_styles=False)
+    broken = build_definitions(local_resources(home, untrained))
     instance = dagster_instance(home)
     evaluated = broken.resolve_job_def("evaluation_job").execute_in_process(
         instance=instance, run_config=QUIET, partition_key=DAY.isoformat(), raise_on_error=False

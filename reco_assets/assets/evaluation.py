@@ -15,7 +15,7 @@ from reco_assets.assets.common import partition_date, spec, table_metadata
 from reco_assets.assets.ratings import RATINGS_WINDOW
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.backtest import run_backtest
-from reco_assets.evaluation.report import evaluation_table, quality_gate
+from reco_assets.evaluation.report import SCHEMA, evaluation_table, quality_gate
 from reco_assets.evaluation.runs import log_backtest
 from reco_assets.partitions import daily_partitions
 from reco_assets.resources.lakehouse import Lakehouse
@@ -56,7 +56,9 @@ def offline_evaluation(
 ) -> MaterializeResult:
     """Model, ablations and baselines scored on the last `holdout_days` days, trained on the days before."""
     day = partition_date(context)
-    backtest = run_backtest(spark.session(), lakehouse, day, settings)
+    backtest = run_backtest(
+        spark.session(), lakehouse, day, settings, settings.evaluation_ablations, settings.evaluation_styles
+    )
     table = evaluation_table(backtest, day, settings.evaluation_ks)
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
@@ -71,7 +73,7 @@ def offline_evaluation(
     with tracking.run(f"offline_evaluation {day}", {"as_of_date": str(day), "dagster_run_id": context.run_id}) as run:
         log_backtest(backtest, table, {k: str(v) if isinstance(v, list) else v for k, v in params.items()})
         run_id = run.info.run_id
-    data = pa.Table.from_pandas(table, preserve_index=False)
+    data = pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False)
     lakehouse.write_partition("offline_evaluation", data, {"as_of_date": day})
     verdict = quality_gate(table, settings.quality_gate_margin)
     return MaterializeResult(

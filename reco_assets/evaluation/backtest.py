@@ -107,13 +107,15 @@ def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -
     return events.assign(new=(known.isna() | (known >= pd.Timestamp(train_day_end))).to_numpy(dtype=bool))
 
 
-def _affinities(factors: DataFrame, test_members: DataFrame, candidates: list[int], ratings: DataFrame) -> DataFrame:
-    """Every candidate ranked for the scored members only (the others would be scored for nothing)."""
+def _affinities(
+    factors: DataFrame, test_members: DataFrame, candidates: list[int], ratings: DataFrame, k: int
+) -> DataFrame:
+    """The pipeline's top K of the candidates, for the scored members only (others would be scored for nothing)."""
     items = factors.where(F.col("side") == "item")
     members = factors.where(F.col("side") == "member").join(
         test_members.withColumnRenamed("member_id", "id"), "id", "left_semi"
     )
-    return top_k_affinities(items.unionByName(members), candidates, ratings, max(1, len(candidates)))
+    return top_k_affinities(items.unionByName(members), candidates, ratings, k)
 
 
 def _collect(ranked: DataFrame, n: int) -> pd.DataFrame:
@@ -171,7 +173,7 @@ def run_backtest(
         return backtest
 
     # --- the models: one ALS per cohort (the pipeline), and one global ALS (ablation) -----------------------
-    params = settings.pick(AlsParams, prefix="als_")
+    params, top_k = settings.pick(AlsParams, prefix="als_"), settings.affinity_top_k
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     per_cohort = []
     with backtest.timed("cohort_models"):
@@ -179,7 +181,7 @@ def run_backtest(
             ids = session.createDataFrame(cohorts.loc[cohorts["cohort"] == cohort, ["member_id"]])
             cohort_ratings = ratings.join(F.broadcast(ids), "member_id", "left_semi")
             factors, backtest.fits[cohort] = fit_cohort(cohort_ratings, params)
-            per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings))
+            per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings, top_k))
         affinities = reduce(DataFrame.unionByName, per_cohort).localCheckpoint()
 
     groups = group_hierarchy(catalog).cache()
@@ -196,7 +198,7 @@ def run_backtest(
         methods["no_diversification"] = boost_affinities(affinities, intents, groups, settings.boost_strength)
         with backtest.timed("global_model"):
             factors, backtest.fits["global"] = fit_cohort(ratings, params)
-        methods["global_als"] = full_pipeline(_affinities(factors, scored, candidates, ratings))
+        methods["global_als"] = full_pipeline(_affinities(factors, scored, candidates, ratings, top_k))
     with backtest.timed("boost_and_diversification"):
         group_rankings = {method: _collect(ranked, n) for method, ranked in methods.items()}
 

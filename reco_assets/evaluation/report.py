@@ -5,22 +5,26 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from reco_assets.evaluation.backtest import BASELINES, MODEL, Backtest
 from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
 
-COLUMNS = [
-    "as_of_date",
-    "train_end_date",
-    "test_end_date",
-    "level",
-    "segment",
-    "method",
-    "metric",
-    "k",
-    "value",
-    "members",
-]
+SCHEMA = pa.schema(
+    [
+        ("as_of_date", pa.date32()),
+        ("train_end_date", pa.date32()),
+        ("test_end_date", pa.date32()),
+        ("level", pa.string()),
+        ("segment", pa.string()),
+        ("method", pa.string()),
+        ("metric", pa.string()),
+        ("k", pa.int64()),
+        ("value", pa.float64()),
+        ("members", pa.int64()),
+    ]
+)
+"""Columns of `offline_evaluation`, typed even when a day has no row to write."""
 GATE_LEVEL, GATE_METRIC, GATE_K = "subclass_brand", "ndcg", 10
 
 
@@ -51,11 +55,11 @@ def evaluation_table(backtest: Backtest, day: date, ks: list[int]) -> pd.DataFra
                     (level_name, segment, method, metric, k, value, len(scored))
                     for (metric, k), value in values.items()
                 ]
-    table = pd.DataFrame(rows, columns=COLUMNS[3:])
+    table = pd.DataFrame(rows, columns=SCHEMA.names[3:])
     table.insert(0, "test_end_date", backtest.split.test_end)
     table.insert(0, "train_end_date", backtest.split.train_end)
     table.insert(0, "as_of_date", day)
-    return table[COLUMNS]
+    return table[SCHEMA.names]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
     mlflow.log_metrics({f"seconds.{phase}": value for phase, value in backtest.seconds.items()})
     overall = table[table["segment"] == "all"]
     mlflow.log_metrics({metric_name(row): float(row["value"]) for _, row in overall.iterrows()})
+    if table.empty:
+        return  # nothing was scored: no member of the training day acted in the test window
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / f"offline_evaluation_{table['as_of_date'].iloc[0]}.csv"
+        csv = Path(tmp) / f"offline_evaluation_{split.test_end}.csv"
         table.to_csv(csv, index=False)
         mlflow.log_artifact(str(csv))
         mlflow.log_artifact(str(comparison_plot(table, Path(tmp) / "model_vs_baselines.png")))

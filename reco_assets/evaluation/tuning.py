@@ -18,12 +18,12 @@ from reco_assets.settings import RecoSettings
 
 PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
 GRID: dict[str, list] = {
-    "als_alpha": [1.0, 10.0, 40.0],
-    "als_reg_param": [0.1, 1.0],
-    "boost_strength": [1.0],
-    "als_rank": [10, 25, 100],
+    "als_reg_param": [0.03, 0.3],
+    "als_alpha": [0.01, 1.0],
+    "als_rank": [20, 100],
     "ratings_lookback_days": [30],
     "event_weights": [PURCHASE_HEAVY],
+    "boost_strength": [1.0],
 }
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
