@@ -91,7 +91,8 @@ def classes_over_limit(diversified: pa.Table, per_class: int) -> int:
 
 
 def styles_not_saleable(styles: pa.Table, catalog: pa.Table, day_start, day_end, min_qty: int) -> int:
-    """Styles (column `style_id`) not on sale during the day or below `min_qty` units in the catalog."""
+    """Styles (column `style_id`) not on sale during the day or below `min_qty` units in the catalog
+    (an unknown stock, NULL, is not below anything)."""
     with duckdb.connect() as con:
         con.register("styles", styles)
         con.register("catalog", catalog)

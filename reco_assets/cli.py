@@ -1,4 +1,4 @@
-"""Command line: `python -m reco_assets demo | run | tune | ui`."""
+"""Command line: `python -m reco_assets demo | import | run | tune | ui`."""
 
 import argparse
 import os
@@ -72,6 +72,36 @@ def _tune(home: Path, day: date | None, limit: int | None) -> int:
     return 0
 
 
+def _import(home: Path, fmt: str, files: list[str]) -> int:
+    from reco_assets.adapters.importer import import_files
+    from reco_assets.resources import local_resources
+
+    started = time.perf_counter()
+    print(f"importing {len(files)} {fmt} file(s) into {home / 'landing'}")
+    report = import_files(fmt, [Path(f) for f in files], home / "landing", local_resources(home)["lakehouse"])
+    days = list(report.days)
+    print(
+        f"\n{report.rows:,} rows in {time.perf_counter() - started:.1f} s -> {len(days)} days "
+        f"({days[0]} .. {days[-1]}), {report.products:,} products, {report.ids:,} ids in id_map"
+    )
+    for kind, count in report.kinds.most_common():
+        print(f"  {kind:<20} {count:>10,}")
+    if report.unparsed_times:
+        print(f"  ({report.unparsed_times:,} rows without a readable time: landed to be quarantined by ingestion)")
+    print(f"\nNext: python -m reco_assets run --home {home} [--date YYYY-MM-DD]")
+    return 0
+
+
+def _cover_landing(home: Path) -> None:
+    """Start the daily partitions at the first landed day when the log is older than the default start."""
+    from reco_assets.constants import PARTITIONS_START_DEFAULT, PARTITIONS_START_ENV
+    from reco_assets.resources.landing import LandingResource
+
+    days = LandingResource(root=str(home / "landing")).days()
+    if days and PARTITIONS_START_ENV not in os.environ and days[0] < date.fromisoformat(PARTITIONS_START_DEFAULT):
+        os.environ[PARTITIONS_START_ENV] = days[0].isoformat()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reco_assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,12 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     tune = commands.add_parser("tune", help="backtest a small grid of settings on one day; print the best")
     tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: the latest landed day)")
     tune.add_argument("--trials", type=int, help="run only the first N trials of the grid")
-    for command in (demo, run, ui, tune):
+    imports = commands.add_parser("import", help="land foreign event files: Open CDP clickstream or retail invoices")
+    imports.add_argument("--format", required=True, choices=["opencdp", "online-retail"])
+    imports.add_argument("files", nargs="+", help="CSV files, in time order")
+    for command in (demo, run, ui, tune, imports):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
     args = parser.parse_args(argv)
     home = reco_home(args.home)
     home.mkdir(parents=True, exist_ok=True)
     os.environ[HOME_ENV] = str(home)
+    _cover_landing(home)
 
     if args.command == "demo":
         from reco_assets.simulator import PROFILES, simulate
@@ -99,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_run(home, None))
     if args.command == "run":
         sys.exit(_run(home, args.date))
+    if args.command == "import":
+        sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":
         sys.exit(_tune(home, args.date, args.trials))
     if args.command == "ui":

@@ -8,7 +8,10 @@ SPEND_BUCKETS = 5
 COHORTS = tuple(f"{division}_{bucket}" for division in DIVISIONS for bucket in range(1, SPEND_BUCKETS + 1))
 """The 25 cohort keys: division affinity x spend bucket (1 = lowest spend), e.g. ``women_3``."""
 
-SCORING_EVENTS = ("product_view", "add_to_cart", "remove_from_cart", "still_want_it", "purchase")
+SCORING_EVENTS = ("product_view", "add_to_cart", "remove_from_cart", "still_want_it", "purchase", "return")
+"""Kinds that score; `return` (a cancelled or returned purchase) comes from invoice imports."""
+QUANTITY_EVENTS = ("purchase", "return")
+"""Kinds whose points count once per unit (`quantity`)."""
 NON_SCORING_EVENTS = ("page_view", "boutique_view")
 """List-page and boutique views: accepted and stored, but they carry no item signal."""
 EVENT_TYPES = SCORING_EVENTS + NON_SCORING_EVENTS
@@ -17,6 +20,9 @@ BROWSE_EVENTS = ("product_view", "add_to_cart")
 
 ITEM_EVENTS = SCORING_EVENTS
 """Event kinds that must name a style."""
+
+PARTITIONS_START_ENV = "RECO_PARTITIONS_START"
+PARTITIONS_START_DEFAULT = "2026-01-01"
 
 INGESTION = "ingestion"
 MODELLING = "modelling"

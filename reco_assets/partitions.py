@@ -4,10 +4,10 @@ import os
 
 from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from reco_assets.constants import COHORTS
+from reco_assets.constants import COHORTS, PARTITIONS_START_DEFAULT, PARTITIONS_START_ENV
 
-PARTITIONS_START = os.environ.get("RECO_PARTITIONS_START", "2026-01-01")
-"""First day of the daily partitions; set RECO_PARTITIONS_START for event logs that start earlier."""
+PARTITIONS_START = os.environ.get(PARTITIONS_START_ENV, PARTITIONS_START_DEFAULT)
+"""First day of the daily partitions (the CLI moves it back to the first landed day of older logs)."""
 
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 cohort_partitions = StaticPartitionsDefinition(list(COHORTS))

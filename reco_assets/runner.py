@@ -53,6 +53,14 @@ def ingestion_window(available: list[date], day: date, settings: RecoSettings) -
     return [d for d in available if first <= d < day]
 
 
+def _populated(home: Path, day: date, settings: RecoSettings, cohorts: tuple[str, ...]) -> list[str]:
+    """The cohorts with members on the day (imported logs without gender or category fill only some)."""
+    lakehouse = local_resources(home, settings)["lakehouse"]
+    stored = lakehouse.read_arrow("member_cohorts", f"as_of_date = '{day}'", ["cohort"])
+    present = set(stored.column("cohort").to_pylist())
+    return [cohort for cohort in cohorts if cohort in present]
+
+
 def run_day(
     home: Path,
     day: date,
@@ -102,8 +110,10 @@ def run_day(
         return report  # the cohorts would read a day that is not there
     log(f"evaluating: the pipeline trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
     execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
-    log(f"materializing {day}: factors, affinities and cards for {len(cohorts)} cohorts")
-    for cohort in cohorts:
+    populated = _populated(home, day, settings, cohorts)
+    skipped = "" if len(populated) == len(cohorts) else f" ({len(cohorts) - len(populated)} cohorts have no member)"
+    log(f"materializing {day}: factors, affinities and cards for {len(populated)} cohorts{skipped}")
+    for cohort in populated:
         execute(
             f"cohort {cohort}",
             "cohort_job",

@@ -26,6 +26,11 @@ class RecoSettings(ConfigurableResource):
         description="Points for a remove from cart: disengagement. The reference names the signal but not "
         "its weight; -5 (half a cart) is a project choice.",
     )
+    weight_return: float = Field(
+        -40.0,
+        description="Points for a returned or cancelled unit: it takes back its purchase (project choice; "
+        "the reference's clickstream has no returns, invoice data does).",
+    )
     ratings_lookback_days: int = Field(
         60, description="Days of events summed into implicit ratings (project choice; the reference does not say)."
     )
@@ -159,6 +164,7 @@ class RecoSettings(ConfigurableResource):
             "still_want_it": self.weight_still_want_it,
             "purchase": self.weight_purchase,
             "remove_from_cart": self.weight_remove_from_cart,
+            "return": self.weight_return,
         }
 
     def pick(self, cls: type[T], prefix: str = "") -> T:

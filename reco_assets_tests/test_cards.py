@@ -1,4 +1,4 @@
-from reco_assets.pipeline.cards import CardLimits, member_cards
+from reco_assets.pipeline.cards import CardLimits, member_cards, with_source_ids
 
 LIMITS = CardLimits(
     product_feed_max=5, product_card_size=2, group_cards=2, group_card_size=2, group_full_size=3, group_min_styles=2
@@ -41,3 +41,18 @@ def test_feeds_by_hand(spark):
         ("categories", "full", 2): ("tops", "Tops for you", 0.3, [4, 5]),
         ("categories", "card", 2): ("tops", "Tops for you", 0.3, [4, 5]),
     }
+
+
+def test_imported_cards_carry_the_source_ids_in_list_order(spark):
+    cards = spark.createDataFrame(
+        [(1, "products", "full", 1, "all", "Products", 1.0, [30, 10, 20])],
+        "member_id long, feed string, variant string, position int, group_key string, group_name string, "
+        "affinity double, style_ids array<long>",
+    )
+    id_map = spark.createDataFrame(
+        [("member", "C-17850", 1), ("style", "85123A", 10), ("style", "71053", 20), ("style", "84406B", 30)],
+        "namespace string, source_id string, id long",
+    )
+    (row,) = with_source_ids(cards, id_map).collect()
+    assert row["member_source_id"] == "C-17850"
+    assert row["style_ids"] == [30, 10, 20] and row["style_source_ids"] == ["84406B", "85123A", "71053"]

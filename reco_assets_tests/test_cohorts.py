@@ -5,11 +5,11 @@ from reco_assets.pipeline.cohorts import bucket_of, member_cohorts
 from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import rows, utc
 
-EVENTS = "member_id long, event_type string, price double, division string, event_time timestamp"
+EVENTS = "member_id long, event_type string, price double, division string, event_time timestamp, quantity int"
 
 
 def _events(spark, records):
-    return spark.createDataFrame([(*r, utc(2026, 10, 30)) for r in records], EVENTS)
+    return spark.createDataFrame([(*r, utc(2026, 10, 30), None) for r in records], EVENTS)
 
 
 def test_p90_of_purchase_prices_is_robust_to_one_big_purchase(spark):

@@ -3,11 +3,12 @@
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from reco_assets import checks
+from reco_assets.adapters.ids import ID_MAP
 from reco_assets.assets.common import check, partition_cohort, partition_date, spec, table_metadata, write_day
 from reco_assets.constants import PUBLISHING
 from reco_assets.evaluation.report import GateVerdict, quality_gate
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.cards import CardLimits
+from reco_assets.pipeline.cards import CardLimits, with_source_ids
 from reco_assets.pipeline.cards import member_cards as assemble_cards
 from reco_assets.pipeline.catalog import day_bounds
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
@@ -42,9 +43,10 @@ def member_cards(
         session, "diversified_affinities", partition_predicate({"as_of_date": day, "cohort": cohort})
     )
     listings = lakehouse.read_spark(session, "style_listings", day_where)
-    data = write_day(
-        lakehouse, "member_cards", assemble_cards(affinities, listings, settings.pick(CardLimits)), day, cohort
-    )
+    cards = assemble_cards(affinities, listings, settings.pick(CardLimits))
+    if lakehouse.table(ID_MAP) is not None:  # imported data: show the source's ids too
+        cards = with_source_ids(cards, lakehouse.read_spark(session, ID_MAP))
+    data = write_day(lakehouse, "member_cards", cards, day, cohort)
     start, end = day_bounds(day)
     unsaleable = checks.styles_not_saleable(
         checks.card_styles(data), lakehouse.read_arrow("catalog", day_where), start, end, settings.min_qty_on_hand

@@ -102,3 +102,23 @@ def member_cards(affinities: DataFrame, listings: DataFrame, limits: CardLimits)
         .unionByName(grouped_feed(groups, "categories", "class", "%s for you", limits))
     )
     return cards.select(*CARD_COLUMNS)
+
+
+def with_source_ids(cards: DataFrame, id_map: DataFrame) -> DataFrame:
+    """Cards of imported data with the source's ids beside the lakehouse's: `member_source_id` and
+    `style_source_ids` (same order as `style_ids`), from the `id_map` table of the import."""
+    members = id_map.where(F.col("namespace") == "member").select(
+        F.col("id").alias("member_id"), F.col("source_id").alias("member_source_id")
+    )
+    styles = id_map.where(F.col("namespace") == "style").select(
+        F.col("id").alias("_style"), F.col("source_id").alias("_source")
+    )
+    keys = ["member_id", "feed", "variant", "position", "group_key"]
+    sources = (
+        cards.select(*keys, F.posexplode("style_ids").alias("_at", "_style"))
+        .join(F.broadcast(styles), "_style", "left")
+        .groupBy(*keys)
+        .agg(F.array_sort(F.collect_list(F.struct("_at", "_source"))).alias("_pairs"))
+        .select(*keys, F.transform("_pairs", lambda x: x["_source"]).alias("style_source_ids"))
+    )
+    return cards.join(F.broadcast(members), "member_id", "left").join(sources, keys, "left")

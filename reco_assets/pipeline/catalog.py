@@ -13,11 +13,14 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def live_styles(catalog: DataFrame, day: date, min_qty: int) -> DataFrame:
-    """Styles on sale at some time of the day with at least `min_qty` units on hand."""
+    """Styles on sale at some time of the day with at least `min_qty` units on hand.
+
+    An unknown stock (`qty_on_hand` null: sources without inventory, such as imported event logs) counts
+    as available: nothing is declared sold out without evidence.
+    """
     start, end = day_bounds(day)
-    return catalog.where(
-        (F.col("live_from") < F.lit(end)) & (F.col("live_until") > F.lit(start)) & (F.col("qty_on_hand") >= min_qty)
-    )
+    in_stock = F.coalesce(F.col("qty_on_hand") >= min_qty, F.lit(True))
+    return catalog.where((F.col("live_from") < F.lit(end)) & (F.col("live_until") > F.lit(start)) & in_stock)
 
 
 def candidate_groups(catalog: DataFrame, day: date, horizon_hours: int) -> list[int]:

@@ -53,8 +53,8 @@ class Lakehouse(ConfigurableResource):
         except TableNotFoundError:
             return None
 
-    def replace(self, table: str, data: pa.Table, predicate: str, partition_by: list[str]) -> int:
-        """Replace the rows matching `predicate` by `data` in one commit; returns the rows written."""
+    def replace(self, table: str, data: pa.Table, predicate: str | None, partition_by: list[str]) -> int:
+        """Replace the rows matching `predicate` (all rows: None) by `data` in one commit; returns the rows written."""
         write_deltalake(
             self.uri(table),
             data,
