@@ -7,23 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+from reco_assets.pipeline.ingestion import CATALOG_SCHEMA
 from reco_assets.resources.landing import catalog_file, events_file
 
-CATALOG_COLUMNS = [
-    "style_id",
-    "subclass_brand_id",
-    "brand",
-    "division",
-    "department",
-    "class",
-    "subclass",
-    "price",
-    "first_live_at",
-    "live_from",
-    "live_until",
-    "qty_on_hand",
-    "prior_sales",
-]
+CATALOG_COLUMNS = [column.split()[0] for column in CATALOG_SCHEMA.split(", ")]
+"""The landed catalog's columns, as ingestion reads them."""
 ALWAYS_LIVE = "2100-01-01T00:00:00Z"
 """Imported products stay on sale: event logs say when a product was first seen, not when it went off sale."""
 

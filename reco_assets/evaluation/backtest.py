@@ -31,9 +31,7 @@ from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import RecoSettings
 
-LEVELS = ("subclass_brand", "style")
 MODEL = "model"
-ABLATIONS = ("no_boost", "no_diversification", "global_als")
 BASELINES = ("popularity", "cohort_popularity", "repeat", "random")
 
 

@@ -24,9 +24,6 @@ need the same lists and because thousands of members x several methods x segment
 import numpy as np
 import pandas as pd
 
-ACCURACY = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-BEYOND_ACCURACY = ("coverage", "novelty", "diversity")
-
 
 def _per_member(values: pd.Series, members: pd.Index) -> np.ndarray:
     return values.reindex(members, fill_value=0.0).to_numpy(dtype=float)
