@@ -38,8 +38,10 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
         table.to_csv(csv, index=False)
         mlflow.log_artifact(str(csv))
         mlflow.log_artifact(str(comparison_plot(table, Path(tmp) / "model_vs_baselines.png")))
+    experiment = mlflow.active_run().info.experiment_id  # nested runs otherwise go to the default experiment
     for model, stats in backtest.fits.items():
-        with mlflow.start_run(run_name=f"{model} trained through {split.train_end}", nested=True):
+        name = f"{model} trained through {split.train_end}"
+        with mlflow.start_run(run_name=name, nested=True, experiment_id=experiment):
             mlflow.set_tags({"cohort": model, "train_end_date": str(split.train_end)})
             mlflow.log_params({k: v for k, v in params.items() if k.startswith("als_")})
             mlflow.log_metrics({f"train.{name}": float(value) for name, value in stats.items()})
