@@ -43,7 +43,15 @@ def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
     """Log the cohort's factors as a pyfunc model in the active run and register a version of
     `reco_als_<cohort>` tagged with the day; returns the version."""
     import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
 
+    # the signature declares `k`: MLflow drops predict() params a model does not declare
+    signature = infer_signature(
+        pd.DataFrame({"member_id": [1]}),
+        pd.DataFrame({"member_id": [1], "subclass_brand_id": [1], "prediction": [0.0], "rank": [1]}),
+        params={"k": 10},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "factors.parquet"
         pq.write_table(factors.select(["side", "id", "factors"]), path)
@@ -52,6 +60,7 @@ def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
             python_model=str(MODEL_CODE),
             artifacts={"factors": str(path)},
             pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
+            signature=signature,
             registered_model_name=f"reco_als_{cohort}",
         )
     version = str(info.registered_model_version)
