@@ -49,11 +49,15 @@ build_definitions(local_resources(home)).resolve_job_def("ingest_job").execute_i
     return Lakehouse(root=str(home / "lakehouse"))
 
 
+def imported(home: Path, fmt: str, source: Path):
+    """(home, import report, the source file as strings) after importing `source` into `home`."""
+    report = import_files(fmt, [source], home / "landing", Lakehouse(root=str(home / "lakehouse")))
+    return home, report, pd.read_csv(source, dtype=str, keep_default_na=False)
+
+
 @pytest.fixture(scope="module")
 def retail(tmp_path_factory):
-    home = tmp_path_factory.mktemp("retail")
-    report = import_files("online-retail", [RETAIL], home / "landing", Lakehouse(root=str(home / "lakehouse")))
-    return home, report, pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    return imported(tmp_path_factory.mktemp("retail"), "online-retail", RETAIL)
 
 
 def test_retail_lines_become_purchases_and_returns(retail):
@@ -96,9 +100,7 @@ def test_reimporting_gives_the_same_landing_files(retail, tmp_path):
 
 @pytest.fixture(scope="module")
 def opencdp(tmp_path_factory):
-    home = tmp_path_factory.mktemp("opencdp")
-    report = import_files("opencdp", [OPENCDP], home / "landing", Lakehouse(root=str(home / "lakehouse")))
-    return home, report, pd.read_csv(OPENCDP, dtype=str, keep_default_na=False)
+    return imported(tmp_path_factory.mktemp("opencdp"), "opencdp", OPENCDP)
 
 
 def test_opencdp_kinds_hierarchy_and_products(opencdp):
