@@ -1,63 +1,362 @@
+"""Affinities: the one-pass ranking of a block of members (`rank_block`) against an independent pandas
+reference, hand-computed cases of its tie, boost and per-class rules, the Spark composition around it, and
+the intent subclasses."""
+
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 
 from reco_assets.pipeline.affinities import (
-    boost_affinities,
-    diversify,
+    CohortItems,
+    Hierarchy,
+    RankParams,
+    cohort_items,
     intent_subclasses,
-    top_k_affinities,
-    top_k_block,
+    rank_batches,
+    rank_block,
+    ranking_inputs,
 )
 from reco_assets_tests.conftest import rows, utc
 
-
-@pytest.mark.parametrize("k", [1, 5, 40, 100])
-def test_top_k_block_matches_a_full_sort(k):
-    rng = np.random.default_rng(3)
-    members, items = rng.normal(size=(30, 8)), rng.normal(size=(40, 8))
-    item_ids = np.arange(1000, 1040)
-    got = top_k_block(np.arange(30), members, item_ids, items, k)
-    scores = members @ items.T
-    for m in range(30):
-        expected = [int(item_ids[i]) for i in sorted(range(40), key=lambda i: -scores[m, i])][: min(k, 40)]
-        mine = got[got.member_id == m]
-        assert mine.subclass_brand_id.tolist() == expected
-        assert mine["rank"].tolist() == list(range(1, len(expected) + 1))
+TABLES = ("member_affinities", "boosted_affinities", "diversified_affinities")
+KEYS = {
+    "member_affinities": ["member_id", "rank", "subclass_brand_id"],
+    "boosted_affinities": ["member_id", "rank", "subclass_brand_id"],
+    "diversified_affinities": ["member_id", "rank", "subclass_brand_id", "class"],
+}
+FLOATS = {
+    "member_affinities": ["rating", "prediction"],
+    "boosted_affinities": ["rating", "prediction", "boost", "score"],
+    "diversified_affinities": ["score"],
+}
 
 
-def test_top_k_block_breaks_ties_by_group_id():
-    member = np.array([[1.0, 0.0]])
-    items = np.array([[1.0, 0.0], [1.0, 5.0], [1.0, -5.0], [2.0, 0.0]])  # ids 7, 5, 9, 3: three tie at 1.0
-    got = top_k_block(np.array([1]), member, np.array([3, 5, 7, 9]), items[[3, 1, 0, 2]], 3)
-    assert got.subclass_brand_id.tolist() == [3, 5, 7]
+# --- an independent reference: one member at a time, plain python sorts -------------------------------
 
 
-def test_top_k_affinities_scores_only_candidates_and_carries_the_rating(spark):
+def reference(member_ids, member_factors, rated, intents, items, hierarchy, params) -> dict[str, pd.DataFrame]:
+    """The three tables as the contract defines them, member by member."""
+    predictions = (member_factors.astype(np.float32) @ items.factors.T).astype(np.float64)
+    ids = [int(i) for i in items.ids]
+    k = min(params.top_k, len(ids))
+    own = {(int(r), int(g)): float(v) for r, g, v in zip(*rated)}
+    wanted = {}
+    for r, code in zip(*intents):
+        wanted.setdefault(int(r), set()).add(int(code))
+    out = {name: [] for name in TABLES}
+    for row, member in enumerate(member_ids):
+        member = int(member)
+        prediction = {ids[j]: predictions[row, j] for j in range(len(ids))}
+        subclass = {ids[j]: int(items.subclass[j]) for j in range(len(ids))}
+        klass = {ids[j]: str(hierarchy.classes[items.klass[j]]) for j in range(len(ids))}
+        top = sorted(ids, key=lambda g: (-prediction[g], g))[:k]
+        for rank, g in enumerate(top, 1):
+            out["member_affinities"].append((member, g, own.get((row, g), 0.0), prediction[g], rank))
+        spread = max(prediction[g] for g in top) - min(prediction[g] for g in top)
+        boost = {g: params.boost_strength * spread if subclass[g] in wanted.get(row, ()) else 0.0 for g in top}
+        score = {g: prediction[g] + boost[g] for g in top}
+        boosted = sorted(top, key=lambda g: (-score[g], g))
+        for rank, g in enumerate(boosted, 1):
+            out["boosted_affinities"].append(
+                (member, g, own.get((row, g), 0.0), prediction[g], boost[g], score[g], rank)
+            )
+        per_class: dict[str, int] = {}
+        kept = 0
+        for g in boosted:
+            if per_class.get(klass[g], 0) < params.max_groups_per_class:
+                per_class[klass[g]] = per_class.get(klass[g], 0) + 1
+                kept += 1
+                out["diversified_affinities"].append((member, g, klass[g], score[g], kept))
+    columns = {
+        "member_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "rank"],
+        "boosted_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "boost", "score", "rank"],
+        "diversified_affinities": ["member_id", "subclass_brand_id", "class", "score", "rank"],
+    }
+    return {name: pd.DataFrame(out[name], columns=columns[name]) for name in TABLES}
+
+
+def assert_tables_equal(got: dict[str, pa.Table], expected: dict[str, pd.DataFrame]):
+    for name in TABLES:
+        mine = got[name].to_pandas().sort_values(["member_id", "rank"]).reset_index(drop=True)
+        theirs = expected[name].sort_values(["member_id", "rank"]).reset_index(drop=True)
+        assert len(mine) == len(theirs), name
+        for column in KEYS[name]:
+            assert mine[column].tolist() == theirs[column].tolist(), (name, column)
+        for column in FLOATS[name]:
+            np.testing.assert_allclose(mine[column], theirs[column], rtol=1e-12, atol=1e-12, err_msg=f"{name}.{column}")
+
+
+def random_block(seed: int):
+    """Random members, items, ratings and intents; integer-valued factors in some seeds so predictions tie."""
+    rng = np.random.default_rng(seed)
+    n, m, dim = int(rng.integers(1, 51)), int(rng.integers(1, 61)), int(rng.integers(1, 6))
+    if seed % 2:
+        members, item_factors = rng.integers(-2, 3, (n, dim)), rng.integers(-2, 3, (m, dim))
+    else:
+        members, item_factors = rng.normal(size=(n, dim)), rng.normal(size=(m, dim))
+    ids = np.sort(rng.choice(np.arange(1, 400), m, replace=False)).astype(np.int64)
+    n_subclasses, n_classes = int(rng.integers(1, 8)), int(rng.integers(1, 4))
+    hierarchy = Hierarchy(
+        subclasses=np.array([f"subclass{i}" for i in range(n_subclasses)]),
+        classes=np.array([f"class{i}" for i in range(n_classes)]),
+    )
+    items = CohortItems(
+        ids=ids,
+        factors=item_factors.astype(np.float32),
+        subclass=rng.integers(0, n_subclasses, m),
+        klass=rng.integers(0, n_classes, m),
+    )
+    # ratings: of the items and of other ids (below, between and above them), negative ones included
+    rated_rows, rated_groups = [], []
+    for row in range(n):
+        pool = np.union1d(ids, rng.integers(0, 450, 5))
+        chosen = rng.choice(pool, int(rng.integers(0, min(len(pool), 8) + 1)), replace=False)
+        rated_rows += [row] * len(chosen)
+        rated_groups += chosen.tolist()
+    rated = (
+        np.array(rated_rows, dtype=np.int64),
+        np.array(rated_groups, dtype=np.int64),
+        rng.uniform(-3, 10, len(rated_rows)),
+    )
+    # intents: none for some members, up to three subclass codes for others
+    intent_rows, intent_codes = [], []
+    for row in range(n):
+        codes = rng.choice(n_subclasses, int(rng.integers(0, min(n_subclasses, 3) + 1)), replace=False)
+        intent_rows += [row] * len(codes)
+        intent_codes += codes.tolist()
+    intents = (np.array(intent_rows, dtype=np.int64), np.array(intent_codes, dtype=np.int64))
+    member_ids = rng.choice(np.arange(10_000), n, replace=False).astype(np.int64)
+    return member_ids, members.astype(np.float64), rated, intents, items, hierarchy, rng
+
+
+# --- rank_block against the reference -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rank_block_matches_the_reference_on_random_blocks(seed):
+    member_ids, members, rated, intents, items, hierarchy, rng = random_block(seed)
+    m = len(items.ids)
+    for top_k in sorted({1, max(1, m // 2), m, m + 7}):
+        for strength in (0.0, float(rng.uniform(0.1, 1.5))):
+            params = RankParams(top_k=top_k, boost_strength=strength, max_groups_per_class=int(rng.integers(1, 5)))
+            got = rank_block(member_ids, members, rated, intents, items, hierarchy, params)
+            expected = reference(member_ids, members, rated, intents, items, hierarchy, params)
+            assert_tables_equal(got, expected)
+
+
+def test_rank_block_of_no_members_is_three_empty_tables():
+    items = CohortItems(
+        ids=np.array([1, 2]), factors=np.ones((2, 2), np.float32), subclass=np.zeros(2, int), klass=np.zeros(2, int)
+    )
+    none = np.array([], dtype=np.int64)
+    got = rank_block(
+        none,
+        np.empty((0, 2)),
+        (none, none, np.array([])),
+        (none, none),
+        items,
+        Hierarchy(np.array(["s"]), np.array(["c"])),
+        RankParams(top_k=3, boost_strength=1.0, max_groups_per_class=1),
+    )
+    assert set(got) == set(TABLES)
+    assert all(table.num_rows == 0 for table in got.values())
+
+
+# --- hand-computed cases --------------------------------------------------------------------------------
+
+ONE_LEVEL = Hierarchy(subclasses=np.array(["any"]), classes=np.array(["any"]))
+NOTHING = (np.array([], dtype=np.int64),) * 2
+
+
+def one_class_items(ids, factors):
+    n = len(ids)
+    return CohortItems(
+        ids=np.array(ids), factors=np.array(factors, np.float32), subclass=np.zeros(n, int), klass=np.zeros(n, int)
+    )
+
+
+def test_three_tied_predictions_are_ranked_by_group_id():
+    items = one_class_items([3, 5, 7, 9], [[2.0, 0.0], [1.0, 5.0], [1.0, 0.0], [1.0, -5.0]])  # 5, 7, 9 tie at 1.0
+    got = rank_block(
+        np.array([1]),
+        np.array([[1.0, 0.0]]),
+        (*NOTHING, np.array([])),
+        NOTHING,
+        items,
+        ONE_LEVEL,
+        RankParams(top_k=3, boost_strength=0.0, max_groups_per_class=4),
+    )
+    assert got["member_affinities"].select(["subclass_brand_id", "prediction", "rank"]).to_pylist() == [
+        {"subclass_brand_id": 3, "prediction": 2.0, "rank": 1},
+        {"subclass_brand_id": 5, "prediction": 1.0, "rank": 2},
+        {"subclass_brand_id": 7, "prediction": 1.0, "rank": 3},
+    ]
+
+
+def test_ties_at_the_top_k_cut_keep_the_smaller_group_id():
+    items = one_class_items([10, 20, 30, 40], [[1.0], [0.0], [2.0], [2.0]])  # 30 and 40 tie at 2.0
+    got = rank_block(
+        np.array([1]),
+        np.array([[1.0]]),
+        (*NOTHING, np.array([])),
+        NOTHING,
+        items,
+        ONE_LEVEL,
+        RankParams(top_k=1, boost_strength=0.0, max_groups_per_class=4),
+    )
+    assert got["member_affinities"]["subclass_brand_id"].to_pylist() == [30]
+
+
+def test_rating_is_the_members_own_rating_of_the_group_or_zero():
+    items = one_class_items([3, 5, 7], [[3.0], [2.0], [1.0]])
+    rated = (np.array([0, 0, 1, 1]), np.array([5, 4, 3, 7]), np.array([-2.5, 9.0, 4.0, 1.0]))  # 4: not an item
+    got = rank_block(
+        np.array([10, 20]),
+        np.array([[1.0], [1.0]]),
+        rated,
+        NOTHING,
+        items,
+        ONE_LEVEL,
+        RankParams(top_k=2, boost_strength=0.0, max_groups_per_class=4),
+    )
+    assert got["member_affinities"].select(["member_id", "subclass_brand_id", "rating"]).to_pylist() == [
+        {"member_id": 10, "subclass_brand_id": 3, "rating": 0.0},
+        {"member_id": 10, "subclass_brand_id": 5, "rating": -2.5},
+        {"member_id": 20, "subclass_brand_id": 3, "rating": 4.0},
+        {"member_id": 20, "subclass_brand_id": 5, "rating": 0.0},
+    ]
+
+
+def test_boost_raising_an_intent_group_to_a_tie_is_ordered_by_group_id():
+    # predictions 1.0 (id 11, dresses), 0.5 (12, tops), 0.25 (5, duvets), 0.25 (21, socks): spread 0.75,
+    # so with strength 1 an intent group at 0.25 scores exactly 1.0 and ties group 11
+    hierarchy = Hierarchy(subclasses=np.array(["dresses", "duvets", "socks", "tops"]), classes=np.array(["any"]))
+    items = CohortItems(
+        ids=np.array([5, 11, 12, 21]),
+        factors=np.array([[0.25], [1.0], [0.5], [0.25]], np.float32),
+        subclass=np.array([1, 0, 3, 2]),
+        klass=np.zeros(4, int),
+    )
+    got = rank_block(
+        np.array([1, 2]),
+        np.array([[1.0], [1.0]]),
+        (*NOTHING, np.array([])),
+        (np.array([0, 1]), np.array([1, 2])),  # member 1 wants duvets (id 5), member 2 socks (id 21)
+        items,
+        hierarchy,
+        RankParams(top_k=4, boost_strength=1.0, max_groups_per_class=4),
+    )
+    member = got["member_affinities"].select(["member_id", "subclass_brand_id", "rank"]).to_pylist()
+    assert [(r["member_id"], r["subclass_brand_id"], r["rank"]) for r in member] == [
+        (1, 11, 1), (1, 12, 2), (1, 5, 3), (1, 21, 4),
+        (2, 11, 1), (2, 12, 2), (2, 5, 3), (2, 21, 4),
+    ]  # fmt: skip
+    boosted = got["boosted_affinities"].select(["member_id", "subclass_brand_id", "boost", "score", "rank"])
+    assert [tuple(r.values()) for r in boosted.to_pylist()] == [
+        (1, 5, 0.75, 1.0, 1), (1, 11, 0.0, 1.0, 2), (1, 12, 0.0, 0.5, 3), (1, 21, 0.0, 0.25, 4),
+        (2, 11, 0.0, 1.0, 1), (2, 21, 0.75, 1.0, 2), (2, 12, 0.0, 0.5, 3), (2, 5, 0.0, 0.25, 4),
+    ]  # fmt: skip
+
+
+def test_diversification_keeps_at_most_n_groups_per_class_in_score_order():
+    hierarchy = Hierarchy(subclasses=np.array(["any"]), classes=np.array(["dresses", "heels", "tops"]))
+    items = CohortItems(
+        ids=np.arange(1, 8),
+        factors=np.array([[0.99], [0.98], [0.97], [0.96], [0.95], [0.9], [0.8]], np.float32),
+        subclass=np.zeros(7, int),
+        klass=np.array([0, 0, 0, 0, 2, 0, 1]),  # 1-4 and 6 dresses, 5 tops, 7 heels
+    )
+    got = rank_block(
+        np.array([1]),
+        np.array([[1.0]]),
+        (*NOTHING, np.array([])),
+        NOTHING,
+        items,
+        hierarchy,
+        RankParams(top_k=10, boost_strength=0.0, max_groups_per_class=3),
+    )
+    diversified = got["diversified_affinities"].to_pylist()
+    assert [(r["rank"], r["subclass_brand_id"], r["class"]) for r in diversified] == [
+        (1, 1, "dresses"),
+        (2, 2, "dresses"),
+        (3, 3, "dresses"),
+        (4, 5, "tops"),
+        (5, 7, "heels"),
+    ]
+    assert [r["score"] for r in diversified] == pytest.approx([0.99, 0.98, 0.97, 0.95, 0.8], abs=1e-6)
+    assert got["boosted_affinities"]["rank"].to_pylist() == [1, 2, 3, 4, 5, 6, 7]  # top_k capped at 7 items
+
+
+# --- the Spark composition ------------------------------------------------------------------------------
+
+
+def test_spark_pass_ranks_each_cohort_with_its_own_model_and_only_candidates(spark):
     factors = spark.createDataFrame(
         [
-            ("member", 1, [1.0, 0.0]),
-            ("member", 2, [0.0, 1.0]),
-            ("item", 10, [3.0, 1.0]),
-            ("item", 20, [2.0, 2.0]),
-            ("item", 30, [1.0, 3.0]),
-            ("item", 40, [9.0, 9.0]),  # not on sale: never recommended
+            ("a", "member", 1, [2.0, 1.0]),
+            ("a", "item", 10, [1.0, 0.0]),
+            ("a", "item", 20, [0.0, 1.0]),
+            ("a", "item", 30, [5.0, 5.0]),  # not on sale: never ranked
+            ("a", "item", 40, [1.0, 1.0]),
+            ("b", "member", 2, [3.0, 1.0]),
+            ("b", "item", 10, [0.0, 1.0]),
+            ("b", "item", 20, [1.0, 0.0]),
+            ("b", "item", 30, [9.0, 9.0]),
+            ("b", "item", 40, [0.0, 0.0]),
+            ("c", "member", 3, [1.0, 1.0]),  # cohort c's only item is not on sale: nothing to rank
+            ("c", "item", 30, [1.0, 1.0]),
         ],
-        "side string, id long, factors array<float>",
+        "cohort string, side string, id long, factors array<float>",
     )
-    ratings = spark.createDataFrame([(1, 20, 13.0)], "member_id long, subclass_brand_id long, rating double")
-    result = top_k_affinities(factors, [10, 20, 30], ratings, k=2)
-    assert rows(result, "member_id", "rank", "subclass_brand_id", "prediction", "rating") == [
-        (1, 1, 10, 3.0, 0.0),
-        (1, 2, 20, 2.0, 13.0),
-        (2, 1, 30, 3.0, 0.0),
-        (2, 2, 20, 2.0, 0.0),
+    ratings = spark.createDataFrame(
+        [(1, 10, -1.5), (1, 20, 4.0), (1, 30, 5.0)], "member_id long, subclass_brand_id long, rating double"
+    )
+    intents = spark.createDataFrame([(2, ["tops", "socks"])], "member_id long, intents array<string>")
+    groups = spark.createDataFrame(
+        [(10, "tops", "clothing", "x"), (20, "jeans", "clothing", "y"), (30, "pans", "kitchen", "z"),
+         (40, "duvets", "home", "x")],
+        "subclass_brand_id long, subclass string, class string, brand string",
+    )  # fmt: skip
+    models, hierarchy = cohort_items(factors, [10, 20, 40], groups)
+    batches = ranking_inputs(factors, ratings, intents).toArrow().to_batches()
+    params = RankParams(top_k=2, boost_strength=2.0, max_groups_per_class=1)
+    out: dict[str, list] = {name: [] for name in TABLES}
+    for name, table in rank_batches(iter(batches), models, hierarchy, params):
+        assert table.column_names[-1] == "cohort"
+        out[name] += table.to_pylist()
+
+    def collected(name, *columns):
+        """(cohort, member, rank, group, *columns) of the yielded rows, sorted."""
+        key = ("cohort", "member_id", "rank", "subclass_brand_id", *columns)
+        return sorted(tuple(r[c] for c in key) for r in out[name])
+
+    # a: predictions 10 -> 2, 20 -> 1, 40 -> 3 (30 excluded); b: 10 -> 1, 20 -> 3, 40 -> 0
+    assert collected("member_affinities", "prediction", "rating") == [
+        ("a", 1, 1, 40, 3.0, 0.0),
+        ("a", 1, 2, 10, 2.0, -1.5),
+        ("b", 2, 1, 20, 3.0, 0.0),
+        ("b", 2, 2, 10, 1.0, 0.0),
+    ]
+    # member 2 wants tops (group 10): boost 2 x (3 - 1) = 4, score 5
+    assert collected("boosted_affinities", "boost", "score") == [
+        ("a", 1, 1, 40, 0.0, 3.0),
+        ("a", 1, 2, 10, 0.0, 2.0),
+        ("b", 2, 1, 10, 4.0, 5.0),
+        ("b", 2, 2, 20, 0.0, 3.0),
+    ]
+    # one group per class: member 2's groups 10 and 20 are both clothing
+    assert collected("diversified_affinities", "class", "score") == [
+        ("a", 1, 1, 40, "home", 3.0),
+        ("a", 1, 2, 10, "clothing", 2.0),
+        ("b", 2, 1, 10, "clothing", 5.0),
     ]
 
 
 EVENTS = "member_id long, subclass string, event_type string, event_time timestamp"
 
 
-def test_intent_is_the_top_browsed_subclasses_not_bought(spark):
+def test_intents_are_the_top_browsed_subclasses_not_bought(spark):
     events = spark.createDataFrame(
         [
             *[(1, "duvets", "product_view", utc(2026, 10, 30, h)) for h in range(5)],  # 5 browses
@@ -71,39 +370,5 @@ def test_intent_is_the_top_browsed_subclasses_not_bought(spark):
         ],
         EVENTS,
     )
-    result = intent_subclasses(events, 3)
-    assert rows(result, "member_id", "intent_rank", "subclass") == [(1, 1, "duvets"), (1, 2, "pans"), (1, 3, "knives")]
-    four = intent_subclasses(events, 4)
-    assert rows(four, "intent_rank", "subclass")[-1] == (4, "plates")
-
-
-def test_boost_lifts_only_intent_subclasses_by_a_share_of_the_spread(spark):
-    affinities = spark.createDataFrame(
-        [(1, 11, 0.0, 1.0, 1), (1, 12, 0.0, 0.6, 2), (1, 21, 0.0, 0.2, 3), (2, 11, 0.0, 0.5, 1)],
-        "member_id long, subclass_brand_id long, rating double, prediction double, rank int",
-    )
-    groups = spark.createDataFrame(
-        [(11, "dresses"), (12, "tops"), (21, "duvets")], "subclass_brand_id long, subclass string"
-    )
-    intents = spark.createDataFrame([(1, "duvets", 1)], "member_id long, subclass string, intent_rank int")
-    result = boost_affinities(affinities, intents, groups, strength=1.0)
-    # member 1: spread 1.0 - 0.2 = 0.8, so duvets scores 0.2 + 0.8 = 1.0 and ties dresses (id 11 first)
-    assert rows(result, "member_id", "rank", "subclass_brand_id", "boost", "score") == [
-        (1, 1, 11, 0.0, 1.0),
-        (1, 2, 21, pytest.approx(0.8), pytest.approx(1.0)),
-        (1, 3, 12, 0.0, 0.6),
-        (2, 1, 11, 0.0, 0.5),
-    ]
-
-
-def test_diversify_keeps_at_most_n_per_class_in_score_order(spark):
-    boosted = spark.createDataFrame(
-        [(1, g, s) for g, s in [(1, 0.99), (2, 0.98), (3, 0.97), (4, 0.96), (5, 0.95), (6, 0.9), (7, 0.8)]],
-        "member_id long, subclass_brand_id long, score double",
-    )
-    groups = spark.createDataFrame(
-        [(1, "dresses"), (2, "dresses"), (3, "dresses"), (4, "dresses"), (5, "tops"), (6, "dresses"), (7, "heels")],
-        "subclass_brand_id long, class string",
-    )
-    result = diversify(boosted, groups, per_class=3)
-    assert rows(result, "rank", "subclass_brand_id", order=["rank"]) == [(1, 1), (2, 2), (3, 3), (4, 5), (5, 7)]
+    assert rows(intent_subclasses(events, 3), "member_id", "intents") == [(1, ["duvets", "pans", "knives"])]
+    assert rows(intent_subclasses(events, 4), "member_id", "intents") == [(1, ["duvets", "pans", "knives", "plates"])]

@@ -1,143 +1,147 @@
-"""Per-member affinities to subclass-brands: top K predictions, the intent boost, diversification."""
+"""Per-member affinities to subclass-brands: top K predictions, the intent boost, diversification.
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+The three tables come out of one vectorized pass over the day's members (`pipeline/affinities.py`), for
+all of a day's cohorts in one Spark job, and are published together once their checks pass.
+"""
+
+from functools import partial
+
+import pyarrow as pa
+from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, MetadataValue, multi_asset
 
 from reco_assets import checks
-from reco_assets.assets.common import (
-    check,
-    cohort_members,
-    partition_cohort,
-    partition_date,
-    spec,
-    table_metadata,
-    window_where,
-    write_day,
-)
+from reco_assets.assets.common import check, cohort_days, publish, spec, staged_metadata, window_where
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.affinities import boost_affinities, diversify, intent_subclasses, top_k_affinities
+from reco_assets.pipeline.affinities import (
+    OUTPUTS,
+    RankParams,
+    cohort_items,
+    intent_subclasses,
+    rank_batches,
+    ranking_inputs,
+)
 from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
+PARTITION_COLUMNS = [pa.field("cohort", pa.string()), pa.field("as_of_date", pa.date32())]
+TABLES = {name: pa.schema([*schema, *PARTITION_COLUMNS]) for name, schema in OUTPUTS.items()}
 
-def _cohort_where(context: AssetExecutionContext) -> str:
-    return partition_predicate({"as_of_date": partition_date(context), "cohort": partition_cohort(context)})
+
+def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
+    return AssetSpec(
+        name,
+        deps=deps,
+        partitions_def=daily_cohort_partitions,
+        group_name=MODELLING,
+        kinds={"spark", "delta"},
+        description=description,
+    )
 
 
-@asset(
-    partitions_def=daily_cohort_partitions,
-    deps=["als_factors", "implicit_ratings", "member_cohorts", "catalog"],
-    group_name=MODELLING,
-    kinds={"spark", "delta"},
+@multi_asset(
+    specs=[
+        _spec(
+            "member_affinities",
+            ["als_factors", "implicit_ratings", "member_cohorts", "catalog"],
+            "Each member's top K subclass-brands among those live today or in the next 24 hours.",
+        ),
+        # Dagster maps date x cohort to the same date only (no window across a multi-partition), so the
+        # lineage names the day of raw_events; the pass reads the whole boost window.
+        _spec(
+            "boosted_affinities",
+            ["member_affinities", "raw_events", "catalog"],
+            "Affinities lifted for the subclasses a member browsed but did not buy in the last 10 days.",
+        ),
+        _spec(
+            "diversified_affinities",
+            ["boosted_affinities", "catalog"],
+            "Boosted affinities with at most N subclass-brands per class per member, ranked again.",
+        ),
+    ],
     check_specs=[
         spec(
             "member_affinities",
             "ranks_ordered",
             "rank is 1..K without gaps per member and predictions do not rise with rank",
-        )
-    ],
-)
-def member_affinities(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
-    """Each member's top K subclass-brands among those live today or in the next 24 hours."""
-    day, cohort = partition_date(context), partition_cohort(context)
-    session = spark.session()
-    day_where = partition_predicate({"as_of_date": day})
-    factors = lakehouse.read_spark(session, "als_factors", _cohort_where(context))
-    ratings = lakehouse.read_spark(session, "implicit_ratings", day_where)
-    ratings = ratings.join(cohort_members(lakehouse, session, day, cohort), "member_id", "left_semi")
-    candidates = candidate_groups(lakehouse.read_spark(session, "catalog", day_where), day, settings.live_horizon_hours)
-    top = top_k_affinities(factors, candidates, ratings, settings.affinity_top_k)
-    data = write_day(lakehouse, "member_affinities", top, day, cohort)
-    return MaterializeResult(
-        metadata=table_metadata(lakehouse, "member_affinities", data, candidate_groups=len(candidates)),
-        check_results=[
-            check(
-                "ranks_ordered",
-                checks.rank_violations(data, "prediction"),
-                "members whose ranks have gaps or whose predictions rise with rank",
-            )
-        ],
-    )
-
-
-@asset(
-    partitions_def=daily_cohort_partitions,
-    deps=[
-        "member_affinities",
-        "member_cohorts",
-        "catalog",
-        # Dagster maps date x cohort to the same date only (no window across a multi-partition), so the
-        # lineage names the day; the asset reads the whole boost window.
-        "raw_events",
-    ],
-    group_name=MODELLING,
-    kinds={"spark", "delta"},
-    check_specs=[
+        ),
         spec(
             "boosted_affinities",
             "boosts_within_intent",
             "boosts touch at most the member's top browsed-not-bought subclasses",
-        )
+        ),
+        spec("diversified_affinities", "class_limit", "no member has more than N subclass-brands in one class"),
     ],
+    partitions_def=daily_cohort_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
 )
-def boosted_affinities(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
-    """Affinities lifted for the subclasses a member browsed but did not buy in the last 10 days."""
-    day, cohort = partition_date(context), partition_cohort(context)
+def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     session = spark.session()
-    affinities = lakehouse.read_spark(session, "member_affinities", _cohort_where(context))
-    events = lakehouse.read_spark(session, "raw_events", window_where("event_date", day, settings.boost_window_days))
-    events = events.join(cohort_members(lakehouse, session, day, cohort), "member_id", "left_semi")
-    groups = group_hierarchy(lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": day})))
-    intents = intent_subclasses(events, settings.boost_subclasses)
-    boosted = boost_affinities(affinities, intents, groups, settings.boost_strength)
-    data = write_day(lakehouse, "boosted_affinities", boosted, day, cohort)
-    violations = checks.boosts_outside_intent(data, groups.toArrow(), settings.boost_subclasses)
-    boosted_members = len(set(data.filter(data.column("boost").to_numpy() > 0).column("member_id").to_pylist()))
-    return MaterializeResult(
-        metadata=table_metadata(lakehouse, "boosted_affinities", data, boosted_members=boosted_members),
-        check_results=[
+    params = rank_params(settings)
+    writes: dict[str, list] = {name: [] for name in TABLES}
+    violations = {"ranks_ordered": 0, "boosts_within_intent": 0, "class_limit": 0}
+    candidates_by_day = {}
+    for day, cohorts in cohort_days(context).items():
+        day_where = partition_predicate({"as_of_date": day})
+        cohort_where = f"{day_where} AND cohort IN ({', '.join(repr(c) for c in cohorts)})"
+        factors = lakehouse.read_spark(session, "als_factors", cohort_where)
+        catalog = lakehouse.read_spark(session, "catalog", day_where)
+        candidates = candidate_groups(catalog, day, settings.live_horizon_hours)
+        candidates_by_day[str(day)] = len(candidates)
+        groups = group_hierarchy(catalog)
+        models, hierarchy = cohort_items(factors, candidates, groups)
+        events = lakehouse.read_spark(
+            session, "raw_events", window_where("event_date", day, settings.boost_window_days)
+        )
+        inputs = ranking_inputs(
+            factors,
+            lakehouse.read_spark(session, "implicit_ratings", day_where),
+            intent_subclasses(events, settings.boost_subclasses),
+        )
+        staged = lakehouse.stage(
+            inputs,
+            TABLES,
+            {"as_of_date": day, "cohort": cohorts},
+            transform=partial(rank_batches, models=models, hierarchy=hierarchy, params=params),
+            constants={"as_of_date": day},
+        )
+        for name, write in staged.items():
+            writes[name].append(write)
+        violations["ranks_ordered"] += checks.rank_violations(staged["member_affinities"].dataset(), "prediction")
+        violations["boosts_within_intent"] += checks.boosts_outside_intent(
+            staged["boosted_affinities"].dataset(), groups.toArrow(), settings.boost_subclasses
+        )
+        violations["class_limit"] += checks.classes_over_limit(
+            staged["diversified_affinities"].dataset(), settings.max_groups_per_class
+        )
+    limit = settings.max_groups_per_class
+    yield from publish(
+        [write for each in writes.values() for write in each],
+        [
+            check(
+                "ranks_ordered",
+                violations["ranks_ordered"],
+                "members whose ranks have gaps or whose predictions rise with rank",
+            ),
             check(
                 "boosts_within_intent",
-                violations,
+                violations["boosts_within_intent"],
                 f"members with boosts in more than {settings.boost_subclasses} subclasses",
-            )
-        ],
-    )
-
-
-@asset(
-    partitions_def=daily_cohort_partitions,
-    deps=["boosted_affinities", "catalog"],
-    group_name=MODELLING,
-    kinds={"spark", "delta"},
-    check_specs=[
-        spec("diversified_affinities", "class_limit", "no member has more than N subclass-brands in one class")
-    ],
-)
-def diversified_affinities(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
-    """Boosted affinities with at most N subclass-brands per class per member, ranked again."""
-    day, cohort = partition_date(context), partition_cohort(context)
-    session = spark.session()
-    boosted = lakehouse.read_spark(session, "boosted_affinities", _cohort_where(context))
-    groups = group_hierarchy(lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": day})))
-    data = write_day(
-        lakehouse, "diversified_affinities", diversify(boosted, groups, settings.max_groups_per_class), day, cohort
-    )
-    return MaterializeResult(
-        metadata=table_metadata(lakehouse, "diversified_affinities", data),
-        check_results=[
-            check(
-                "class_limit",
-                checks.classes_over_limit(data, settings.max_groups_per_class),
-                f"member x class pairs with more than {settings.max_groups_per_class} subclass-brands",
             ),
+            check("class_limit", violations["class_limit"], f"member x class pairs with more than {limit} groups"),
         ],
+    )
+    for name, each in writes.items():
+        yield MaterializeResult(
+            asset_key=name, metadata=staged_metadata(each, candidate_groups=MetadataValue.json(candidates_by_day))
+        )
+
+
+def rank_params(settings: RecoSettings) -> RankParams:
+    return RankParams(
+        top_k=settings.affinity_top_k,
+        boost_strength=settings.boost_strength,
+        max_groups_per_class=settings.max_groups_per_class,
     )

@@ -1,29 +1,32 @@
-"""ALS factors: one implicit-feedback model per cohort, tracked in MLflow."""
+"""ALS factors: one implicit-feedback model per cohort, all of a day's cohorts fitted in one Spark job."""
 
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+import pyarrow.dataset as ds
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from pyspark.sql import functions as F
 
 from reco_assets import checks
-from reco_assets.assets.common import (
-    check,
-    cohort_members,
-    partition_cohort,
-    partition_date,
-    spec,
-    table_metadata,
-    write_day,
-)
+from reco_assets.assets.common import check, cohort_days, publish, spec, stage_day, staged_metadata
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.factorization import AlsParams, fit_cohort
+from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
 from reco_assets.settings import RecoSettings
 
 
+def cohort_ratings(lakehouse: Lakehouse, session, day, cohorts: list[str]):
+    """The day's ratings of the members of `cohorts`, with their `cohort`."""
+    ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
+    members = lakehouse.read_spark(session, "member_cohorts", partition_predicate({"as_of_date": day}))
+    members = members.where(F.col("cohort").isin(cohorts)).select("member_id", "cohort")
+    return ratings.join(members, "member_id")
+
+
 @asset(
     partitions_def=daily_cohort_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     deps=["implicit_ratings", "member_cohorts"],
     group_name=MODELLING,
     kinds={"spark", "delta", "mlflow"},
@@ -35,35 +38,64 @@ def als_factors(
     lakehouse: Lakehouse,
     tracking: MlflowTracking,
     settings: RecoSettings,
-) -> MaterializeResult:
-    """Latent factors of the cohort's members and of the subclass-brands they rated."""
-    day, cohort = partition_date(context), partition_cohort(context)
+):
+    """Latent factors of each cohort's members and of the subclass-brands they rated."""
     session = spark.session()
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
-    ratings = ratings.join(cohort_members(lakehouse, session, day, cohort), "member_id", "left_semi")
     params = settings.pick(AlsParams, prefix="als_")
-    with tracking.run(
-        f"als_factors {cohort} {day}", {"cohort": cohort, "as_of_date": str(day), "dagster_run_id": context.run_id}
-    ) as run:
-        import mlflow
-
-        mlflow.log_params(vars(params))
-        factors, stats = fit_cohort(ratings, params)
-        mlflow.log_metrics({k: float(v) for k, v in stats.items()})
-        data = write_day(lakehouse, "als_factors", factors, day, cohort)
-        version = register_cohort_model(data, cohort, str(day))
-        run_id = run.info.run_id
-    largest = pc.max(pc.abs(pc.list_flatten(data.column("factors")))).as_py() or 0.0
-    non_finite = checks.non_finite_factors(data.select(["factors"]))
-    return MaterializeResult(
-        metadata=table_metadata(
-            lakehouse,
-            "als_factors",
-            data,
-            mlflow_run_id=run_id,
-            registered_model=MetadataValue.text(f"reco_als_{cohort} version {version}"),
-            factor_abs_max=MetadataValue.float(float(largest)),
-            **stats,
+    writes = []
+    for day, cohorts in cohort_days(context).items():
+        fitted = fit_cohorts(cohort_ratings(lakehouse, session, day, cohorts), params)
+        key = F.lit(model_key(settings))
+        writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))
+    non_finite = sum(checks.non_finite_factors(write.dataset()) for write in writes)
+    yield from publish([*writes], [check("finite_factors", non_finite, "factor rows with a NaN or infinite value")])
+    versions, fit_seconds = {}, {}
+    with tracking.run("als_factors", {"dagster_run_id": context.run_id}) as run:
+        for write in writes:
+            day = str(write.partitions["as_of_date"])
+            mlflow_day = _track(write.dataset(), params, day)
+            versions |= {f"{day}/{c}": v for c, v in mlflow_day[0].items()}
+            fit_seconds |= {f"{day}/{c}": s for c, s in mlflow_day[1].items()}
+    yield MaterializeResult(
+        asset_key="als_factors",
+        metadata=staged_metadata(
+            writes,
+            mlflow_run_id=run.info.run_id,
+            engine=params.engine,
+            registered_models=MetadataValue.json(versions),
+            fit_seconds=MetadataValue.json(fit_seconds),
         ),
-        check_results=[check("finite_factors", non_finite, "factor rows with a NaN or infinite value")],
     )
+
+
+def model_key(settings: RecoSettings) -> str:
+    """What a stored model was fitted with: its ALS parameters and the settings of its ratings and cohorts."""
+    params = settings.pick(AlsParams, prefix="als_")
+    return params.key(
+        weights=settings.event_weights(),
+        lookback=settings.ratings_lookback_days,
+        buckets=settings.spend_buckets,
+        percentile=settings.spend_percentile,
+    )
+
+
+def _track(factors: ds.Dataset, params: AlsParams, day: str) -> tuple[dict[str, str], dict[str, float]]:
+    """Parameters and sizes in the active MLflow run; each cohort's model registered as a version of
+    `reco_als_<cohort>` tagged with the day. Returns cohort -> version, cohort -> fit seconds."""
+    import mlflow
+
+    mlflow.log_params(vars(params) | {"as_of_date": day})
+    versions, seconds = {}, {}
+    for cohort in sorted(pc.unique(factors.to_table(columns=["cohort"]).column("cohort")).to_pylist()):
+        rows = factors.to_table(columns=["side", "id", "factors", "fit_seconds"], filter=ds.field("cohort") == cohort)
+        members = pc.sum(pc.equal(rows.column("side"), "member")).as_py() or 0
+        seconds[cohort] = round(pc.max(rows.column("fit_seconds")).as_py() or 0.0, 3)
+        mlflow.log_metrics(
+            {
+                f"{cohort}.members": members,
+                f"{cohort}.items": rows.num_rows - members,
+                f"{cohort}.fit_seconds": seconds[cohort],
+            }
+        )
+        versions[cohort] = register_cohort_model(rows, cohort, day)
+    return versions, seconds

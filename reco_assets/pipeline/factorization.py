@@ -1,28 +1,150 @@
-"""One implicit-feedback ALS model per cohort (Spark MLlib), with 32-bit ids mapped inside the step."""
+"""Implicit-feedback ALS, one model per cohort, every cohort's model fitted in one Spark job.
 
+Two engines give the same model:
+- `implicit` (default): the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
+  (`groupBy("cohort").applyInArrow`). A cohort's ratings fit in one task's memory up to millions of rows.
+- `mllib`: Spark MLlib's ALS (the reference's engine), fitted cohort after cohort, each fit distributed:
+  the choice for a cohort too large for one executor.
+
+What `implicit` is given so that it solves MLlib's problem: MLlib's confidence is c = 1 + alpha * r for an
+observed rating and 1 for the rest, with preference 1 where r > 0; `implicit` takes the matrix values as
+the confidence of observed cells (1 elsewhere, preference 1 where stored), so it is fed 1 + alpha * r with
+its own alpha at 1. What differs: MLlib scales a row's regularization by its count of ratings
+(ALS-WR, lambda * n_u), `implicit` applies one lambda to every row. No transformation of the data
+recovers the scaled penalty, so each engine has its own regParam (`als_reg_param`, `als_mllib_reg_param`),
+each tuned on backtests. Only positive ratings train, for both.
+"""
+
+import hashlib
+import json
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from pyspark.ml.recommendation import ALS
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-FACTORS_SCHEMA = "side string, id long, factors array<float>"
+FACTORS_SCHEMA = pa.schema(
+    [
+        ("cohort", pa.string()),
+        ("side", pa.string()),
+        ("id", pa.int64()),
+        ("factors", pa.list_(pa.float32())),
+        ("fit_seconds", pa.float64()),
+    ]
+)
+"""A fitted model: `member` and `item` (subclass-brand) factor rows of each cohort; the fit's wall time."""
+
+ENGINES = ("implicit", "mllib")
 
 
 @dataclass(frozen=True)
 class AlsParams:
+    engine: str
     rank: int
     max_iter: int
     reg_param: float
+    mllib_reg_param: float
     alpha: float
+    num_threads: int
     item_blocks_divisor: int
     user_blocks_threshold: int
     user_blocks_divisor_small: int
     user_blocks_divisor_large: int
     checkpoint_interval: int
     seed: int
+
+    def key(self, **inputs) -> str:
+        """A short fingerprint of these parameters and of the settings that shaped the ratings: a stored
+        model with the same key is the model these settings would fit again."""
+        text = json.dumps(asdict(self) | inputs, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def positive(ratings: DataFrame) -> DataFrame:
+    """The training cells: positive ratings as float."""
+    return ratings.where(F.col("rating") > 0).select(
+        "cohort", "member_id", "subclass_brand_id", F.col("rating").cast("float").alias("rating")
+    )
+
+
+def fit_implicit(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params: AlsParams):
+    """One cohort's ALS with `implicit`: (member ids, member factors, item ids, item factors), ids sorted."""
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    member_ids, rows = np.unique(members, return_inverse=True)
+    item_ids, cols = np.unique(items, return_inverse=True)
+    confidence = sp.csr_matrix(
+        (1.0 + params.alpha * ratings.astype(np.float32), (rows, cols)), shape=(len(member_ids), len(item_ids))
+    )
+    model = AlternatingLeastSquares(
+        factors=params.rank,
+        regularization=params.reg_param,
+        alpha=1.0,
+        iterations=params.max_iter,
+        num_threads=params.num_threads,
+        random_state=params.seed,
+        calculate_training_loss=False,
+    )
+    # implicit parallelizes over rows itself; a multi-threaded BLAS under it would oversubscribe the cores
+    with threadpool_limits(1, "blas"):
+        model.fit(confidence, show_progress=False)
+    return member_ids, model.user_factors, item_ids, model.item_factors
+
+
+def factor_rows(cohort: str, member_ids, member_factors, item_ids, item_factors, seconds: float) -> pa.Table:
+    """A fitted model as rows of `FACTORS_SCHEMA`."""
+    ids = np.concatenate([member_ids, item_ids]).astype(np.int64)
+    matrix = np.concatenate([member_factors, item_factors]).astype(np.float32)
+    rank = matrix.shape[1] if matrix.ndim == 2 else 0
+    factors = pa.ListArray.from_arrays(
+        pa.array(np.arange(len(ids) + 1, dtype=np.int32) * rank), pa.array(matrix.ravel())
+    )
+    return pa.table(
+        {
+            "cohort": pa.array([cohort] * len(ids), pa.string()),
+            "side": pa.array(["member"] * len(member_ids) + ["item"] * len(item_ids), pa.string()),
+            "id": ids,
+            "factors": factors.cast(pa.list_(pa.float32())),
+            "fit_seconds": pa.array(np.full(len(ids), seconds), pa.float64()),
+        },
+        schema=FACTORS_SCHEMA,
+    )
+
+
+def _fit_group(table: pa.Table, params: AlsParams) -> pa.Table:
+    """The task of one cohort: its positive ratings in, its factor rows out."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    started = time.perf_counter()
+    fitted = fit_implicit(
+        table.column("member_id").to_numpy(),
+        table.column("subclass_brand_id").to_numpy(),
+        table.column("rating").to_numpy(),
+        params,
+    )
+    return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
+
+
+def fit_cohorts(ratings: DataFrame, params: AlsParams) -> DataFrame:
+    """Factors of every cohort in `ratings` (`cohort`, `member_id`, `subclass_brand_id`, `rating`)."""
+    if params.engine == "mllib":
+        return fit_mllib(ratings, params)
+    if params.engine != "implicit":
+        raise ValueError(f"unknown ALS engine {params.engine!r}; choose one of {ENGINES}")
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def fit(table: pa.Table) -> pa.Table:  # typed: Spark infers the UDF kind from the hints
+        return _fit_group(table, params)
+
+    return positive(ratings).groupBy("cohort").applyInArrow(fit, from_arrow_schema(FACTORS_SCHEMA))
+
+
+# --- the reference engine: Spark MLlib ----------------------------------------------------------------
 
 
 def user_blocks(members: int, params: AlsParams) -> int:
@@ -38,60 +160,65 @@ def dense_index(ids: DataFrame, column: str) -> DataFrame:
     return ids.select(column).distinct().withColumn("idx", F.row_number().over(Window.orderBy(column)) - 1)
 
 
-def fit_cohort(ratings: DataFrame, params: AlsParams) -> tuple[DataFrame, dict]:
-    """Fit ALS on (member_id, subclass_brand_id, rating); return factors (`side`, `id`, `factors`) and stats.
+def fit_mllib(ratings: DataFrame, params: AlsParams) -> DataFrame:
+    """MLlib ALS per cohort, one distributed fit after the other (the cohorts' sizes are collected, not rows)."""
+    from functools import reduce
 
-    Only positive ratings train: MLlib scales each row's regularization by its count of positive ratings,
-    so a member whose groups all net to disengagement would get none and a singular system to solve.
-    """
-    ratings = (
-        ratings.where(F.col("rating") > 0)
-        .select("member_id", "subclass_brand_id", F.col("rating").cast("float"))
-        .cache()
-    )
-    if ratings.isEmpty():
-        ratings.unpersist()
-        return ratings.sparkSession.createDataFrame([], FACTORS_SCHEMA), {"members": 0, "items": 0, "ratings": 0}
-    members = dense_index(ratings, "member_id").cache()
-    items = dense_index(ratings, "subclass_brand_id").cache()
-    n_members, n_items, n_ratings = members.count(), items.count(), ratings.count()
-    blocks = user_blocks(n_members, params)
-    indexed = (
-        ratings.join(F.broadcast(members).withColumnRenamed("idx", "user"), "member_id")
-        .join(F.broadcast(items).withColumnRenamed("idx", "item"), "subclass_brand_id")
-        .select("user", "item", "rating")
-    )
-    als = ALS(
-        rank=params.rank,
-        maxIter=params.max_iter,
-        regParam=params.reg_param,
-        alpha=params.alpha,
-        implicitPrefs=True,
-        numUserBlocks=blocks,
-        numItemBlocks=max(1, math.ceil(n_items / params.item_blocks_divisor)),
-        checkpointInterval=params.checkpoint_interval,
-        seed=params.seed,
-        userCol="user",
-        itemCol="item",
-        ratingCol="rating",
-        coldStartStrategy="drop",
-    )
-    started = time.perf_counter()
-    model = als.fit(indexed)
-    member_factors = model.userFactors.join(members.withColumnRenamed("idx", "id_"), F.col("id") == F.col("id_"))
-    item_factors = model.itemFactors.join(items.withColumnRenamed("idx", "id_"), F.col("id") == F.col("id_"))
-    factors = member_factors.select(
-        F.lit("member").alias("side"), F.col("member_id").alias("id"), "features"
-    ).unionByName(item_factors.select(F.lit("item").alias("side"), F.col("subclass_brand_id").alias("id"), "features"))
-    factors = factors.select("side", "id", F.col("features").alias("factors")).localCheckpoint()
-    fit_seconds = time.perf_counter() - started
-    stats = {
-        "members": n_members,
-        "items": n_items,
-        "ratings": n_ratings,
-        "user_blocks": blocks,
-        "item_blocks": als.getNumItemBlocks(),
-        "fit_seconds": round(fit_seconds, 3),
+    from pyspark.ml.recommendation import ALS
+
+    train = positive(ratings).cache()
+    sizes = {
+        row["cohort"]: (row["members"], row["items"])
+        for row in train.groupBy("cohort")
+        .agg(F.countDistinct("member_id").alias("members"), F.countDistinct("subclass_brand_id").alias("items"))
+        .collect()
     }
-    ratings.unpersist()
-    return factors, stats
+    fitted = []
+    for cohort, (n_members, n_items) in sorted(sizes.items()):
+        cells = train.where(F.col("cohort") == cohort)
+        members = dense_index(cells, "member_id").cache()
+        items = dense_index(cells, "subclass_brand_id").cache()
+        indexed = (
+            cells.join(F.broadcast(members).withColumnRenamed("idx", "user"), "member_id")
+            .join(F.broadcast(items).withColumnRenamed("idx", "item"), "subclass_brand_id")
+            .select("user", "item", "rating")
+        )
+        als = ALS(
+            rank=params.rank,
+            maxIter=params.max_iter,
+            regParam=params.mllib_reg_param,
+            alpha=params.alpha,
+            implicitPrefs=True,
+            numUserBlocks=user_blocks(n_members, params),
+            numItemBlocks=max(1, math.ceil(n_items / params.item_blocks_divisor)),
+            checkpointInterval=params.checkpoint_interval,
+            seed=params.seed,
+            userCol="user",
+            itemCol="item",
+            ratingCol="rating",
+        )
+        started = time.perf_counter()
+        model = als.fit(indexed)
+        side = [
+            (model.userFactors, members, "member_id", "member"),
+            (model.itemFactors, items, "subclass_brand_id", "item"),
+        ]
+        rows = reduce(
+            DataFrame.unionByName,
+            [
+                factors.join(index.withColumnRenamed("idx", "id_"), F.col("id") == F.col("id_")).select(
+                    F.lit(cohort).alias("cohort"),
+                    F.lit(name).alias("side"),
+                    F.col(column).alias("id"),
+                    F.col("features").alias("factors"),
+                )
+                for factors, index, column, name in side
+            ],
+        ).localCheckpoint()
+        fitted.append(rows.withColumn("fit_seconds", F.lit(time.perf_counter() - started)))
+    train.unpersist()
+    if not fitted:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return ratings.sparkSession.createDataFrame([], from_arrow_schema(FACTORS_SCHEMA))
+    return reduce(DataFrame.unionByName, fitted)

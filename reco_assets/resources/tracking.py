@@ -56,7 +56,7 @@ def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
         path = Path(tmp) / "factors.parquet"
         pq.write_table(factors.select(["side", "id", "factors"]), path)
         info = mlflow.pyfunc.log_model(
-            name="cohort_als",
+            name=f"cohort_als_{cohort}",
             python_model=str(MODEL_CODE),
             artifacts={"factors": str(path)},
             pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
