@@ -42,7 +42,8 @@ cohort_job = define_asset_job(
         "als_factors", "member_affinities", "boosted_affinities", "diversified_affinities", "member_cards"
     ),
     partitions_def=daily_cohort_partitions,
-    description="One cohort's model and recommendations for a day: factors, affinities, cards.",
+    description="The cohorts' models and recommendations for a day (one run over the day's cohorts, or one "
+    "cohort alone): factors, affinities, cards.",
 )
 listings_refresh_job = define_asset_job(
     "listings_refresh_job", selection=AssetSelection.assets("style_listings"), partitions_def=daily_partitions
@@ -57,13 +58,13 @@ def _as_of(context: ScheduleEvaluationContext) -> str:
     return (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
-def cohort_runs(day: str, job_tag: str) -> list[RunRequest]:
-    return [
-        RunRequest(
-            run_key=f"{job_tag}:{day}:{cohort}", partition_key=MultiPartitionKey({"date": day, "cohort": cohort})
-        )
-        for cohort in COHORTS
-    ]
+def cohort_runs(day: str, job_tag: str) -> RunRequest:
+    """One run over every cohort of the day: each model stage is one Spark job for all cohorts."""
+    first, last = (str(MultiPartitionKey({"date": day, "cohort": c})) for c in (COHORTS[0], COHORTS[-1]))
+    return RunRequest(
+        run_key=f"{job_tag}:{day}",
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    )
 
 
 @schedule(job=daily_job, cron_schedule="0 6 * * *", execution_timezone=EASTERN)
@@ -82,7 +83,7 @@ def evaluation_schedule(context: ScheduleEvaluationContext):
 
 @schedule(job=cohort_job, cron_schedule="0 7 * * *", execution_timezone=EASTERN)
 def cohort_schedule(context: ScheduleEvaluationContext):
-    """One run per cohort at 07:00, after the shared tables."""
+    """The day's cohorts in one run at 07:00, after the shared tables."""
     return cohort_runs(_as_of(context), "cohorts")
 
 

@@ -112,11 +112,15 @@ def run_day(
     execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
     populated = _populated(home, day, settings, cohorts)
     skipped = "" if len(populated) == len(cohorts) else f" ({len(cohorts) - len(populated)} cohorts have no member)"
-    log(f"materializing {day}: factors, affinities and cards for {len(populated)} cohorts{skipped}")
-    for cohort in populated:
-        execute(
-            f"cohort {cohort}",
-            "cohort_job",
-            partition_key=MultiPartitionKey({"date": day.isoformat(), "cohort": cohort}),
-        )
+    log(f"materializing {day}: factors, affinities and cards of {len(populated)} cohorts in one run{skipped}")
+    if populated:
+        execute("cohorts", "cohort_job", tags=cohort_range_tags(day, populated))
     return report
+
+
+def cohort_range_tags(day: date, cohorts: list[str]) -> dict[str, str]:
+    """Tags of one run over the day's cohorts from the first to the last given (in the partitions' order):
+    a single-run backfill over the cohort dimension, which the model assets read as `partition_keys`."""
+    order = [c for c in COHORTS if c in cohorts]
+    key = lambda cohort: str(MultiPartitionKey({"date": day.isoformat(), "cohort": cohort}))  # noqa: E731
+    return {"dagster/asset_partition_range_start": key(order[0]), "dagster/asset_partition_range_end": key(order[-1])}

@@ -41,14 +41,30 @@ class RecoSettings(ConfigurableResource):
         0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
     )
 
-    # --- factorization (Spark MLlib ALS) ----------------------------------------------------------
+    # --- factorization (implicit ALS, or Spark MLlib ALS) ----------------------------------------------------------
     als_rank: int = Field(50, description="Latent factors (reference: 50).")
     als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
+    als_engine: str = Field(
+        "implicit",
+        description="`implicit`: the implicit library's CPU ALS, every cohort in one Spark job (one task per "
+        "cohort); `mllib`: Spark MLlib's ALS (the reference's engine), cohort after cohort, each fit distributed "
+        "(for a cohort too large for one executor).",
+    )
     als_reg_param: float = Field(
+        5.0,
+        description="Regularization of the `implicit` engine: one lambda for every row. PROVISIONAL, not yet "
+        "tuned on backtests: MLlib's 0.3 scaled by a typical member's ~15 ratings.",
+    )
+    als_mllib_reg_param: float = Field(
         0.3,
-        description="Regularization (reference: 0.01). On the demo data's backtest (NDCG@10 over subclass-brands, "
+        description="Regularization of the `mllib` engine, scaled by each row's count of ratings (reference: 0.01). On the demo data's backtest (NDCG@10 over subclass-brands, "
         "`python -m reco_assets tune`): 0.01 -> 0.195, 0.03 -> 0.203, 0.1 -> 0.221, 0.3 -> 0.232, 1.0 -> 0.104; "
         "the reference's value fits millions of members, not cohorts of hundreds.",
+    )
+    als_num_threads: int = Field(
+        1,
+        description="Threads of one `implicit` fit. One Spark task fits one cohort, and Spark runs one task per "
+        "core, so 1 keeps the cores from being oversubscribed; raise it with spark.task.cpus.",
     )
     als_alpha: float = Field(
         0.05,
@@ -166,6 +182,28 @@ class RecoSettings(ConfigurableResource):
             "remove_from_cart": self.weight_remove_from_cart,
             "return": self.weight_return,
         }
+
+    def model_key(self) -> str:
+        """What a stored model was fitted with: its ALS parameters and the settings of its ratings and
+        cohorts (a stored model with the same key is the one these settings would fit again)."""
+        from reco_assets.pipeline.factorization import AlsParams
+
+        return self.pick(AlsParams, prefix="als_").key(
+            weights=self.event_weights(),
+            lookback=self.ratings_lookback_days,
+            buckets=self.spend_buckets,
+            percentile=self.spend_percentile,
+        )
+
+    def rank_params(self):
+        """The parameters of the ranking pass (top K, boost, per-class limit)."""
+        from reco_assets.pipeline.affinities import RankParams
+
+        return RankParams(
+            top_k=self.affinity_top_k,
+            boost_strength=self.boost_strength,
+            max_groups_per_class=self.max_groups_per_class,
+        )
 
     def pick(self, cls: type[T], prefix: str = "") -> T:
         """The settings a plain dataclass of parameters asks for: field `x` comes from `prefix + x`."""

@@ -18,9 +18,11 @@ def test_feeds_by_hand(spark):
         "subclass_brand_id long, style_id long, rank int, brand string, class string",
     )
     affinities = spark.createDataFrame(
-        [(1, 300, 0.9, 1), (1, 100, 0.8, 2), (1, 200, 0.3, 3), (1, 999, 0.2, 4)],  # 999: nothing on sale
-        "member_id long, subclass_brand_id long, score double, rank int",
+        [("women_2", 1, g, s, r) for g, s, r in [(300, 0.9, 1), (100, 0.8, 2), (200, 0.3, 3), (999, 0.2, 4)]],
+        "cohort string, member_id long, subclass_brand_id long, score double, rank int",  # 999: nothing on sale
     )
+    rows = member_cards(affinities, listings, LIMITS).collect()
+    assert {r["cohort"] for r in rows} == {"women_2"}
     cards = {
         (r["feed"], r["variant"], r["position"]): (
             r["group_key"],
@@ -28,7 +30,7 @@ def test_feeds_by_hand(spark):
             round(r["affinity"], 6),
             r["style_ids"],
         )
-        for r in member_cards(affinities, listings, LIMITS).collect()
+        for r in rows
     }
     assert cards == {
         ("products", "full", 1): ("all", "Picked for you", 2.0, [6, 1, 2, 3, 4]),

@@ -1,10 +1,11 @@
 from datetime import datetime, timezone
 
-from dagster import MultiPartitionKey, build_schedule_context
+from dagster import MultiPartitionKey, PartitionKeyRange, build_schedule_context
 
 from reco_assets.constants import COHORTS
 from reco_assets.definitions import defs
 from reco_assets.jobs import cohort_schedule, daily_schedule, release_cards_schedule
+from reco_assets.partitions import daily_cohort_partitions
 
 CONTRACT = {
     "raw_events",
@@ -63,11 +64,18 @@ def test_jobs_run_in_one_process_so_one_spark_session_per_run():
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
 
-def test_schedules_target_yesterday_and_fan_out_per_cohort():
+def test_schedules_target_yesterday_with_one_run_over_the_days_cohorts():
     at = datetime(2026, 11, 1, 11, 0, tzinfo=timezone.utc)
     daily = daily_schedule(build_schedule_context(scheduled_execution_time=at))
     assert daily.partition_key == "2026-10-31"
-    runs = cohort_schedule(build_schedule_context(scheduled_execution_time=at))
-    assert [r.partition_key for r in runs] == [MultiPartitionKey({"date": "2026-10-31", "cohort": c}) for c in COHORTS]
+    run = cohort_schedule(build_schedule_context(scheduled_execution_time=at))
+    assert run.tags["dagster/asset_partition_range_start"] == "women_1|2026-10-31"
+    assert run.tags["dagster/asset_partition_range_end"] == "unisex_5|2026-10-31"
+    keys = daily_cohort_partitions.get_partition_keys_in_range(
+        PartitionKeyRange(
+            run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]
+        )
+    )
+    assert sorted(keys) == sorted(MultiPartitionKey({"date": "2026-10-31", "cohort": c}) for c in COHORTS)
     cards = release_cards_schedule(build_schedule_context(scheduled_execution_time=at))
-    assert len({r.run_key for r in cards}) == 25
+    assert cards.run_key != run.run_key

@@ -15,7 +15,6 @@ from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.affinities import (
     OUTPUTS,
-    RankParams,
     cohort_items,
     intent_subclasses,
     rank_batches,
@@ -79,7 +78,7 @@ def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
 )
 def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     session = spark.session()
-    params = rank_params(settings)
+    params = settings.rank_params()
     writes: dict[str, list] = {name: [] for name in TABLES}
     violations = {"ranks_ordered": 0, "boosts_within_intent": 0, "class_limit": 0}
     candidates_by_day = {}
@@ -137,11 +136,3 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
         yield MaterializeResult(
             asset_key=name, metadata=staged_metadata(each, candidate_groups=MetadataValue.json(candidates_by_day))
         )
-
-
-def rank_params(settings: RecoSettings) -> RankParams:
-    return RankParams(
-        top_k=settings.affinity_top_k,
-        boost_strength=settings.boost_strength,
-        max_groups_per_class=settings.max_groups_per_class,
-    )

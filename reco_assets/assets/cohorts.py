@@ -1,9 +1,9 @@
 """Member cohorts: which of the 25 cohort models serves each rated member."""
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_date, spec, table_metadata, window_where, write_day
+from reco_assets.assets.common import check, partition_date, publish, spec, stage_day, staged_metadata, window_where
 from reco_assets.assets.ratings import RATINGS_WINDOW, events_window
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_partitions
@@ -22,9 +22,7 @@ from reco_assets.settings import RecoSettings
         spec("member_cohorts", "one_cohort_per_rated_member", "every member with a rating has exactly one cohort")
     ],
 )
-def member_cohorts(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
+def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     """Each rated member's cohort: dominant division x spend bucket of their P90 purchase price."""
     day = partition_date(context)
     session = spark.session()
@@ -35,22 +33,25 @@ def member_cohorts(
     cohorts = assign_cohorts(
         events, ratings, settings.event_weights(), settings.spend_buckets, settings.spend_percentile
     )
-    data = write_day(lakehouse, "member_cohorts", cohorts, day)
-    sizes = data.group_by("cohort").aggregate([("member_id", "count")]).to_pylist()
-    stored = lakehouse.read_arrow("member_cohorts", partition_predicate({"as_of_date": day}), ["member_id"])
+    staged = stage_day(lakehouse, "member_cohorts", cohorts, day)
     rated = lakehouse.read_arrow("implicit_ratings", partition_predicate({"as_of_date": day}), ["member_id"])
-    return MaterializeResult(
-        metadata=table_metadata(
-            lakehouse,
-            "member_cohorts",
-            data,
-            **{f"members:{s['cohort']}": s["member_id_count"] for s in sorted(sizes, key=lambda s: s["cohort"])},
-        ),
-        check_results=[
+    dataset = staged.dataset()
+    yield from publish(
+        [staged],
+        [
             check(
                 "one_cohort_per_rated_member",
-                checks.members_without_one_cohort(rated, stored),
+                checks.members_without_one_cohort(rated, dataset),
                 "members with a rating and not exactly one cohort",
             )
         ],
+    )
+    sizes = dataset.to_table(columns=["cohort"]).group_by("cohort").aggregate([("cohort", "count")]).to_pylist()
+    yield MaterializeResult(
+        metadata=staged_metadata(
+            [staged],
+            members=MetadataValue.json(
+                {s["cohort"]: s["cohort_count"] for s in sorted(sizes, key=lambda s: s["cohort"])}
+            ),
+        )
     )

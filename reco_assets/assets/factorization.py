@@ -45,7 +45,7 @@ def als_factors(
     writes = []
     for day, cohorts in cohort_days(context).items():
         fitted = fit_cohorts(cohort_ratings(lakehouse, session, day, cohorts), params)
-        key = F.lit(model_key(settings))
+        key = F.lit(settings.model_key())
         writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))
     non_finite = sum(checks.non_finite_factors(write.dataset()) for write in writes)
     yield from publish([*writes], [check("finite_factors", non_finite, "factor rows with a NaN or infinite value")])
@@ -65,17 +65,6 @@ def als_factors(
             registered_models=MetadataValue.json(versions),
             fit_seconds=MetadataValue.json(fit_seconds),
         ),
-    )
-
-
-def model_key(settings: RecoSettings) -> str:
-    """What a stored model was fitted with: its ALS parameters and the settings of its ratings and cohorts."""
-    params = settings.pick(AlsParams, prefix="als_")
-    return params.key(
-        weights=settings.event_weights(),
-        lookback=settings.ratings_lookback_days,
-        buckets=settings.spend_buckets,
-        percentile=settings.spend_percentile,
     )
 
 

@@ -3,7 +3,7 @@
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_date, spec, table_metadata, window_where, write_day
+from reco_assets.assets.common import check, partition_date, publish, spec, stage_day, staged_metadata, window_where
 from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.catalog import day_bounds
@@ -32,9 +32,7 @@ INTERACTION_WINDOW = RecoSettings.model_fields["interaction_window_days"].defaul
         spec("style_listings", "styles_saleable", "no listed style is sold out, nearly sold out or off sale on the day")
     ],
 )
-def style_listings(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
+def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     """The best live styles of each subclass-brand, in hybrid-score order."""
     day = partition_date(context)
     session = spark.session()
@@ -53,12 +51,14 @@ def style_listings(
         settings.new_style_hours,
         settings.styles_per_group,
     )
-    data = write_day(lakehouse, "style_listings", listings, day)
+    staged = stage_day(lakehouse, "style_listings", listings, day)
     start, end = day_bounds(day)
     unsaleable = checks.styles_not_saleable(
-        data.select(["style_id"]), lakehouse.read_arrow("catalog", day_where), start, end, settings.min_qty_on_hand
+        staged.dataset().to_table(columns=["style_id"]),
+        lakehouse.read_arrow("catalog", day_where),
+        start,
+        end,
+        settings.min_qty_on_hand,
     )
-    return MaterializeResult(
-        metadata=table_metadata(lakehouse, "style_listings", data),
-        check_results=[check("styles_saleable", unsaleable, "listed styles not saleable on the day")],
-    )
+    yield from publish([staged], [check("styles_saleable", unsaleable, "listed styles not saleable on the day")])
+    yield MaterializeResult(metadata=staged_metadata([staged]))

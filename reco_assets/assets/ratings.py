@@ -2,7 +2,7 @@
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 
-from reco_assets.assets.common import partition_date, table_metadata, window_where, write_day
+from reco_assets.assets.common import partition_date, stage_day, staged_metadata, window_where
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ratings import implicit_ratings as sum_ratings
@@ -37,5 +37,6 @@ def implicit_ratings(
     events = lakehouse.read_spark(
         spark.session(), "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
     )
-    data = write_day(lakehouse, "implicit_ratings", sum_ratings(events, settings.event_weights()), day)
-    return MaterializeResult(metadata=table_metadata(lakehouse, "implicit_ratings", data))
+    staged = stage_day(lakehouse, "implicit_ratings", sum_ratings(events, settings.event_weights()), day)
+    staged.commit()
+    return MaterializeResult(metadata=staged_metadata([staged]))

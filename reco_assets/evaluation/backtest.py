@@ -10,9 +10,8 @@ negatives. Scored members are those with a cohort on T (they were known) and a r
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -21,11 +20,11 @@ from pyspark.sql import functions as F
 
 from reco_assets.evaluation import baselines
 from reco_assets.evaluation.metrics import interaction_shares
-from reco_assets.pipeline.affinities import boost_affinities, diversify, intent_subclasses, top_k_affinities
+from reco_assets.pipeline.affinities import cohort_items, intent_subclasses, ranking_inputs, top_rankings
 from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
 from reco_assets.pipeline.catalog import candidate_groups, day_bounds, group_hierarchy
 from reco_assets.pipeline.cohorts import member_cohorts
-from reco_assets.pipeline.factorization import AlsParams, fit_cohort
+from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
@@ -105,23 +104,55 @@ def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -
     return events.assign(new=(known.isna() | (known >= pd.Timestamp(train_day_end))).to_numpy(dtype=bool))
 
 
-def _affinities(
-    factors: DataFrame, test_members: DataFrame, candidates: list[int], ratings: DataFrame, k: int
+def _factors(
+    session: SparkSession,
+    lakehouse: Lakehouse,
+    train_end: date,
+    ratings: DataFrame,
+    cohorts: pd.DataFrame,
+    key: str,
+    params: AlsParams,
+    backtest: "Backtest",
 ) -> DataFrame:
-    """The pipeline's top K of the candidates, for the scored members only (others would be scored for nothing)."""
-    items = factors.where(F.col("side") == "item")
-    members = factors.where(F.col("side") == "member").join(
-        test_members.withColumnRenamed("member_id", "id"), "id", "left_semi"
-    )
-    return top_k_affinities(items.unionByName(members), candidates, ratings, k)
+    """Every cohort model of the training day and one global model (ablation), fitted in one Spark job;
+    the cohort models the day already stored with the same settings (`model_key`) are reused."""
+    train = ratings.join(F.broadcast(session.createDataFrame(cohorts)), "member_id")
+    stored = None
+    if lakehouse.table("als_factors") is not None:
+        stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
+        stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
+    reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
+    needed = set(cohorts["cohort"])
+    if needed <= reused:
+        to_fit = ratings.withColumn("cohort", F.lit("global"))
+        backtest.sizes["reused_cohort_models"] = len(needed)
+    else:
+        to_fit = train.unionByName(ratings.withColumn("cohort", F.lit("global")).select(*train.columns))
+        stored, backtest.sizes["reused_cohort_models"] = None, 0
+    fitted = fit_cohorts(to_fit, params)
+    factors = (fitted if stored is None else fitted.unionByName(stored)).localCheckpoint()
+    for row in (
+        factors.groupBy("cohort", "side").agg(F.count("*").alias("n"), F.max("fit_seconds").alias("seconds")).collect()
+    ):
+        fit = backtest.fits.setdefault(row["cohort"], {})
+        fit[f"{row['side']}s"] = row["n"]
+        fit["fit_seconds"] = round(row["seconds"], 3)
+    return factors
 
 
-def _collect(ranked: DataFrame, n: int) -> pd.DataFrame:
-    return (
-        ranked.where(F.col("rank") <= n)
-        .select("member_id", F.col("subclass_brand_id").alias("item_id"), "score", "rank")
-        .toPandas()
+def _rankings(
+    factors: DataFrame, scored: DataFrame, ratings: DataFrame, intents: DataFrame, models, hierarchy, params, n: int
+) -> DataFrame:
+    """The pass for the scored members only: every table's first `n` ranks, under every model."""
+    members = factors.where(F.col("side") == "item").unionByName(
+        factors.where(F.col("side") == "member").join(scored.withColumnRenamed("member_id", "id"), "id", "left_semi")
     )
+    return top_rankings(ranking_inputs(members, ratings, intents), models, hierarchy, params, n)
+
+
+def _collect(ranked: pd.DataFrame, table: str, global_model: bool) -> pd.DataFrame:
+    chosen = ranked[(ranked["table"] == table) & ((ranked["cohort"] == "global") == global_model)]
+    return chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
 
 
 def _style_feed(session: SparkSession, ranking: pd.DataFrame, listings: DataFrame, limits: CardLimits, n: int):
@@ -170,35 +201,34 @@ def run_backtest(
     if members.empty or not candidates:
         return backtest
 
-    # --- the models: one ALS per cohort (the pipeline), and one global ALS (ablation) -----------------------
-    params, top_k = settings.pick(AlsParams, prefix="als_"), settings.affinity_top_k
+    # --- the models: one ALS per cohort (the pipeline) and one global ALS (ablation), in one job ---------
+    params, key, rank = settings.pick(AlsParams, prefix="als_"), settings.model_key(), settings.rank_params()
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
-    per_cohort = []
-    with backtest.timed("cohort_models"):
-        for cohort in sorted(members["cohort"].unique()):
-            ids = session.createDataFrame(cohorts.loc[cohorts["cohort"] == cohort, ["member_id"]])
-            cohort_ratings = ratings.join(F.broadcast(ids), "member_id", "left_semi")
-            factors, backtest.fits[cohort] = fit_cohort(cohort_ratings, params)
-            per_cohort.append(_affinities(factors, scored, candidates, cohort_ratings, top_k))
-        affinities = reduce(DataFrame.unionByName, per_cohort).localCheckpoint()
-
+    with backtest.timed("models"):
+        factors = _factors(session, lakehouse, train_end, ratings, cohorts, key, params, backtest)
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
     intents = intent_subclasses(events.where(F.col("event_date") >= F.lit(boost_from)), settings.boost_subclasses)
-    per_class = settings.max_groups_per_class
-
-    def full_pipeline(ranked: DataFrame) -> DataFrame:
-        return diversify(boost_affinities(ranked, intents, groups, settings.boost_strength), groups, per_class)
-
-    methods = {MODEL: full_pipeline(affinities)}
-    if ablations:
-        methods["no_boost"] = diversify(affinities.withColumn("score", F.col("prediction")), groups, per_class)
-        methods["no_diversification"] = boost_affinities(affinities, intents, groups, settings.boost_strength)
-        with backtest.timed("global_model"):
-            factors, backtest.fits["global"] = fit_cohort(ratings, params)
-        methods["global_als"] = full_pipeline(_affinities(factors, scored, candidates, ratings, top_k))
-    with backtest.timed("boost_and_diversification"):
-        group_rankings = {method: _collect(ranked, n) for method, ranked in methods.items()}
+    with backtest.timed("ranking"):
+        models, hierarchy = cohort_items(factors, candidates, groups)
+        ranked = _rankings(factors, scored, ratings, intents, models, hierarchy, rank, n).toPandas()
+        group_rankings = {MODEL: _collect(ranked, "diversified_affinities", False)}
+        if ablations:
+            unboosted = _rankings(
+                factors.where(F.col("cohort") != "global"),
+                scored,
+                ratings,
+                intents,
+                models,
+                hierarchy,
+                replace(rank, boost_strength=0.0),
+                n,
+            ).toPandas()
+            group_rankings |= {
+                "no_boost": _collect(unboosted, "diversified_affinities", False),
+                "no_diversification": _collect(ranked, "boosted_affinities", False),
+                "global_als": _collect(ranked, "diversified_affinities", True),
+            }
 
     # --- baselines over the same members and candidates ---------------------------------------------------
     candidate_ids = np.array(candidates, dtype=np.int64)

@@ -309,3 +309,39 @@ def rank_batches(
                 )
                 for name, table in tables.items():
                     yield name, table.append_column("cohort", pa.array([cohort] * table.num_rows, pa.string()))
+
+
+RANKINGS_SCHEMA = pa.schema(
+    [
+        ("table", pa.string()),
+        ("cohort", pa.string()),
+        ("member_id", pa.int64()),
+        ("subclass_brand_id", pa.int64()),
+        ("score", pa.float64()),
+        ("rank", pa.int32()),
+    ]
+)
+
+
+def top_rankings(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: RankParams, keep: int) -> DataFrame:
+    """The same pass, as a Spark frame of each table's first `keep` ranks (`table`, `cohort`, `member_id`,
+    `subclass_brand_id`, `score` (the prediction in `member_affinities`), `rank`): what a backtest scores."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for name, table in rank_batches(batches, models, hierarchy, params):
+            table = table.filter(pc.less_equal(table.column("rank"), keep))
+            score = table.column("prediction" if name == "member_affinities" else "score")
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array([name] * table.num_rows, pa.string()),
+                    table.column("cohort").combine_chunks(),
+                    table.column("member_id").combine_chunks(),
+                    table.column("subclass_brand_id").combine_chunks(),
+                    score.combine_chunks(),
+                    table.column("rank").combine_chunks(),
+                ],
+                schema=RANKINGS_SCHEMA,
+            )
+
+    return inputs.mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))

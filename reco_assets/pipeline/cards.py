@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-CARD_COLUMNS = ["member_id", "feed", "variant", "position", "group_key", "group_name", "affinity", "style_ids"]
+CARD_COLUMNS = [
+    "cohort",
+    "member_id",
+    "feed",
+    "variant",
+    "position",
+    "group_key",
+    "group_name",
+    "affinity",
+    "style_ids",
+]
 
 
 @dataclass(frozen=True)
@@ -47,18 +57,21 @@ def _variants(rows: DataFrame, card_size: int, full_size: int) -> DataFrame:
 
 
 def member_groups(affinities: DataFrame, listings: DataFrame) -> DataFrame:
-    """Per member x subclass-brand with saleable styles: score, group rank, brand, class, ordered styles."""
+    """Per member x subclass-brand with saleable styles: cohort, score, group rank, brand, class, ordered styles."""
     styles = listings.groupBy("subclass_brand_id", "brand", "class").agg(
         _ordered_ids(F.collect_list(F.struct("rank", "style_id"))).alias("styles")
     )
-    return affinities.select("member_id", "subclass_brand_id", "score", F.col("rank").alias("group_rank")).join(
-        styles, "subclass_brand_id"
-    )
+    return affinities.select(
+        "cohort", "member_id", "subclass_brand_id", "score", F.col("rank").alias("group_rank")
+    ).join(styles, "subclass_brand_id")
 
 
 def product_feed(groups: DataFrame, limits: CardLimits) -> DataFrame:
-    rows = groups.groupBy("member_id").agg(F.sum("score").alias("affinity"), _styles_in_group_order().alias("_styles"))
+    rows = groups.groupBy("cohort", "member_id").agg(
+        F.sum("score").alias("affinity"), _styles_in_group_order().alias("_styles")
+    )
     return _variants(rows, limits.product_card_size, limits.product_feed_max).select(
+        "cohort",
         "member_id",
         F.lit("products").alias("feed"),
         "variant",
@@ -72,7 +85,7 @@ def product_feed(groups: DataFrame, limits: CardLimits) -> DataFrame:
 
 def grouped_feed(groups: DataFrame, feed: str, key: str, name_template: str, limits: CardLimits) -> DataFrame:
     """Groups by `key` (brand or class), ranked by summed affinity; small groups dropped."""
-    per_group = groups.groupBy("member_id", F.col(key).alias("group_key")).agg(
+    per_group = groups.groupBy("cohort", "member_id", F.col(key).alias("group_key")).agg(
         F.sum("score").alias("affinity"), _styles_in_group_order().alias("_styles")
     )
     order = Window.partitionBy("member_id").orderBy(F.desc("affinity"), "group_key")
@@ -82,6 +95,7 @@ def grouped_feed(groups: DataFrame, feed: str, key: str, name_template: str, lim
         .where(F.col("position") <= limits.group_cards)
     )
     return _variants(ranked, limits.group_card_size, limits.group_full_size).select(
+        "cohort",
         "member_id",
         F.lit(feed).alias("feed"),
         "variant",

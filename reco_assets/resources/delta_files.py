@@ -168,9 +168,7 @@ def add_actions(files: list[dict]):
     from deltalake.transaction import AddAction
 
     now = int(time.time() * 1000)
-    return [
-        AddAction(f["path"], f["size"], json.loads(f["partition_values"]), now, True, f["stats"]) for f in files
-    ]
+    return [AddAction(f["path"], f["size"], json.loads(f["partition_values"]), now, True, f["stats"]) for f in files]
 
 
 def staged_dataset(root: str, storage_options, table: str, schema: pa.Schema, files: list[dict]) -> ds.Dataset:

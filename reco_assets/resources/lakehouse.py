@@ -73,9 +73,7 @@ class Staged:
 
     def dataset(self) -> ds.Dataset:
         """The staged rows (for DuckDB checks and previews): read from the files, never collected."""
-        return staged_dataset(
-            self.lakehouse.root, self.lakehouse.storage_options, self.table, self.schema, self.files
-        )
+        return staged_dataset(self.lakehouse.root, self.lakehouse.storage_options, self.table, self.schema, self.files)
 
     def rows_by(self, column: str) -> dict[str, int]:
         """Rows per value of a partition column, from the file list."""
@@ -227,4 +225,3 @@ class Lakehouse(ConfigurableResource):
         frame = spark.read.schema(from_arrow_schema(schema)).option("basePath", self.uri(table)).parquet(*uris)
         frame = frame.select(*schema.names)
         return frame.where(where) if where else frame
-
