@@ -57,7 +57,8 @@ class RecoSettings(ConfigurableResource):
     )
     als_mllib_reg_param: float = Field(
         0.3,
-        description="Regularization of the `mllib` engine, scaled by each row's count of ratings (reference: 0.01). On the demo data's backtest (NDCG@10 over subclass-brands, "
+        description="Regularization of the `mllib` engine, scaled by each row's count of ratings "
+        "(reference: 0.01). On the demo data's backtest (NDCG@10 over subclass-brands, "
         "`python -m reco_assets tune`): 0.01 -> 0.195, 0.03 -> 0.203, 0.1 -> 0.221, 0.3 -> 0.232, 1.0 -> 0.104; "
         "the reference's value fits millions of members, not cohorts of hundreds.",
     )
