@@ -73,8 +73,9 @@ def publish(staged: Iterable[Staged], results: list[AssetCheckResult]) -> Iterat
         write.commit()
 
 
-def check(name: str, violations: int, what: str, **metadata) -> AssetCheckResult:
+def check(name: str, violations: int, what: str, asset: str | None = None, **metadata) -> AssetCheckResult:
     return AssetCheckResult(
+        asset_key=asset,
         check_name=name,
         passed=violations == 0,
         severity=AssetCheckSeverity.ERROR,

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_days, spec, table_metadata
+from reco_assets.assets.common import check, partition_days, publish, spec, staged_metadata
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ingestion import CATALOG_SCHEMA, accepted_events, classify_events, rejected_records
@@ -68,16 +68,15 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
     days = partition_days(context)
     files = _landed_files({day: landing.catalog_file(day) for day in days})
     session = spark.session()
+    frame = session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST").withColumn(
+        "as_of_date", _landing_date()
+    )
     try:
-        frame = (
-            session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST")
-            .withColumn("as_of_date", _landing_date())
-            .toArrow()
-        )
+        staged = lakehouse.stage(frame, "catalog", {"as_of_date": days})
     except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
         raise Failure(f"catalog snapshot could not be parsed ({', '.join(files)}): {str(error)[:500]}") from error
-    lakehouse.replace("catalog", frame, range_predicate("as_of_date", days[0], days[-1]), ["as_of_date"])
-    return MaterializeResult(metadata=table_metadata(lakehouse, "catalog", frame, days=len(days)))
+    staged.commit()
+    return MaterializeResult(metadata=staged_metadata([staged], days=len(days)))
 
 
 @multi_asset(
@@ -127,35 +126,28 @@ def raw_events(
     read = lines.groupBy(F.col("landing_date").alias("event_date")).agg(F.count("*").alias("records")).toArrow()
     # Classified once, then split: the parse, joins and de-duplication run a single time.
     classified = classify_events(lines, catalog_days, before).cache()
-    accepted_rows, rejected_rows = accepted_events(classified).toArrow(), rejected_records(classified).toArrow()
+    accepted = lakehouse.stage(accepted_events(classified), "raw_events", {"event_date": days})
+    rejected = lakehouse.stage(rejected_records(classified), "raw_events_rejected", {"event_date": days})
     classified.unpersist()
     lines.unpersist()
 
-    where = range_predicate("event_date", first, last)
-    lakehouse.replace("raw_events", accepted_rows, where, ["event_date"])
-    lakehouse.replace("raw_events_rejected", rejected_rows, where, ["event_date"])
-
-    stored = lakehouse.read_arrow("raw_events", where, ["event_id", "event_date"])
-    stored_rejected = lakehouse.read_arrow("raw_events_rejected", where, ["event_date"])
-    mismatched = checks.days_not_reconciled(read, stored, stored_rejected)
-    reasons = rejected_rows.group_by("reason").aggregate([("reason", "count")]).to_pylist()
-
-    yield MaterializeResult(
-        asset_key="raw_events",
-        metadata=table_metadata(
-            lakehouse, "raw_events", accepted_rows, records_read=pc.sum(read.column("records")).as_py() or 0
-        ),
-        check_results=[
+    stored = accepted.dataset()
+    mismatched = checks.days_not_reconciled(read, stored, rejected.dataset())
+    yield from publish(
+        [accepted, rejected],
+        [
             check("records_reconcile", mismatched, "days where accepted + rejected differs from records read"),
             check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
         ],
     )
+    reasons = rejected.dataset().to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
+    yield MaterializeResult(
+        asset_key="raw_events",
+        metadata=staged_metadata([accepted], records_read=pc.sum(read.column("records")).as_py() or 0),
+    )
     yield MaterializeResult(
         asset_key="raw_events_rejected",
-        metadata=table_metadata(
-            lakehouse,
-            "raw_events_rejected",
-            rejected_rows,
-            **{f"reason:{r['reason']}": r["reason_count"] for r in reasons},
+        metadata=staged_metadata(
+            [rejected], **{f"reason:{r['reason']}": r["reason_count"] for r in reasons.to_pylist()}
         ),
     )

@@ -159,7 +159,7 @@ def _style_feed(session: SparkSession, ranking: pd.DataFrame, listings: DataFram
     """A group ranking turned into the product feed the cards would show: its first `n` styles."""
     affinities = session.createDataFrame(
         ranking.rename(columns={"item_id": "subclass_brand_id"})[["member_id", "subclass_brand_id", "score", "rank"]]
-    )
+    ).withColumn("cohort", F.lit("all"))
     feed = product_feed(member_groups(affinities, listings), limits).where(F.col("variant") == "full")
     return (
         feed.select("member_id", F.posexplode("style_ids").alias("position", "item_id"))
