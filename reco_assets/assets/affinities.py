@@ -122,16 +122,21 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
             check(
                 "ranks_ordered",
                 violations["ranks_ordered"],
-                asset="member_affinities",
                 "members whose ranks have gaps or whose predictions rise with rank",
+                asset="member_affinities",
             ),
             check(
                 "boosts_within_intent",
                 violations["boosts_within_intent"],
-                asset="boosted_affinities",
                 f"members with boosts in more than {settings.boost_subclasses} subclasses",
+                asset="boosted_affinities",
             ),
-            check("class_limit", violations["class_limit"], asset="diversified_affinities", what= f"member x class pairs with more than {limit} groups"),
+            check(
+                "class_limit",
+                violations["class_limit"],
+                f"member x class pairs with more than {limit} groups",
+                asset="diversified_affinities",
+            ),
         ],
     )
     for name, each in writes.items():
