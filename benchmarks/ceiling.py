@@ -54,7 +54,7 @@ def main() -> None:
 
     group_index = pd.Series(np.arange(len(world.sb_subclass)), index=world.sb_id(np.arange(len(world.sb_subclass))))
     member_index = pd.Series(np.arange(len(world.member_ids)), index=world.member_ids)
-    taste = world.member_taste[member_index[members].to_numpy()][:, group_index[candidates].to_numpy()]
+    taste = world.taste(member_index[members].to_numpy(), group_index[candidates].to_numpy())
     k = max(settings.evaluation_ks)
     best = np.argsort(-taste, axis=1, kind="stable")[:, :k]
     oracle = pd.DataFrame(

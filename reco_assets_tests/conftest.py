@@ -14,7 +14,9 @@ def utc(*args) -> datetime:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local Spark session for the whole test run (the same resource the assets use)."""
-    return SparkResource(checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")), shuffle_partitions=2).session()
+    return SparkResource(
+        checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")), spark_config={"spark.sql.shuffle.partitions": "2"}
+    ).session()
 
 
 def rows(frame, *columns, order=None):

@@ -23,8 +23,14 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server)."""
     return {
         "spark": SparkResource(
-            master=os.environ.get("RECO_SPARK_MASTER", "local[*]"),
-            remote=os.environ.get("RECO_SPARK_REMOTE") or None,
+            spark_config={
+                key: value
+                for key, value in (
+                    ("spark.master", os.environ.get("RECO_SPARK_MASTER")),
+                    ("spark.remote", os.environ.get("RECO_SPARK_REMOTE")),
+                )
+                if value
+            },
             checkpoint_dir=str(home / "spark-checkpoints"),
         ),
         "lakehouse": Lakehouse(root=os.environ.get("RECO_LAKEHOUSE_URI", str(home / "lakehouse"))),

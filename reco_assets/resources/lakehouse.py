@@ -1,13 +1,18 @@
-"""The one IO layer: every table is a Delta table at `<root>/<asset>`, written one partition at a time.
+"""The one IO layer: every table is a Delta table at `<root>/<asset>`, written by partitions.
 
-Writes replace exactly their partition (a day, a range of days, or a day x cohort) in one Delta commit,
-so a re-run replaces instead of appending and a crash mid-write leaves the previous version. Reads return
-Arrow (small tables, checks, DuckDB) or Spark DataFrames over the snapshot's Parquet files, so that Spark
-reads in parallel from local disk or object storage alike.
+Writes replace exactly their partitions (a day, days, a day's cohorts) in one Delta commit, so a re-run
+replaces instead of appending and a crash mid-write leaves the previous version. Spark results are
+written by the executors and committed by the driver (`stage`, then `Staged.commit`), so the rows never
+pass through the driver, and checks run over the staged files before anything becomes visible. Small
+results computed on the driver (the evaluation table, the id map) are written from Arrow (`replace`).
+Reads return Arrow (small tables, checks, DuckDB) or Spark DataFrames over the snapshot's Parquet files.
 """
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 import duckdb
 import pyarrow as pa
@@ -17,9 +22,21 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+from reco_assets.resources.delta_files import (
+    FILES_SCHEMA,
+    Transform,
+    add_actions,
+    filesystem,
+    partition_string,
+    staged_dataset,
+    write_task,
+)
 
 PartitionValue = date | str
+Partitions = Mapping[str, PartitionValue | Sequence[PartitionValue]]
+"""Partitions to replace: every combination of the values given per partition column (a rectangle)."""
 
 
 def _literal(value: PartitionValue) -> str:
@@ -34,6 +51,71 @@ def partition_predicate(partition: Mapping[str, PartitionValue]) -> str:
 def range_predicate(column: str, start: date, end: date) -> str:
     """SQL predicate for the days ``start..end`` (both included)."""
     return f"{column} >= {_literal(start)} AND {column} <= {_literal(end)}"
+
+
+def _values(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@dataclass
+class Staged:
+    """Files of one table written by a Spark job and not yet visible: check them, then commit or discard."""
+
+    lakehouse: "Lakehouse"
+    table: str
+    schema: pa.Schema
+    partitions: Partitions
+    files: list[dict] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f["rows"] for f in self.files)
+
+    def dataset(self) -> ds.Dataset:
+        """The staged rows (for DuckDB checks and previews): read from the files, never collected."""
+        return staged_dataset(self.lakehouse.root, self.lakehouse.storage_options, self.table, self.schema, self.files)
+
+    def rows_by(self, column: str) -> dict[str, int]:
+        """Rows per value of a partition column, from the file list."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            value = json.loads(f["partition_values"])[column]
+            counts[value] = counts.get(value, 0) + f["rows"]
+        return dict(sorted(counts.items()))
+
+    def commit(self) -> int:
+        """One Delta transaction: the staged files replace every targeted partition; returns the version."""
+        partition_by = list(self.partitions)
+        actions = add_actions(self.files)
+        existing = self.lakehouse.table(self.table)
+        if existing is None:
+            from deltalake import Schema
+            from deltalake.transaction import create_table_with_add_actions
+
+            create_table_with_add_actions(
+                self.lakehouse.uri(self.table),
+                Schema.from_arrow(self.schema),
+                actions,
+                mode="append",
+                partition_by=partition_by,
+                storage_options=self.lakehouse.storage_options or None,
+            )
+        else:
+            filters = [
+                (column, "in", [partition_string(v) for v in _values(values)])
+                for column, values in self.partitions.items()
+            ]
+            existing.create_write_transaction(
+                actions, mode="overwrite", schema=self.schema, partition_by=partition_by, partition_filters=filters
+            )
+        return self.lakehouse.table(self.table).version()
+
+    def discard(self) -> None:
+        """Delete the staged files: nothing references them."""
+        fs, base = filesystem(self.lakehouse.root, self.lakehouse.storage_options)
+        prefix = f"{base.rstrip('/')}/{self.table}" if base else self.table
+        for f in self.files:
+            fs.delete_file(f"{prefix}/{f['path']}")
 
 
 class Lakehouse(ConfigurableResource):
@@ -67,6 +149,52 @@ class Lakehouse(ConfigurableResource):
 
     def write_partition(self, table: str, data: pa.Table, partition: Mapping[str, PartitionValue]) -> int:
         return self.replace(table, data, partition_predicate(partition), list(partition))
+
+    def stage(
+        self,
+        frame: DataFrame,
+        tables: Mapping[str, pa.Schema] | str,
+        partitions: Partitions,
+        transform: Transform | None = None,
+        constants: Mapping[str, object] | None = None,
+    ) -> dict[str, Staged] | Staged:
+        """Write `frame` (or what `transform` makes of its batches, in the tasks) as Parquet files of the
+        `partitions` of one table (a name: the frame's own schema) or several (name -> full schema).
+        `constants` are columns of one value added in the tasks (e.g. the day). Nothing is visible until
+        `commit`; rows outside the targeted partitions fail the write."""
+        single = isinstance(tables, str)
+        constants = dict(constants or {})
+        if single:
+            own = to_arrow_schema(frame.schema, timezone="UTC")
+            for column, value in constants.items():
+                own = own.append(pa.field(column, pa.scalar(value).type))
+        schemas = {tables: own} if single else dict(tables)
+        # Every column nullable, as a table's schema must not depend on what one write's plan could prove.
+        schemas = {name: pa.schema([f.with_nullable(True) for f in schema]) for name, schema in schemas.items()}
+        task = partial(
+            write_task,
+            root=self.root,
+            storage_options=self.storage_options or None,
+            schemas=schemas,
+            partition_by=list(partitions),
+            transform=transform,
+            constants=constants,
+        )
+        written = frame.mapInArrow(task, from_arrow_schema(FILES_SCHEMA)).toArrow().to_pylist()
+        staged = {name: Staged(self, name, schema, partitions) for name, schema in schemas.items()}
+        allowed = {c: {partition_string(v) for v in _values(values)} for c, values in partitions.items()}
+        for f in written:
+            staged[f["table"]].files.append(f)
+        stray = [
+            f["path"]
+            for f in written
+            if any(value not in allowed[c] for c, value in json.loads(f["partition_values"]).items())
+        ]
+        if stray:
+            for each in staged.values():
+                each.discard()
+            raise ValueError(f"rows outside the targeted partitions {dict(partitions)}: {stray[:3]}")
+        return staged[tables] if single else staged
 
     def dataset(self, table: str) -> ds.Dataset | None:
         delta = self.table(table)

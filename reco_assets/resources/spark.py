@@ -1,4 +1,5 @@
-"""The Spark resource: one session (one JVM) per process, local by default, a cluster by configuration."""
+"""The Spark resource: dagster-pyspark's lazy session, plus what this project needs around it: Java
+discovery, the project's interpreter for Python workers, one session per process, a checkpoint folder."""
 
 import os
 import re
@@ -6,12 +7,28 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from dagster import ConfigurableResource
+from dagster_pyspark import LazyPySparkResource
+from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
+
+DEFAULT_CONFIG = {
+    "spark.app.name": "reco_assets",
+    "spark.master": "local[*]",
+    "spark.driver.memory": "6g",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Arrow batches of the Python stages (ranking, model fits): large enough to amortize the hand-over
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+"""Local-mode defaults; on a cluster override `spark.master`, memory and shuffle partitions."""
 
 
 def java_major(java: str) -> int | None:
@@ -52,45 +69,36 @@ def ensure_java() -> None:
     )
 
 
-class SparkResource(ConfigurableResource):
-    """Spark in local mode by default; set `master` (or `remote` for Spark Connect) for a cluster.
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's `LazyPySparkResource`: the session starts on first use, not for every step.
 
-    The session is created on first use and shared by every step of the process: with the in-process
-    executor a whole run, or a CLI command running many partitions, starts one JVM.
+    `spark_config` holds Spark settings over `DEFAULT_CONFIG` (`spark.master` for a cluster, or
+    `spark.remote` for Spark Connect). An active session of the process is reused: with the in-process
+    executor a whole run, or a CLI command running many runs, starts one JVM.
     """
 
-    master: str = Field("local[*]", description="Spark master URL, e.g. local[*], spark://host:7077, yarn.")
-    remote: str | None = Field(None, description="Spark Connect URL (sc://host:15002); replaces master.")
-    app_name: str = "reco_assets"
-    driver_memory: str = Field("6g", description="Driver heap; ignored once a session exists in the process.")
-    shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions; raise it on a cluster.")
-    checkpoint_dir: str = Field(description="Checkpoint directory (ALS lineages need one).")
-    conf: dict[str, str] = Field(default_factory=dict, description="Any further Spark settings.")
+    spark_config: dict[str, Any] = Field(default_factory=dict, description="Spark settings over the defaults.")
+    checkpoint_dir: str = Field(description="Checkpoint directory (long MLlib ALS lineages need one).")
 
-    def session(self) -> SparkSession:
+    def _init_session(self) -> None:
+        if self._spark_session is not None:
+            return
         active = SparkSession.getActiveSession()
         if active is not None:
-            return active
-        builder = SparkSession.builder.appName(self.app_name)
-        if self.remote:
-            builder = builder.remote(self.remote)
+            self._spark_session = active
+            return
+        config = {**DEFAULT_CONFIG, **self.spark_config}
+        remote = config.get("spark.remote")
+        if remote:
+            config.pop("spark.master")
         else:
             ensure_java()
-            # Python workers (pandas UDFs) must run the interpreter that has the project's packages.
+            # Python workers (pandas and Arrow UDFs) must run the interpreter that has the project's packages.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            builder = builder.master(self.master).config("spark.driver.memory", self.driver_memory)
-        settings = {
-            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-            "spark.sql.session.timeZone": "UTC",
-            "spark.sql.execution.arrow.pyspark.enabled": "true",
-            "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
-            **self.conf,
-        }
-        for key, value in settings.items():
-            builder = builder.config(key, value)
-        spark = builder.getOrCreate()
-        if not self.remote:
-            spark.sparkContext.setLogLevel("ERROR")
-            spark.sparkContext.setCheckpointDir(self.checkpoint_dir)
-        return spark
+        self._spark_session = spark_session_from_config(config)
+        if not remote:
+            self._spark_session.sparkContext.setLogLevel("ERROR")
+            self._spark_session.sparkContext.setCheckpointDir(self.checkpoint_dir)
+
+    def session(self) -> SparkSession:
+        return self.spark_session

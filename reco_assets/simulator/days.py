@@ -1,110 +1,15 @@
-"""Day-by-day simulation of a flash sale: releases, sessions, the funnel, sell-outs and bad records."""
+"""One simulated day of clickstream: sessions, groups chosen by taste and mission, styles by appeal, the funnel."""
 
-import json
-import warnings
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from reco_assets.simulator.world import TIER_BASE_PRICE, World
-
-EASTERN = ZoneInfo("America/New_York")
-RELEASE_HOURS = (11, 15, 20)
-"""New styles go live at 11:00, 15:00 and 20:00 US Eastern."""
-
-MALFORMED_KINDS = (
-    "invalid_json",
-    "missing_member_id",
-    "negative_price",
-    "unknown_event_type",
-    "outside_day",
-    "duplicate_event_id",
-    "unknown_style",
-    "bad_type",
-)
-
-
-@dataclass
-class Styles:
-    """Every style ever launched, with its current (latest) sale."""
-
-    style_id: list[int] = field(default_factory=list)
-    sb: list[int] = field(default_factory=list)
-    price: list[float] = field(default_factory=list)
-    appeal: list[float] = field(default_factory=list)
-    first_live_at: list[datetime] = field(default_factory=list)
-    live_from: list[datetime] = field(default_factory=list)
-    live_until: list[datetime] = field(default_factory=list)
-    qty: list[int] = field(default_factory=list)
-    prior_sales: list[int] = field(default_factory=list)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.asarray(values) for name, values in self.__dict__.items()}
-
-
-def utc_day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
-
-
-def launch_releases(
-    rng: np.random.Generator, world: World, styles: Styles, day: date, new_per_day: int, sb_weight: np.ndarray
-) -> None:
-    """Launch the day's three releases; some launches bring back a style that sold before."""
-    for hour in RELEASE_HOURS:
-        at = datetime.combine(day, time(hour), tzinfo=EASTERN).astimezone(timezone.utc)
-        for _ in range(new_per_day // len(RELEASE_HOURS)):
-            until = at + timedelta(hours=int(rng.integers(60, 85)))
-            ended = [i for i in rng.integers(len(styles.style_id), size=3)] if styles.style_id else []
-            ended = [i for i in ended if styles.live_until[i] < at]
-            if ended and rng.random() < 0.12:
-                i = ended[0]
-                styles.live_from[i], styles.live_until[i] = at, until
-                styles.qty[i] = int(2 + rng.geometric(0.12))
-                styles.prior_sales[i] += 1
-                continue
-            sb = int(rng.choice(len(sb_weight), p=sb_weight))
-            tier = world.brand_tier[world.sb_brand[sb]]
-            styles.style_id.append(10_000_000 + len(styles.style_id) + 1)
-            styles.sb.append(sb)
-            styles.price.append(round(float(TIER_BASE_PRICE[tier] * rng.lognormal(0, 0.35)) - 0.01, 2))
-            styles.appeal.append(float(rng.lognormal(0, 0.8)))
-            styles.first_live_at.append(at)
-            styles.live_from.append(at)
-            styles.live_until.append(until)
-            styles.qty.append(int(2 + rng.geometric(0.12)))
-            styles.prior_sales.append(0)
-
-
-def catalog_snapshot(world: World, styles: Styles, day: date) -> pd.DataFrame:
-    """Styles on sale during the day or launching within the next 24 hours, with stock at midnight."""
-    start, end = utc_day_bounds(day)
-    s = styles.arrays()
-    known = (s["live_from"] < end + timedelta(hours=24)) & (s["live_until"] > start)
-    sb = s["sb"][known]
-    subclass = world.sb_subclass[sb]
-    hierarchy = np.array(world.subclasses, dtype=object)[subclass]
-    return pd.DataFrame(
-        {
-            "style_id": s["style_id"][known],
-            "subclass_brand_id": world.sb_id(sb),
-            "brand": np.array(world.brands, dtype=object)[world.sb_brand[sb]],
-            "division": hierarchy[:, 0],
-            "department": hierarchy[:, 1],
-            "class": hierarchy[:, 2],
-            "subclass": hierarchy[:, 3],
-            "price": s["price"][known],
-            "first_live_at": pd.to_datetime(s["first_live_at"][known], utc=True),
-            "live_from": pd.to_datetime(s["live_from"][known], utc=True),
-            "live_until": pd.to_datetime(s["live_until"][known], utc=True),
-            "qty_on_hand": s["qty"][known],
-            "prior_sales": s["prior_sales"][known],
-        }
-    )
-
+from reco_assets.simulator.catalog import HOUR, Styles, utc_day_start
+from reco_assets.simulator.world import World, draw_by_taste
 
 MISSION_START = 0.15
 """Daily chance that a member without a shopping mission starts one."""
@@ -114,6 +19,20 @@ MISSION_DONE = 0.7
 """Chance that buying inside the mission's subclass ends the mission."""
 CART_RATE = (0.10, 0.22)
 """Chance that a view adds to cart: outside, inside a mission."""
+REMOVE, PURCHASE = 0.25, 0.5
+"""What follows an add to cart: removed again, bought (else left in the cart)."""
+STILL_WANT = 0.3
+"""Chance that a view of a sold-out style says 'still want it' (and no add to cart can follow)."""
+
+KINDS = ("product_view", "still_want_it", "add_to_cart", "remove_from_cart", "purchase", "page_view", "boutique_view")
+FOLLOW_UP_MS = {"still_want_it": 5_000, "add_to_cart": 20_000, "remove_from_cart": 60_000, "purchase": 90_000}
+"""Delay of each funnel event after its view."""
+CART_KINDS = [KINDS.index(k) for k in ("add_to_cart", "remove_from_cart", "purchase")]
+"""Kinds with a quantity (always 1)."""
+PAGE_LEAD_MS = 30_000
+"""A session's list-page or boutique view comes this long before its first product view."""
+EVENT_COLUMNS = ["event_id", "member_id", "style_id", "session_id", "price", "event_type", "event_time", "quantity"]
+"""Columns of the day's events, in the order of the keys of each JSON line."""
 
 
 @dataclass
@@ -136,142 +55,149 @@ class Missions:
         self.days_left -= 1
         self.subclass[self.days_left <= 0] = -1
         starting = np.flatnonzero((self.subclass < 0) & (rng.random(len(self.subclass)) < MISSION_START))
-        taste = world.member_taste[starting] + rng.gumbel(size=(len(starting), len(world.sb_subclass)))
-        self.subclass[starting] = world.sb_subclass[taste.argmax(axis=1)]
+        liked = draw_by_taste(rng, world, starting, np.arange(len(world.sb_subclass)))
+        self.subclass[starting] = world.sb_subclass[liked]
         self.days_left[starting] = 2 + rng.geometric(0.25, size=len(starting))
+
+
+def sold_out_at_view(view_style: np.ndarray, would_buy: np.ndarray, stock: np.ndarray) -> np.ndarray:
+    """Whether each view (in time order) finds its style sold out, when views that would buy do buy while stock lasts.
+
+    Until a style sells out every would-be purchase goes through, so a view finds it sold out exactly when the
+    would-be purchases of that style before it, in time order, reach the style's stock at midnight.
+    """
+    by_style = np.argsort(view_style, kind="stable")  # stable: time order inside each style
+    style, buys = view_style[by_style], would_buy[by_style].astype(np.int64)
+    before = np.cumsum(buys) - buys
+    first = np.r_[0, np.flatnonzero(np.diff(style)) + 1]
+    before -= np.repeat(before[first], np.diff(np.r_[first, len(style)]))
+    out = np.empty(len(view_style), dtype=bool)
+    out[by_style] = before >= stock[style]
+    return out
 
 
 def simulate_events(
     rng: np.random.Generator, world: World, styles: Styles, day: date, missions: Missions
 ) -> pd.DataFrame:
-    """One day of clickstream: sessions pick groups by taste and mission, styles by appeal, then the funnel."""
-    start, end = utc_day_bounds(day)
-    s = styles.arrays()
-    live = np.flatnonzero((s["live_from"] < end) & (s["live_until"] > start))
+    """One day of clickstream: sessions pick groups by taste and mission, styles by appeal, then the funnel.
+
+    Updates the styles' stock and ends the missions of members who bought what they were hunting for.
+    """
+    start = utc_day_start(day)
+    live = np.flatnonzero((styles.live_from < start + 24 * HOUR) & (styles.live_until > start))
     if len(live) == 0:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=EVENT_COLUMNS)
     missions.advance(rng, world)
     n_sessions = rng.poisson(world.member_activity)
     members = np.repeat(np.arange(len(world.member_ids)), n_sessions)
-    session_ids = np.arange(len(members))
     views_per_session = 1 + rng.geometric(0.3, size=len(members))
-    view_member = np.repeat(members, views_per_session)
-    view_session = np.repeat(session_ids, views_per_session)
+    views = {
+        "member": np.repeat(members, views_per_session),
+        "session": np.repeat(np.arange(len(members)), views_per_session),
+    }
+    views["style"], views["on_mission"] = choose_styles(rng, world, styles, live, views["member"], missions)
+    views["ms"] = view_times(rng, styles, views["style"], start)
+    order = np.argsort(views["ms"], kind="stable")  # the funnel runs in time order
+    views = {name: values[order] for name, values in views.items()}
 
-    # Group choice: Gumbel-max over the member's taste restricted to live groups, and to the mission's
-    # subclass for a share of the views of members on a mission (when that subclass has a live group).
-    live_sb = np.unique(s["sb"][live])
+    # The funnel, drawn for every view at once; sell-outs follow from the would-be purchases in time order.
+    n = len(order)
+    cart = rng.random(n) < np.where(views["on_mission"], CART_RATE[1], CART_RATE[0])
+    after_cart = rng.random(n)
+    would_buy = cart & (after_cart >= REMOVE) & (after_cart < REMOVE + PURCHASE)
+    sold_out = sold_out_at_view(views["style"], would_buy, styles.qty)
+    outcome = {
+        "still_want_it": sold_out & (rng.random(n) < STILL_WANT),
+        "add_to_cart": cart & ~sold_out,
+        "remove_from_cart": cart & ~sold_out & (after_cart < REMOVE),
+        "purchase": would_buy & ~sold_out,
+    }
+    styles.qty -= np.bincount(views["style"][outcome["purchase"]], minlength=len(styles))
+    done = outcome["purchase"] & views["on_mission"] & (rng.random(n) < MISSION_DONE)
+    missions.subclass[views["member"][done]] = -1
+    return events_frame(rng, world, styles, day, views, outcome)
+
+
+def choose_styles(
+    rng: np.random.Generator,
+    world: World,
+    styles: Styles,
+    live: np.ndarray,
+    view_member: np.ndarray,
+    missions: Missions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The style of each view, and whether the view is spent on the member's mission.
+
+    The group is drawn by the member's taste over the live groups, or over the mission subclass's live groups
+    for a share of the views of members on a mission (groups sorted by subclass make that a column block);
+    the style by appeal among the group's live styles.
+    """
+    live_sb = np.unique(styles.sb[live])
+    live_sb = live_sb[np.argsort(world.sb_subclass[live_sb], kind="stable")]
     live_subclass = world.sb_subclass[live_sb]
     mission = missions.subclass[view_member]
-    on_mission = np.isin(mission, live_subclass) & (rng.random(len(view_member)) < MISSION_FOCUS)
-    scores = world.member_taste[view_member][:, live_sb]
-    scores += rng.gumbel(size=scores.shape).astype(np.float32)
-    scores[on_mission[:, None] & (live_subclass[None, :] != mission[:, None])] = -np.inf
-    view_sb = live_sb[scores.argmax(axis=1)]
-    del scores
-    view_style = np.empty(len(view_sb), dtype=np.int64)
-    for sb in np.unique(view_sb):
-        pick = view_sb == sb
-        candidates = live[s["sb"][live] == sb]
-        weight = s["appeal"][candidates] / s["appeal"][candidates].sum()
-        view_style[pick] = rng.choice(candidates, size=pick.sum(), p=weight)
+    lo = np.searchsorted(live_subclass, mission, side="left")
+    hi = np.searchsorted(live_subclass, mission, side="right")
+    on_mission = (mission >= 0) & (hi > lo) & (rng.random(len(view_member)) < MISSION_FOCUS)
+    lo, hi = np.where(on_mission, lo, 0), np.where(on_mission, hi, len(live_sb))
+    view_sb = live_sb[draw_by_taste(rng, world, view_member, live_sb, lo, hi)]
 
-    # Time of each view, inside the style's live window on that day; a session keeps its order.
-    lo = np.maximum(s["live_from"][view_style], start)
-    hi = np.minimum(s["live_until"][view_style], end)
-    span = np.array([(high - low).total_seconds() for low, high in zip(lo, hi)])
-    offset = np.array([(low - start).total_seconds() for low in lo]) + rng.random(len(lo)) * np.maximum(span - 1, 0)
-    view_time = start + pd.to_timedelta(np.round(offset, 3), unit="s")
+    # Inverse CDF over the cumulative appeal of the live styles sorted by group, inside the view's group.
+    live = live[np.argsort(styles.sb[live], kind="stable")]
+    appeal = np.cumsum(styles.appeal[live])
+    first = np.searchsorted(styles.sb[live], view_sb, side="left")
+    last = np.searchsorted(styles.sb[live], view_sb, side="right") - 1
+    below = np.where(first > 0, appeal[np.maximum(first - 1, 0)], 0.0)
+    at = np.searchsorted(appeal, below + rng.random(len(view_sb)) * (appeal[last] - below), side="right")
+    return live[np.clip(at, first, last)], on_mission
 
-    rows = []
-    stock = s["qty"]
-    order = np.argsort(offset, kind="stable")
-    for i in order:
-        m, style, t = view_member[i], view_style[i], view_time[i]
-        base = dict(
-            member_id=int(world.member_ids[m]),
-            style_id=int(s["style_id"][style]),
-            session_id=f"s{day:%Y%m%d}-{view_session[i]}",
-            price=float(s["price"][style]),
-        )
-        rows.append({**base, "event_type": "product_view", "event_time": t})
-        if stock[style] <= 0:
-            if rng.random() < 0.3:
-                rows.append({**base, "event_type": "still_want_it", "event_time": t + pd.Timedelta(seconds=5)})
-            continue
-        if rng.random() < CART_RATE[int(on_mission[i])]:
-            rows.append(
-                {**base, "event_type": "add_to_cart", "event_time": t + pd.Timedelta(seconds=20), "quantity": 1}
-            )
-            u = rng.random()
-            if u < 0.25:
-                rows.append(
-                    {
-                        **base,
-                        "event_type": "remove_from_cart",
-                        "event_time": t + pd.Timedelta(seconds=60),
-                        "quantity": 1,
-                    }
-                )
-            elif u < 0.75:
-                stock[style] -= 1
-                if on_mission[i] and rng.random() < MISSION_DONE:
-                    missions.subclass[m] = -1
-                rows.append(
-                    {**base, "event_type": "purchase", "event_time": t + pd.Timedelta(seconds=90), "quantity": 1}
-                )
-    styles.qty = stock.tolist()
 
-    events = pd.DataFrame(rows)
-    # Non-scoring list-page and boutique views: one per session.
-    first_views = events.drop_duplicates("session_id")
-    pages = first_views.assign(
-        event_type=np.where(rng.random(len(first_views)) < 0.5, "page_view", "boutique_view"),
-        style_id=None,
-        price=None,
-        event_time=first_views["event_time"] - pd.Timedelta(seconds=30),
+def view_times(rng: np.random.Generator, styles: Styles, view_style: np.ndarray, start: int) -> np.ndarray:
+    """Epoch ms of each view, uniform inside the style's live window on the day."""
+    lo = np.maximum(styles.live_from[view_style], start)
+    span = np.minimum(styles.live_until[view_style], start + 24 * HOUR) - lo
+    offset = (lo - start) + rng.random(len(view_style)) * np.maximum(span - 1, 0)
+    return start * 1000 + np.round(offset * 1000).astype(np.int64)
+
+
+def events_frame(
+    rng: np.random.Generator,
+    world: World,
+    styles: Styles,
+    day: date,
+    views: dict[str, np.ndarray],
+    outcome: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The day's events in time order: the views, what followed them, and a list-page or boutique view
+    (non-scoring) before each session's first product view."""
+    _, first_view = np.unique(views["session"], return_index=True)
+    page_kind = np.where(rng.random(len(first_view)) < 0.5, KINDS.index("page_view"), KINDS.index("boutique_view"))
+    followed = [np.flatnonzero(outcome[k]) for k in FOLLOW_UP_MS]
+    view = np.concatenate([np.arange(len(views["style"])), *followed, first_view])
+    kind = np.concatenate([np.full(len(p), KINDS.index(k)) for k, p in zip(FOLLOW_UP_MS, followed)])
+    kind = np.concatenate([np.zeros(len(views["style"]), dtype=np.int64), kind, page_kind])
+    delay = np.array([0, *FOLLOW_UP_MS.values(), -PAGE_LEAD_MS, -PAGE_LEAD_MS])[kind]
+    start_ms = utc_day_start(day) * 1000
+    event_ms = np.maximum(views["ms"][view] + delay, start_ms)  # a page view never precedes the day
+
+    by_time = np.argsort(event_ms, kind="stable")
+    view, kind, event_ms = view[by_time], kind[by_time], event_ms[by_time]
+    item, style = kind < KINDS.index("page_view"), views["style"][view]
+    return pd.DataFrame(
+        {
+            "event_id": _ids(f"e{day:%Y%m%d}-", np.arange(len(view)), width=7),
+            "member_id": world.member_ids[views["member"][view]],
+            "style_id": pd.arrays.IntegerArray(np.where(item, styles.style_id[style], 0), ~item),
+            "session_id": _ids(f"s{day:%Y%m%d}-", views["session"][view]),
+            "price": np.where(item, styles.price[style], np.nan),
+            "event_type": np.array(KINDS, dtype=object)[kind],
+            "event_time": pd.to_datetime(event_ms, unit="ms", utc=True),
+            "quantity": pd.arrays.IntegerArray(np.ones(len(kind), dtype=np.int64), ~np.isin(kind, CART_KINDS)),
+        }
     )
-    with warnings.catch_warnings():  # the page views' empty style and price columns are intended
-        warnings.simplefilter("ignore", FutureWarning)
-        events = pd.concat([events, pages], ignore_index=True)
-    events["event_time"] = events["event_time"].clip(lower=start)
-    events = events.sort_values("event_time", kind="stable").reset_index(drop=True)
-    events.insert(0, "event_id", [f"e{day:%Y%m%d}-{i:07d}" for i in range(len(events))])
-    events["style_id"] = events["style_id"].astype("Int64")
-    events["quantity"] = events.get("quantity", pd.Series(dtype="float")).astype("Int64")
-    return events
 
 
-def to_json_lines(events: pd.DataFrame) -> list[str]:
-    out = events.copy()
-    out["event_time"] = out["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return out.to_json(orient="records", lines=True).splitlines()
-
-
-def corrupt(rng: np.random.Generator, lines: list[str], share: float, day: date) -> list[str]:
-    """Replace a share of the records by malformed ones of every kind, so that quarantine is visible."""
-    n_bad = max(len(MALFORMED_KINDS), int(round(len(lines) * share))) if share > 0 else 0
-    # Line 0 stays intact: the duplicate-id record copies its id.
-    picks = rng.choice(np.arange(1, len(lines)), size=min(n_bad, len(lines) - 1), replace=False)
-    for n, i in enumerate(sorted(picks)):
-        kind = MALFORMED_KINDS[n % len(MALFORMED_KINDS)]
-        record = json.loads(lines[i])
-        if kind == "invalid_json":
-            lines[i] = lines[i][: len(lines[i]) // 2]
-            continue
-        if kind == "missing_member_id":
-            record.pop("member_id")
-        elif kind == "negative_price":
-            record["price"] = -abs(record["price"] or 9.99)
-        elif kind == "unknown_event_type":
-            record["event_type"] = "wishlist_share"
-        elif kind == "outside_day":
-            record["event_time"] = f"{day - timedelta(days=2):%Y-%m-%d}T12:00:00.000000Z"
-        elif kind == "duplicate_event_id":
-            record["event_id"] = json.loads(lines[0])["event_id"]
-        elif kind == "unknown_style":
-            record["event_type"], record["style_id"] = "product_view", 99_999_999
-        elif kind == "bad_type":
-            record["member_id"] = "member-" + str(record["member_id"])
-        lines[i] = json.dumps(record)
-    return lines
+def _ids(prefix: str, numbers: np.ndarray, width: int = 0) -> pd.Series:
+    """`prefix` + number (zero-padded to `width`), built in Arrow: a Python f-string per row is slow at scale."""
+    text = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width, "0")
+    return pd.Series(pc.binary_join_element_wise(prefix, text, ""), dtype=pd.ArrowDtype(pa.string()))

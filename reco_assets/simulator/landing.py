@@ -1,22 +1,18 @@
 """Profiles of the simulator and the landing layout it writes: one events file and one catalog per day."""
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from reco_assets.resources.landing import catalog_file, events_file
-from reco_assets.simulator.days import (
-    Missions,
-    Styles,
-    catalog_snapshot,
-    corrupt,
-    launch_releases,
-    simulate_events,
-    to_json_lines,
-)
+from reco_assets.simulator.catalog import Styles, catalog_snapshot, launch_releases, write_catalog
+from reco_assets.simulator.days import Missions, simulate_events
+from reco_assets.simulator.records import corrupt, to_json_lines
 from reco_assets.simulator.world import build_world
 
 
@@ -30,13 +26,15 @@ class SimulationProfile:
     new_styles_per_day: int
     malformed_share: float = 0.002
     seed: int = 7
+    stock_scale: int = 1
+    """Units of every style are multiplied by this, so that a larger audience does not sell out in minutes."""
 
     @property
     def first_day(self) -> date:
         return self.last_day - timedelta(days=self.days - 1)
 
 
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3
 """Raised whenever the simulated behaviour changes, so that landing data of an older simulator is redone."""
 
 PROFILES = {
@@ -52,7 +50,40 @@ PROFILES = {
     "demo": SimulationProfile(
         "demo", members=20_000, brands=150, days=61, last_day=date(2026, 10, 31), new_styles_per_day=900
     ),
+    # 50x the demo's audience with 5x its releases and 10x the units per style: each unit of stock meets
+    # as many views as in the demo, so sell-outs stay as common, while the daily catalog stays ~20k styles.
+    "scale": SimulationProfile(
+        "scale",
+        members=1_000_000,
+        brands=150,
+        days=61,
+        last_day=date(2026, 10, 31),
+        new_styles_per_day=4_500,
+        stock_scale=10,
+    ),
 }
+
+
+def simulate_days(profile: SimulationProfile) -> Iterator[tuple[date, pd.DataFrame, pd.DataFrame]]:
+    """The profile's days in order: (day, catalog snapshot at midnight, the day's clean events)."""
+    rng = np.random.default_rng(profile.seed)
+    world = build_world(rng, profile.members, profile.brands)
+    sb_weight = np.exp(rng.normal(0, 0.7, size=len(world.sb_subclass)))
+    sb_weight /= sb_weight.sum()
+    styles = Styles.none()
+    missions = Missions.none(profile.members)
+
+    def launch(day: date) -> None:
+        launch_releases(rng, world, styles, day, profile.new_styles_per_day, sb_weight, profile.stock_scale)
+
+    # Three warm-up days fill the site before the first landed day.
+    for n in range(3, 0, -1):
+        launch(profile.first_day - timedelta(days=n))
+    for n in range(profile.days):
+        day = profile.first_day + timedelta(days=n)
+        launch(day)
+        catalog = catalog_snapshot(world, styles, day)
+        yield day, catalog, simulate_events(rng, world, styles, day, missions)
 
 
 def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
@@ -62,24 +93,13 @@ def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
     if marker.exists() and json.loads(marker.read_text()) == made_by:
         log(f"landing data for profile '{profile.name}' already in {landing}")
         return
-    rng = np.random.default_rng(profile.seed)
-    world = build_world(rng, profile.members, profile.brands)
-    sb_weight = np.exp(rng.normal(0, 0.7, size=len(world.sb_subclass)))
-    sb_weight /= sb_weight.sum()
-    styles = Styles()
-    missions = Missions.none(profile.members)
     (landing / "events").mkdir(parents=True, exist_ok=True)
     (landing / "catalog").mkdir(parents=True, exist_ok=True)
-    # Three warm-up days fill the site before the first landed day.
-    for day in (profile.first_day - timedelta(days=3 - i) for i in range(3)):
-        launch_releases(rng, world, styles, day, profile.new_styles_per_day, sb_weight)
-    for n in range(profile.days):
-        day = profile.first_day + timedelta(days=n)
-        launch_releases(rng, world, styles, day, profile.new_styles_per_day, sb_weight)
-        catalog_snapshot(world, styles, day).to_csv(
-            catalog_file(landing, day), index=False, date_format="%Y-%m-%dT%H:%M:%SZ"
-        )
-        events = simulate_events(rng, world, styles, day, missions)
+    # The malformed records draw from their own stream, so the clean events `simulate_days` yields (and the
+    # tests check) are exactly the ones landed.
+    rng = np.random.default_rng([profile.seed, 1])
+    for day, catalog, events in simulate_days(profile):
+        write_catalog(catalog, catalog_file(landing, day))
         lines = corrupt(rng, to_json_lines(events), profile.malformed_share, day)
         events_file(landing, day).write_text("\n".join(lines) + "\n")
         log(f"simulated {day}: {len(lines):,} event records")

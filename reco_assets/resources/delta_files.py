@@ -1,0 +1,190 @@
+"""Parquet files of a Delta table, written by Spark's tasks and committed by the driver.
+
+A write has two halves. In the tasks (`write_task`), every Arrow batch a task sees is split by the
+table's partition columns and streamed into one Parquet file per partition value per task, under the
+hive-style folders Delta uses; the task returns one small row per file (path, size, rows, stats). On the
+driver (`commit`), those rows become Delta add actions, committed in one transaction that replaces
+exactly the targeted partitions. Nothing that grows with the table reaches the driver: only the file list.
+A task that fails or is killed leaves at most files that no version references (`vacuum` removes them).
+
+delta-rs commits (`create_write_transaction`); Spark cannot, as no Delta jars can be fetched here, and it
+would need them per object store. The files go through pyarrow's filesystems (local, S3, GCS, Azure) or,
+for any other URI, the object store delta-rs itself uses (`deltalake.fs.DeltaStorageHandler`).
+"""
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import quote, urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+FILES_SCHEMA = pa.schema(
+    [
+        ("table", pa.string()),
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("rows", pa.int64()),
+        ("partition_values", pa.string()),
+        ("stats", pa.string()),
+    ]
+)
+"""One row per file a task wrote: what the driver needs to commit it."""
+
+Transform = Callable[[Iterator[pa.RecordBatch]], Iterable[tuple[str, pa.Table | pa.RecordBatch]]]
+"""Runs in the task before the files are written: input batches -> (table, rows) pieces."""
+
+
+def filesystem(root: str, storage_options: Mapping[str, str] | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem that holds `root`, and `root` as a path on it."""
+    scheme = urlparse(root).scheme
+    if scheme in ("", "file") or len(scheme) == 1:  # a local path (a Windows drive letter parses as a scheme)
+        return pafs.LocalFileSystem(), pafs.LocalFileSystem().normalize_path(root.removeprefix("file://"))
+    if not storage_options:
+        try:
+            return pafs.FileSystem.from_uri(root)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    from deltalake.fs import DeltaStorageHandler
+
+    return pafs.PyFileSystem(DeltaStorageHandler(root, dict(storage_options or {}))), ""
+
+
+def partition_string(value) -> str:
+    """A partition value as Delta stores it in the log and in folder names."""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _split(data: pa.Table, partition_by: list[str]) -> Iterator[tuple[tuple[str, ...], pa.Table]]:
+    """`data` per distinct combination of its partition columns (usually one per task)."""
+    if data.num_rows == 0:
+        return
+    if all(pc.count_distinct(data.column(c)).as_py() == 1 for c in partition_by):
+        yield tuple(partition_string(data.column(c)[0].as_py()) for c in partition_by), data
+        return
+    for combo in data.select(partition_by).group_by(partition_by).aggregate([]).to_pylist():
+        mask = None
+        for column in partition_by:
+            equal = pc.equal(data.column(column), pa.scalar(combo[column], data.schema.field(column).type))
+            mask = equal if mask is None else pc.and_(mask, equal)
+        yield tuple(partition_string(combo[c]) for c in partition_by), data.filter(mask)
+
+
+def _stats(data: pa.Table) -> dict:
+    """Delta file statistics: the row count, and min/max/null counts of the integer columns (enough to
+    skip files by id; floats are left out, as NaN has no JSON form)."""
+    stats = {"numRecords": data.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    for field in data.schema:
+        if pa.types.is_integer(field.type) and data.num_rows:
+            low_high = pc.min_max(data.column(field.name)).as_py()
+            if low_high["min"] is not None:
+                stats["minValues"][field.name] = low_high["min"]
+                stats["maxValues"][field.name] = low_high["max"]
+            stats["nullCount"][field.name] = data.column(field.name).null_count
+    return stats
+
+
+def _merge_stats(a: dict, b: dict) -> dict:
+    merged = {"numRecords": a["numRecords"] + b["numRecords"], "minValues": {}, "maxValues": {}, "nullCount": {}}
+    for name in set(a["nullCount"]) | set(b["nullCount"]):
+        merged["nullCount"][name] = a["nullCount"].get(name, 0) + b["nullCount"].get(name, 0)
+    for key, pick in (("minValues", min), ("maxValues", max)):
+        for name in set(a[key]) | set(b[key]):
+            merged[key][name] = pick(v for v in (a[key].get(name), b[key].get(name)) if v is not None)
+    return merged
+
+
+@dataclass
+class _OpenFile:
+    path: str  # relative to the table's root
+    writer: pq.ParquetWriter
+    stats: dict
+
+
+def write_task(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    root: str,
+    storage_options: Mapping[str, str] | None,
+    schemas: Mapping[str, pa.Schema],
+    partition_by: list[str],
+    transform: Transform | None,
+    constants: Mapping[str, object],
+) -> Iterator[pa.RecordBatch]:
+    """The task half of a write (`mapInArrow`): stream rows into Parquet files, return the file list.
+    `constants` are columns with one value for every row (e.g. the day), added before the split."""
+    fs, base = filesystem(root, storage_options)
+    token = uuid.uuid4().hex
+    open_files: dict[tuple[str, tuple[str, ...]], _OpenFile] = {}
+    if transform is None:  # a plain write of one table
+        (only,) = schemas
+        pieces = ((only, batch) for batch in batches)
+    else:
+        pieces = transform(batches)
+    for table, rows in pieces:
+        schema = schemas[table]
+        data = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+        for column, value in constants.items():
+            data = data.append_column(column, pa.array([value] * data.num_rows, schema.field(column).type))
+        file_schema = pa.schema([f for f in schema if f.name not in partition_by])
+        for values, part in _split(data, partition_by):
+            key = (table, values)
+            if key not in open_files:
+                folders = "/".join(f"{c}={quote(v, safe='')}" for c, v in zip(partition_by, values))
+                relative = f"{folders}/part-{token}-{len(open_files):05d}.parquet"
+                full = f"{base.rstrip('/')}/{table}/{relative}" if base else f"{table}/{relative}"
+                fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
+                writer = pq.ParquetWriter(full, file_schema, filesystem=fs)
+                open_files[key] = _OpenFile(relative, writer, _stats(pa.table({})))
+            chunk = part.select(file_schema.names).cast(file_schema)
+            open_files[key].writer.write_table(chunk)
+            open_files[key].stats = _merge_stats(open_files[key].stats, _stats(chunk))
+    rows = []
+    for (table, values), handle in open_files.items():
+        handle.writer.close()
+        full = f"{base.rstrip('/')}/{table}/{handle.path}" if base else f"{table}/{handle.path}"
+        rows.append(
+            {
+                "table": table,
+                "path": handle.path,
+                "size": fs.get_file_info(full).size,
+                "rows": handle.stats["numRecords"],
+                "partition_values": json.dumps(dict(zip(partition_by, values))),
+                "stats": json.dumps(handle.stats),
+            }
+        )
+    yield pa.RecordBatch.from_pylist(rows, schema=FILES_SCHEMA)
+
+
+def add_actions(files: list[dict]):
+    """Delta add actions for the files a write's tasks returned."""
+    from deltalake.transaction import AddAction
+
+    now = int(time.time() * 1000)
+    return [AddAction(f["path"], f["size"], json.loads(f["partition_values"]), now, True, f["stats"]) for f in files]
+
+
+def staged_dataset(root: str, storage_options, table: str, schema: pa.Schema, files: list[dict]) -> ds.Dataset:
+    """The files of a write before any commit, partition columns included, for checks (DuckDB) and metadata."""
+    fs, base = filesystem(root, storage_options)
+    prefix = f"{base.rstrip('/')}/{table}" if base else table
+    fragments = []
+    file_format = ds.ParquetFileFormat()
+    for f in files:
+        values = json.loads(f["partition_values"])
+        expression = None
+        for column, value in values.items():
+            typed = pa.scalar(value).cast(schema.field(column).type)
+            term = ds.field(column) == typed
+            expression = term if expression is None else expression & term
+        fragments.append(
+            file_format.make_fragment(f"{prefix}/{f['path']}", filesystem=fs, partition_expression=expression)
+        )
+    return ds.FileSystemDataset(fragments, schema, file_format, fs)
