@@ -1,10 +1,10 @@
 """The one IO layer: every table is a Delta table at `<root>/<asset>`, written by partitions.
 
 Writes replace exactly their partitions (a day, days, a day's cohorts) in one Delta commit, so a re-run
-replaces instead of appending and a crash mid-write leaves the previous version. Spark results are
-written by the executors and committed by the driver (`stage`, then `Staged.commit`), so the rows never
-pass through the driver, and checks run over the staged files before anything becomes visible. Small
-results computed on the driver (the evaluation table, the id map) are written from Arrow (`replace`).
+replaces instead of appending and a crash mid-write leaves the previous version. `stage` has Spark's
+tasks write a result's files and the driver commit only the file list (`Staged.commit`), so the rows
+never pass through the driver and checks can run over the staged files before anything is visible;
+`replace` and `write_partition` write Arrow tables held by the driver.
 Reads return Arrow (small tables, checks, DuckDB) or Spark DataFrames over the snapshot's Parquet files.
 """
 
@@ -31,6 +31,7 @@ from reco_assets.resources.delta_files import (
     filesystem,
     partition_string,
     staged_dataset,
+    table_dir,
     write_task,
 )
 
@@ -113,7 +114,7 @@ class Staged:
     def discard(self) -> None:
         """Delete the staged files: nothing references them."""
         fs, base = filesystem(self.lakehouse.root, self.lakehouse.storage_options)
-        prefix = f"{base.rstrip('/')}/{self.table}" if base else self.table
+        prefix = table_dir(base, self.table)
         for f in self.files:
             fs.delete_file(f"{prefix}/{f['path']}")
 
