@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reco_assets.constants import TABLES
 from reco_assets.resources import HOME_ENV, reco_home
+from reco_assets.simulator import PROFILES
 
 
 def _summary(home: Path, day: date) -> None:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reco_assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="simulate a flash-sale retailer, then materialize its latest day")
-    demo.add_argument("--profile", choices=["tiny", "demo"], default="demo")
+    demo.add_argument("--profile", choices=list(PROFILES), default="demo")
     run = commands.add_parser("run", help="materialize one day from the landing files present")
     run.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: the latest landed day)")
     ui = commands.add_parser("ui", help="start the Dagster UI on the home's instance")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     _cover_landing(home)
 
     if args.command == "demo":
-        from reco_assets.simulator import PROFILES, simulate
+        from reco_assets.simulator import simulate
 
         print(f"simulating profile '{args.profile}' into {home / 'landing'}")
         simulate(PROFILES[args.profile], home / "landing")

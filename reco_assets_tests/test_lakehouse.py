@@ -44,3 +44,80 @@ def test_spark_reads_a_partition_or_an_empty_frame_with_the_schema(spark, tmp_pa
     ]
     empty = lake.read_spark(spark, "t", "cohort = 'home_5'")
     assert empty.count() == 0 and empty.columns == frame.columns
+
+
+def _cohort_rows(spark, day: date, rows: list[tuple[str, int]]):
+    return spark.createDataFrame(
+        [(day, cohort, x) for cohort, x in rows], "as_of_date date, cohort string, x long"
+    ).repartition(3)
+
+
+def test_executor_writes_replace_exactly_the_targeted_partitions_in_one_commit(spark, tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    d1, d2 = date(2026, 10, 30), date(2026, 10, 31)
+    first = [("men_1", 1), ("men_1", 2), ("kids_2", 3), ("home_3", 4)]
+    lake.stage(
+        _cohort_rows(spark, d1, first), "t", {"as_of_date": d1, "cohort": ["men_1", "kids_2", "home_3"]}
+    ).commit()
+    lake.stage(
+        _cohort_rows(spark, d2, first), "t", {"as_of_date": d2, "cohort": ["men_1", "kids_2", "home_3"]}
+    ).commit()
+    version = lake.table("t").version()
+
+    # d2: men_1 gets new rows, kids_2 is targeted without rows (emptied), home_3 is not targeted (kept)
+    staged = lake.stage(
+        _cohort_rows(spark, d2, [("men_1", 10), ("men_1", 11)]), "t", {"as_of_date": d2, "cohort": ["men_1", "kids_2"]}
+    )
+    assert staged.rows == 2 and staged.rows_by("cohort") == {"men_1": 2}
+    assert sorted(lake.read_arrow("t", "as_of_date = '2026-10-31'").column("x").to_pylist()) == [
+        1,
+        2,
+        3,
+        4,
+    ]  # not visible yet
+    staged.commit()
+
+    assert lake.table("t").version() == version + 1  # one transaction
+    stored = lake.read_arrow("t", columns=["as_of_date", "cohort", "x"]).to_pylist()
+    got = sorted((r["as_of_date"], r["cohort"], r["x"]) for r in stored)
+    assert got == sorted([(d1, c, x) for c, x in first] + [(d2, "men_1", 10), (d2, "men_1", 11), (d2, "home_3", 4)])
+
+
+def test_rows_outside_the_targeted_partitions_are_refused_and_nothing_is_published(spark, tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    day = date(2026, 10, 31)
+    lake.stage(_cohort_rows(spark, day, [("men_1", 1)]), "t", {"as_of_date": day, "cohort": "men_1"}).commit()
+    before = lake.table("t").version()
+    files_before = sorted(p for p in tmp_path.rglob("*.parquet"))
+    try:
+        lake.stage(_cohort_rows(spark, day, [("men_1", 2), ("kids_2", 3)]), "t", {"as_of_date": day, "cohort": "men_1"})
+        raise AssertionError("a write with rows of another partition was accepted")
+    except ValueError as error:
+        assert "outside the targeted partitions" in str(error)
+    assert lake.table("t").version() == before
+    assert sorted(p for p in tmp_path.rglob("*.parquet")) == files_before  # the staged files are gone
+    assert lake.read_arrow("t").column("x").to_pylist() == [1]
+
+
+def test_a_write_whose_task_fails_leaves_the_previous_version(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    lake = Lakehouse(root=str(tmp_path))
+    day = date(2026, 10, 31)
+    lake.stage(
+        _cohort_rows(spark, day, [("men_1", 1), ("men_1", 2)]), "t", {"as_of_date": day, "cohort": "men_1"}
+    ).commit()
+    before = lake.table("t").version()
+    # a task fails after others may have written their files: the driver never commits
+    breaking = _cohort_rows(spark, day, [("men_1", x) for x in range(100)]).withColumn(
+        "x", F.when(F.col("x") == 77, F.raise_error(F.lit("task dies mid-write"))).otherwise(F.col("x"))
+    )
+    try:
+        lake.stage(breaking, "t", {"as_of_date": day, "cohort": "men_1"})
+        raise AssertionError("the failing write returned")
+    except Exception as error:  # Spark's job failure
+        assert "task dies mid-write" in str(error)
+    assert lake.table("t").version() == before
+    assert sorted(lake.read_arrow("t").column("x").to_pylist()) == [1, 2]
+    lake.table("t").vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert sorted(lake.read_arrow("t").column("x").to_pylist()) == [1, 2]

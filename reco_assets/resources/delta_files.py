@@ -57,6 +57,11 @@ def filesystem(root: str, storage_options: Mapping[str, str] | None = None) -> t
     return pafs.PyFileSystem(DeltaStorageHandler(root, dict(storage_options or {}))), ""
 
 
+def table_dir(base: str, table: str) -> str:
+    """A table's folder on the filesystem `filesystem` returned (whose root path is `base`)."""
+    return f"{base.rstrip('/')}/{table}" if base else table
+
+
 def partition_string(value) -> str:
     """A partition value as Delta stores it in the log and in folder names."""
     return value.isoformat() if isinstance(value, date) else str(value)
@@ -139,7 +144,7 @@ def write_task(
             if key not in open_files:
                 folders = "/".join(f"{c}={quote(v, safe='')}" for c, v in zip(partition_by, values))
                 relative = f"{folders}/part-{token}-{len(open_files):05d}.parquet"
-                full = f"{base.rstrip('/')}/{table}/{relative}" if base else f"{table}/{relative}"
+                full = f"{table_dir(base, table)}/{relative}"
                 fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
                 writer = pq.ParquetWriter(full, file_schema, filesystem=fs)
                 open_files[key] = _OpenFile(relative, writer, _stats(pa.table({})))
@@ -149,7 +154,7 @@ def write_task(
     rows = []
     for (table, values), handle in open_files.items():
         handle.writer.close()
-        full = f"{base.rstrip('/')}/{table}/{handle.path}" if base else f"{table}/{handle.path}"
+        full = f"{table_dir(base, table)}/{handle.path}"
         rows.append(
             {
                 "table": table,
@@ -174,7 +179,7 @@ def add_actions(files: list[dict]):
 def staged_dataset(root: str, storage_options, table: str, schema: pa.Schema, files: list[dict]) -> ds.Dataset:
     """The files of a write before any commit, partition columns included, for checks (DuckDB) and metadata."""
     fs, base = filesystem(root, storage_options)
-    prefix = f"{base.rstrip('/')}/{table}" if base else table
+    prefix = table_dir(base, table)
     fragments = []
     file_format = ds.ParquetFileFormat()
     for f in files:

@@ -31,6 +31,7 @@ from reco_assets.resources.delta_files import (
     filesystem,
     partition_string,
     staged_dataset,
+    table_dir,
     write_task,
 )
 
@@ -113,7 +114,7 @@ class Staged:
     def discard(self) -> None:
         """Delete the staged files: nothing references them."""
         fs, base = filesystem(self.lakehouse.root, self.lakehouse.storage_options)
-        prefix = f"{base.rstrip('/')}/{self.table}" if base else self.table
+        prefix = table_dir(base, self.table)
         for f in self.files:
             fs.delete_file(f"{prefix}/{f['path']}")
 
