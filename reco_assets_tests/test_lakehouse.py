@@ -121,3 +121,17 @@ def test_a_write_whose_task_fails_leaves_the_previous_version(spark, tmp_path):
     assert sorted(lake.read_arrow("t").column("x").to_pylist()) == [1, 2]
     lake.table("t").vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
     assert sorted(lake.read_arrow("t").column("x").to_pylist()) == [1, 2]
+
+
+def test_filters_on_any_column_of_an_executor_written_table_find_their_rows(spark, tmp_path):
+    # the writer records statistics of integer columns only; filters on the other columns must still match
+    lake = Lakehouse(root=str(tmp_path))
+    day = date(2026, 10, 31)
+    frame = spark.createDataFrame(
+        [(day, "men_1", 1, "purchase", 2.5), (day, "men_1", 2, "view", 0.5), (day, "kids_2", 3, "purchase", 9.0)],
+        "as_of_date date, cohort string, x long, kind string, price double",
+    )
+    lake.stage(frame, "t", {"as_of_date": day, "cohort": ["men_1", "kids_2"]}).commit()
+    assert sorted(lake.read_arrow("t", "kind = 'purchase'").column("x").to_pylist()) == [1, 3]
+    assert lake.read_arrow("t", "price > 1 AND cohort = 'men_1'").column("x").to_pylist() == [1]
+    assert sorted(r["x"] for r in lake.read_spark(spark, "t", "kind IN ('view', 'purchase')").collect()) == [1, 2, 3]

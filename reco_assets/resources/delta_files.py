@@ -178,18 +178,29 @@ def add_actions(files: list[dict]):
 
 def staged_dataset(root: str, storage_options, table: str, schema: pa.Schema, files: list[dict]) -> ds.Dataset:
     """The files of a write before any commit, partition columns included, for checks (DuckDB) and metadata."""
+    return files_dataset(
+        root, storage_options, table, schema, [(f["path"], json.loads(f["partition_values"])) for f in files]
+    )
+
+
+def files_dataset(
+    root: str, storage_options, table: str, schema: pa.Schema, files: list[tuple[str, Mapping]]
+) -> ds.Dataset:
+    """An Arrow dataset over a table's files (paths relative to its folder, with their partition values).
+
+    Built by hand rather than with delta-rs `to_pyarrow_dataset`, which turns a column without file statistics
+    into a `column >= null` guarantee that makes every filter on it match nothing; the files here carry only
+    the statistics `_stats` writes. Fragments know their partition values, so partition filters still prune.
+    """
     fs, base = filesystem(root, storage_options)
     prefix = table_dir(base, table)
     fragments = []
     file_format = ds.ParquetFileFormat()
-    for f in files:
-        values = json.loads(f["partition_values"])
+    for path, values in files:
         expression = None
         for column, value in values.items():
             typed = pa.scalar(value).cast(schema.field(column).type)
             term = ds.field(column) == typed
             expression = term if expression is None else expression & term
-        fragments.append(
-            file_format.make_fragment(f"{prefix}/{f['path']}", filesystem=fs, partition_expression=expression)
-        )
+        fragments.append(file_format.make_fragment(f"{prefix}/{path}", filesystem=fs, partition_expression=expression))
     return ds.FileSystemDataset(fragments, schema, file_format, fs)

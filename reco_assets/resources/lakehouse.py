@@ -28,6 +28,7 @@ from reco_assets.resources.delta_files import (
     FILES_SCHEMA,
     Transform,
     add_actions,
+    files_dataset,
     filesystem,
     partition_string,
     staged_dataset,
@@ -198,8 +199,17 @@ class Lakehouse(ConfigurableResource):
         return staged[tables] if single else staged
 
     def dataset(self, table: str) -> ds.Dataset | None:
+        """The table's current snapshot as an Arrow dataset (files listed by the Delta log), or None."""
         delta = self.table(table)
-        return delta.to_pyarrow_dataset() if delta is not None else None
+        if delta is None:
+            return None
+        actions = pa.table(delta.get_add_actions(flatten=False))
+        paths = actions.column("path").to_pylist()
+        if "partition" in actions.column_names:
+            files = list(zip(paths, actions.column("partition").to_pylist()))
+        else:
+            files = [(path, {}) for path in paths]
+        return files_dataset(self.root, self.storage_options, table, pa.schema(delta.schema().to_arrow()), files)
 
     def read_arrow(self, table: str, where: str | None = None, columns: list[str] | None = None) -> pa.Table:
         """Rows of a table as Arrow, filtered by a SQL `where` over its columns (DuckDB)."""
