@@ -7,10 +7,12 @@ Runs `python -m reco_assets demo` as a child process and samples its process tre
 """
 
 import argparse
+import re
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -44,12 +46,30 @@ def is_jvm(pid: int) -> bool:
         return False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", default="demo")
-    parser.add_argument("--home", required=True)
-    args = parser.parse_args()
-    command = [sys.executable, "-m", "reco_assets", "demo", "--profile", args.profile, "--home", args.home]
+@dataclass
+class Measured:
+    exit_code: int
+    wall: float  # seconds of the whole command, simulation included
+    peak_gib: float  # peak resident memory of the process tree
+    jvms: int
+    output: list[str]
+
+    @property
+    def stages(self) -> dict[str, float]:
+        """The runner's stage timings (`  <stage>   12.3 s`)."""
+        found = (re.fullmatch(r"  (\S.*?)\s+([\d.]+) s(  FAILED)?", line) for line in self.output)
+        return {m.group(1): float(m.group(2)) for m in found if m}
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per table of the day, from the closing summary."""
+        found = (re.fullmatch(r"  (\w+)\s+([\d,]+) rows", line) for line in self.output)
+        return {m.group(1): int(m.group(2).replace(",", "")) for m in found if m}
+
+
+def measure(profile: str, home: str) -> Measured:
+    """Run `python -m reco_assets demo` on a profile, sampling its process tree every 0.2 s."""
+    command = [sys.executable, "-m", "reco_assets", "demo", "--profile", profile, "--home", home]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, jvms = 0, set()
@@ -68,16 +88,23 @@ def main() -> None:
     child.wait()
     sampler.join()
     wall = time.perf_counter() - started
-    keep = [
-        line
-        for line in output.splitlines()
-        if line.startswith(("  ", "simulat", "ingesting", "materializing", "20", "Tables", "All", "FAILED"))
-        and "warn" not in line.lower()
-    ]
+    return Measured(child.returncode, wall, peak / 1024 / 1024, len(jvms), output.splitlines())
+
+
+SHOWN = ("  ", "simulat", "ingesting", "materializing", "evaluating", "20", "Tables", "All", "FAILED")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="demo")
+    parser.add_argument("--home", required=True)
+    args = parser.parse_args()
+    run = measure(args.profile, args.home)
+    keep = [line for line in run.output if line.startswith(SHOWN) and "warn" not in line.lower()]
     print("\n".join(keep))
     print(
-        f"\nexit code {child.returncode}; whole command {wall:.1f} s; peak memory of the process tree "
-        f"{peak / 1024 / 1024:.2f} GiB; JVMs started: {len(jvms)}"
+        f"\nexit code {run.exit_code}; whole command {run.wall:.1f} s; peak memory of the process tree "
+        f"{run.peak_gib:.2f} GiB; JVMs started: {run.jvms}"
     )
 
 

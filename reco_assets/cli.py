@@ -61,11 +61,18 @@ def _tune(home: Path, day: date | None, limit: int | None) -> int:
     from reco_assets.evaluation.tuning import tune
     from reco_assets.resources import local_resources
     from reco_assets.resources.landing import LandingResource
+    from reco_assets.runner import ingest_days, ingestion_window
     from reco_assets.settings import RecoSettings
 
     resources = local_resources(home)
-    day = day or LandingResource(root=str(home / "landing")).days()[-1]
+    available = LandingResource(root=str(home / "landing")).days()
+    day = day or available[-1]
     settings = RecoSettings()
+    needed = [*ingestion_window(available, day, settings), day]
+    print(f"ingesting the landed days the backtest reads ({needed[0]} .. {day})")
+    if not ingest_days(home, needed, settings):
+        print("ingestion failed: see the run in the Dagster UI")
+        return 1
     print(f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
     results = tune(resources["spark"].session(), resources["lakehouse"], resources["tracking"], day, settings, limit)
     print("\n" + results.drop(columns="mlflow_run_id").to_string(index=False, float_format="%.4f"))

@@ -96,14 +96,7 @@ def run_day(
     earlier = ingestion_window(available, day, settings)
     if earlier:
         log(f"ingesting {len(earlier)} earlier days ({earlier[0]} .. {earlier[-1]}) for the look-back windows")
-        if not execute(
-            "ingest history",
-            "ingest_job",
-            tags={
-                "dagster/asset_partition_range_start": earlier[0].isoformat(),
-                "dagster/asset_partition_range_end": earlier[-1].isoformat(),
-            },
-        ):
+        if not execute("ingest history", "ingest_job", tags=day_range_tags(earlier[0], earlier[-1])):
             return report
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
     if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
@@ -116,6 +109,23 @@ def run_day(
     if populated:
         execute("cohorts", "cohort_job", tags=cohort_range_tags(day, populated))
     return report
+
+
+def ingest_days(home: Path, days: list[date], settings: RecoSettings | None = None) -> bool:
+    """Catalog and raw events of the landed `days` (first to last), in one single-run backfill."""
+    defs = build_definitions(local_resources(home, settings or RecoSettings()))
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=dagster_instance(home), run_config=QUIET, raise_on_error=False, tags=day_range_tags(days[0], days[-1])
+    )
+    return result.success
+
+
+def day_range_tags(first: date, last: date) -> dict[str, str]:
+    """Tags of one run over the days from `first` to `last` (a single-run backfill)."""
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
 
 
 def cohort_range_tags(day: date, cohorts: list[str]) -> dict[str, str]:

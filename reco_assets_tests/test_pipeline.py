@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey
+from deltalake import DeltaTable
 
 from reco_assets.cli import main
 from reco_assets.definitions import build_definitions
@@ -194,22 +195,24 @@ def test_published_styles_are_saleable_and_lists_are_clean(home):
 def test_checks_mlflow_and_runs_are_recorded(home):
     instance = DagsterInstance.from_config(str(home / "dagster"))
     runs = instance.get_runs()
-    cohorts = table(home, "member_cohorts").cohort.nunique()
-    assert len(runs) == 3 + cohorts and all(run.is_success for run in runs)  # history, day, evaluation, cohorts
+    cohorts = set(table(home, "member_cohorts").cohort)
+    # history, the day's shared tables, the evaluation, and every cohort's models and cards in one run
+    assert len(runs) == 4 and all(run.is_success for run in runs)
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     tracked = mlflow.search_runs(experiment_names=["reco_assets"])
-    factors = tracked[tracked["tags.mlflow.runName"].str.startswith("als_factors")]
-    assert len(factors) == cohorts  # one model per populated cohort
-    assert set(factors["params.rank"]) == {"50"} and (factors["metrics.members"] >= 0).all()
+    (factors,) = tracked[tracked["tags.mlflow.runName"] == "als_factors"].to_dict("records")
+    assert factors["params.rank"] == "50" and factors["params.engine"] == "implicit"
+    members = table(home, "member_cohorts").cohort.value_counts()
+    assert {c: factors[f"metrics.{c}.members"] for c in cohorts} == members.to_dict()  # every member has a model
 
     # one evaluation run with a nested run per backtested model (the scored cohorts and the global one)
     (parent,) = tracked[tracked["tags.mlflow.runName"] == f"offline_evaluation {DAY}"]["run_id"]
     nested = tracked[tracked["tags.mlflow.parentRunId"] == parent]
     evaluation = table(home, "offline_evaluation")
     scored_cohorts = set(evaluation.segment) - {"all", "new_styles", "returning_styles"}
-    assert set(nested["tags.cohort"]) == scored_cohorts | {"global"}
+    assert scored_cohorts | {"global"} <= set(nested["tags.cohort"]) <= cohorts | {"global"}  # fitted in one job
     assert (nested["metrics.train.fit_seconds"] > 0).all()
     parent_run = tracked.set_index("run_id").loc[parent]
     model_ndcg = evaluation.query("level == 'subclass_brand' and segment == 'all' and method == 'model'")
@@ -221,7 +224,7 @@ def test_checks_mlflow_and_runs_are_recorded(home):
 
     # every cohort model of the day is a registered version tagged with the day, and it loads and predicts
     client = mlflow.MlflowClient()
-    versions = [client.search_model_versions(f"name = 'reco_als_{cohort}'") for cohort in set(factors["tags.cohort"])]
+    versions = [client.search_model_versions(f"name = 'reco_als_{cohort}'") for cohort in cohorts]
     assert all(len(v) == 1 and v[0].tags["as_of_date"] == str(DAY) for v in versions)
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
     model = mlflow.pyfunc.load_model(f"models:/reco_als_{cohort}/1")
@@ -246,9 +249,16 @@ def test_rerunning_a_day_replaces_it(home):
             n: table(home, n)
             for n in ["raw_events", "raw_events_rejected", "implicit_ratings", "member_cohorts", "style_listings"]
         }
+        frames["als_factors"] = frames["als_factors"].drop(columns="fit_seconds")  # a wall time, not data
         return {n: f.astype(str).sort_values(list(f.columns)).reset_index(drop=True) for n, f in frames.items()}
 
-    before = snapshot()
+    def files(name: str) -> tuple[set[str], set[str]]:
+        """Data files of the re-run cohort's partition and of every other partition of the table."""
+        paths = set(DeltaTable(str(home / "lakehouse" / name)).file_uris())
+        mine = {p for p in paths if f"as_of_date={DAY}" in p and f"cohort={cohort}/" in p}
+        return mine, paths - mine
+
+    before, files_before = snapshot(), {n: files(n) for n in names}
     defs = build_definitions(local_resources(home))
     instance = dagster_instance(home)
     assert (
@@ -264,6 +274,10 @@ def test_rerunning_a_day_replaces_it(home):
     after = snapshot()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    for name in names:  # a single cohort re-run alone rewrites its partition and leaves the others' files
+        (mine_before, others_before), (mine_after, others_after) = files_before[name], files(name)
+        assert others_after == others_before, name
+        assert mine_after and not (mine_after & mine_before), name
 
 
 def test_offline_evaluation_measures_every_method_metric_and_segment(home):

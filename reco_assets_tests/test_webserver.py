@@ -52,7 +52,7 @@ def test_ui_lists_every_asset_and_its_lineage(tmp_path):
         assert all(n["isPartitioned"] for n in nodes)
         assert edges["member_cards"] == {"diversified_affinities", "style_listings", "catalog", "offline_evaluation"}
         assert edges["als_factors"] == {"implicit_ratings", "member_cohorts"}
-        assert edges["boosted_affinities"] == {"member_affinities", "member_cohorts", "catalog", "raw_events"}
+        assert edges["boosted_affinities"] == {"member_affinities", "catalog", "raw_events"}
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -18,8 +18,9 @@ from reco_assets.settings import RecoSettings
 
 PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
 GRID: dict[str, list] = {
-    "als_reg_param": [0.03, 0.3],
-    "als_alpha": [0.01, 1.0],
+    "als_reg_param": [0.5, 2.0, 10.0, 20.0, 50.0],
+    "als_mllib_reg_param": [0.03, 0.1, 1.0],
+    "als_alpha": [0.01, 0.2, 1.0],
     "als_rank": [20, 100],
     "ratings_lookback_days": [30],
     "event_weights": [PURCHASE_HEAVY],
@@ -28,10 +29,16 @@ GRID: dict[str, list] = {
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
 
-def trials(grid: dict[str, list]) -> Iterator[dict]:
+ENGINE_ONLY = {"als_reg_param": "implicit", "als_mllib_reg_param": "mllib"}
+"""Settings that only one ALS engine reads: tried only when that engine is the one tuned."""
+
+
+def trials(grid: dict[str, list], engine: str) -> Iterator[dict]:
     """The current settings first, then one dimension changed at a time."""
     yield {}
     for name, values in grid.items():
+        if ENGINE_ONLY.get(name, engine) != engine:
+            continue
         for value in values:
             yield dict(value) if name == "event_weights" else {name: value}
 
@@ -47,7 +54,7 @@ def tune(
 ) -> pd.DataFrame:
     """Backtest every trial (model only, subclass-brand level); one MLflow run each; best NDCG@10 first."""
     results = []
-    for number, overrides in enumerate(list(trials(GRID))[:limit], 1):
+    for number, overrides in enumerate(list(trials(GRID, base.als_engine))[:limit], 1):
         settings = base.model_copy(update=overrides)
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "current settings"
         with tracking.run(f"tuning {day} #{number}", {"as_of_date": str(day), "tuning": "true"}) as run:

@@ -50,6 +50,16 @@ PROFILES = {
     "demo": SimulationProfile(
         "demo", members=20_000, brands=150, days=61, last_day=date(2026, 10, 31), new_styles_per_day=900
     ),
+    # 5x the demo's audience with 2.5x its releases and 2x the units per style (see `scale`).
+    "medium": SimulationProfile(
+        "medium",
+        members=100_000,
+        brands=150,
+        days=61,
+        last_day=date(2026, 10, 31),
+        new_styles_per_day=2_250,
+        stock_scale=2,
+    ),
     # 50x the demo's audience with 5x its releases and 10x the units per style: each unit of stock meets
     # as many views as in the demo, so sell-outs stay as common, while the daily catalog stays ~20k styles.
     "scale": SimulationProfile(
