@@ -1,7 +1,8 @@
 """ALS factors: one implicit-feedback model per cohort, all of a day's cohorts fitted in one Spark job."""
 
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import tempfile
+
+import duckdb
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
@@ -10,7 +11,7 @@ from reco_assets.assets.common import check, cohort_days, publish, spec, stage_d
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
-from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.lakehouse import Lakehouse, Staged, partition_predicate
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
 from reco_assets.settings import RecoSettings
@@ -53,9 +54,9 @@ def als_factors(
     with tracking.run("als_factors", {"dagster_run_id": context.run_id}) as run:
         for write in writes:
             day = str(write.partitions["as_of_date"])
-            mlflow_day = _track(write.dataset(), params, day)
-            versions |= {f"{day}/{c}": v for c, v in mlflow_day[0].items()}
-            fit_seconds |= {f"{day}/{c}": s for c, s in mlflow_day[1].items()}
+            day_versions, day_seconds = _track(write, params, day)
+            versions |= {f"{day}/{c}": v for c, v in day_versions.items()}
+            fit_seconds |= {f"{day}/{c}": s for c, s in day_seconds.items()}
     yield MaterializeResult(
         asset_key="als_factors",
         metadata=staged_metadata(
@@ -68,23 +69,24 @@ def als_factors(
     )
 
 
-def _track(factors: ds.Dataset, params: AlsParams, day: str) -> tuple[dict[str, str], dict[str, float]]:
+def _track(write: Staged, params: AlsParams, day: str) -> tuple[dict[str, str], dict[str, float]]:
     """Parameters and sizes in the active MLflow run; each cohort's model registered as a version of
-    `reco_als_<cohort>` tagged with the day. Returns cohort -> version, cohort -> fit seconds."""
+    `reco_als_<cohort>` tagged with the day, its artifact a copy of the cohort's factor files.
+    Returns cohort -> version, cohort -> fit seconds."""
     import mlflow
 
     mlflow.log_params(vars(params) | {"as_of_date": day})
+    with duckdb.connect() as con:
+        con.register("t", write.dataset())
+        sizes = con.sql(
+            "SELECT cohort, count(*) FILTER (side = 'member') AS members, count(*) FILTER (side = 'item') AS items, "
+            "max(fit_seconds) AS seconds FROM t GROUP BY cohort ORDER BY cohort"
+        ).fetchall()
     versions, seconds = {}, {}
-    for cohort in sorted(pc.unique(factors.to_table(columns=["cohort"]).column("cohort")).to_pylist()):
-        rows = factors.to_table(columns=["side", "id", "factors", "fit_seconds"], filter=ds.field("cohort") == cohort)
-        members = pc.sum(pc.equal(rows.column("side"), "member")).as_py() or 0
-        seconds[cohort] = round(pc.max(rows.column("fit_seconds")).as_py() or 0.0, 3)
-        mlflow.log_metrics(
-            {
-                f"{cohort}.members": members,
-                f"{cohort}.items": rows.num_rows - members,
-                f"{cohort}.fit_seconds": seconds[cohort],
-            }
-        )
-        versions[cohort] = register_cohort_model(rows, cohort, day)
+    for cohort, members, items, fit in sizes:
+        seconds[cohort] = round(fit, 3)
+        mlflow.log_metrics({f"{cohort}.members": members, f"{cohort}.items": items, f"{cohort}.fit_seconds": fit})
+        with tempfile.TemporaryDirectory() as folder:
+            write.copy_files("cohort", cohort, folder)
+            versions[cohort] = register_cohort_model(folder, cohort, day)
     return versions, seconds

@@ -13,7 +13,8 @@ from mlflow.pyfunc import PythonModel
 
 class CohortAls(PythonModel):
     def load_context(self, context) -> None:
-        factors = pq.read_table(context.artifacts["factors"]).to_pandas()
+        # a folder of the Parquet files the pipeline wrote for the cohort (older versions: one file)
+        factors = pq.read_table(context.artifacts["factors"], columns=["side", "id", "factors"]).to_pandas()
         members = factors[factors["side"] == "member"]
         items = factors[factors["side"] == "item"]
         self.member_index = pd.Series(np.arange(len(members)), index=members["id"].to_numpy())

@@ -42,10 +42,14 @@ Transform = Callable[[Iterator[pa.RecordBatch]], Iterable[tuple[str, pa.Table | 
 """Runs in the task before the files are written: input batches -> (table, rows) pieces."""
 
 
+def is_local(root: str) -> bool:
+    scheme = urlparse(root).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter parses as a scheme
+
+
 def filesystem(root: str, storage_options: Mapping[str, str] | None = None) -> tuple[pafs.FileSystem, str]:
     """The filesystem that holds `root`, and `root` as a path on it."""
-    scheme = urlparse(root).scheme
-    if scheme in ("", "file") or len(scheme) == 1:  # a local path (a Windows drive letter parses as a scheme)
+    if is_local(root):
         return pafs.LocalFileSystem(), pafs.LocalFileSystem().normalize_path(root.removeprefix("file://"))
     if not storage_options:
         try:

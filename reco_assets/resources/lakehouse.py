@@ -30,11 +30,13 @@ from reco_assets.resources.delta_files import (
     add_actions,
     files_dataset,
     filesystem,
+    is_local,
     partition_string,
     staged_dataset,
     table_dir,
     write_task,
 )
+from reco_assets.resources.delta_source import DeltaFiles
 
 PartitionValue = date | str
 Partitions = Mapping[str, PartitionValue | Sequence[PartitionValue]]
@@ -85,6 +87,20 @@ class Staged:
             counts[value] = counts.get(value, 0) + f["rows"]
         return dict(sorted(counts.items()))
 
+    def copy_files(self, column: str, value: str, folder: str) -> list[str]:
+        """Copy the staged files of one partition value into a local folder (streamed, not loaded):
+        e.g. a cohort's factors as a model artifact. Returns the local paths."""
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem(self.lakehouse.root, self.lakehouse.storage_options)
+        copied = []
+        for f in self.files:
+            if json.loads(f["partition_values"])[column] == value:
+                target = f"{folder}/{f['path'].rsplit('/', 1)[-1]}"
+                pafs.copy_files(f"{table_dir(base, self.table)}/{f['path']}", target, fs, pafs.LocalFileSystem())
+                copied.append(target)
+        return copied
+
     def commit(self) -> int:
         """One Delta transaction: the staged files replace every targeted partition; returns the version."""
         partition_by = list(self.partitions)
@@ -126,6 +142,12 @@ class Lakehouse(ConfigurableResource):
     root: str = Field(description="Folder or URI that holds one Delta table per asset.")
     storage_options: dict[str, str] = Field(
         default_factory=dict, description="Passed to deltalake for object stores (credentials, endpoint)."
+    )
+    spark_reader: str = Field(
+        "auto",
+        description="How Spark reads tables: `native` (Spark's Parquet reader; object stores need their Hadoop "
+        "jars), `python` (the `reco_delta_files` data source: pyarrow in the Python workers, any store delta-rs "
+        "reaches, no jar), `auto` (native for local folders, python for object stores).",
     )
 
     def uri(self, table: str) -> str:
@@ -231,8 +253,15 @@ class Lakehouse(ConfigurableResource):
         schema = pa.schema(delta.schema().to_arrow())
         if not uris:
             return spark.createDataFrame(schema.empty_table())
-        # The Delta schema spares Spark a job that infers it from the files' footers; partition columns
-        # come back from the hive-style paths under basePath.
-        frame = spark.read.schema(from_arrow_schema(schema)).option("basePath", self.uri(table)).parquet(*uris)
+        if self.spark_reader == "python" or (self.spark_reader == "auto" and not is_local(self.root)):
+            prefix = self.uri(table).rstrip("/") + "/"
+            files = [uri.split(prefix, 1)[-1] for uri in uris]
+            spark.dataSource.register(DeltaFiles)
+            options = DeltaFiles.options(self.root, table, self.storage_options, files)
+            frame = spark.read.format(DeltaFiles.name()).schema(from_arrow_schema(schema)).options(**options).load()
+        else:
+            # The Delta schema spares Spark a job that infers it from the files' footers; partition columns
+            # come back from the hive-style paths under basePath.
+            frame = spark.read.schema(from_arrow_schema(schema)).option("basePath", self.uri(table)).parquet(*uris)
         frame = frame.select(*schema.names)
         return frame.where(where) if where else frame

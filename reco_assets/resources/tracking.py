@@ -2,13 +2,10 @@
 cohort models registered in the model registry."""
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -39,9 +36,9 @@ class MlflowTracking(ConfigurableResource):
 MODEL_CODE = Path(__file__).resolve().parent.parent / "models" / "cohort_als.py"
 
 
-def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
-    """Log the cohort's factors as a pyfunc model in the active run and register a version of
-    `reco_als_<cohort>` tagged with the day; returns the version."""
+def register_cohort_model(factors_folder: str, cohort: str, day: str) -> str:
+    """Log a cohort's factor files (Parquet: `side`, `id`, `factors`) as a pyfunc model in the active run and
+    register a version of `reco_als_<cohort>` tagged with the day; returns the version."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
@@ -52,17 +49,14 @@ def register_cohort_model(factors: pa.Table, cohort: str, day: str) -> str:
         pd.DataFrame({"member_id": [1], "subclass_brand_id": [1], "prediction": [0.0], "rank": [1]}),
         params={"k": 10},
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "factors.parquet"
-        pq.write_table(factors.select(["side", "id", "factors"]), path)
-        info = mlflow.pyfunc.log_model(
-            name=f"cohort_als_{cohort}",
-            python_model=str(MODEL_CODE),
-            artifacts={"factors": str(path)},
-            pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
-            signature=signature,
-            registered_model_name=f"reco_als_{cohort}",
-        )
+    info = mlflow.pyfunc.log_model(
+        name=f"cohort_als_{cohort}",
+        python_model=str(MODEL_CODE),
+        artifacts={"factors": factors_folder},
+        pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
+        signature=signature,
+        registered_model_name=f"reco_als_{cohort}",
+    )
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_model_version_tag(f"reco_als_{cohort}", version, "as_of_date", day)
     return version
