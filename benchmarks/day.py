@@ -39,11 +39,19 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def is_jvm(pid: int) -> bool:
+def jvm_class(pid: int) -> str | None:
+    """The main class of a Java process (None for any other process)."""
     try:
-        return Path(f"/proc/{pid}/exe").resolve().name == "java"
+        if Path(f"/proc/{pid}/exe").resolve().name != "java":
+            return None
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return False
+        return None
+    classes = [a.decode() for a in args if a.startswith(b"org.apache.")]
+    return classes[0] if classes else "java"
+
+
+LAUNCHER = "org.apache.spark.launcher.Main"  # spark-submit's short-lived helper that builds the command line
 
 
 @dataclass
@@ -51,8 +59,12 @@ class Measured:
     exit_code: int
     wall: float  # seconds of the whole command, simulation included
     peak_gib: float  # peak resident memory of the process tree
-    jvms: int
+    jvms: dict[int, str]  # pid -> main class of every Java process seen
     output: list[str]
+
+    @property
+    def spark_jvms(self) -> int:
+        return sum(1 for name in self.jvms.values() if name != LAUNCHER)
 
     @property
     def stages(self) -> dict[str, float]:
@@ -72,14 +84,14 @@ def measure(profile: str, home: str) -> Measured:
     command = [sys.executable, "-m", "reco_assets", "demo", "--profile", profile, "--home", home]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak, jvms = 0, set()
+    peak, jvms = 0, {}
 
     def sample() -> None:
         nonlocal peak
         while child.poll() is None:
             pids = tree(child.pid)
             peak = max(peak, sum(rss_kib(p) for p in pids))
-            jvms.update(p for p in pids if is_jvm(p))
+            jvms.update({p: name for p in pids if p not in jvms and (name := jvm_class(p))})
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -88,7 +100,7 @@ def measure(profile: str, home: str) -> Measured:
     child.wait()
     sampler.join()
     wall = time.perf_counter() - started
-    return Measured(child.returncode, wall, peak / 1024 / 1024, len(jvms), output.splitlines())
+    return Measured(child.returncode, wall, peak / 1024 / 1024, jvms, output.splitlines())
 
 
 SHOWN = ("  ", "simulat", "ingesting", "materializing", "evaluating", "20", "Tables", "All", "FAILED")
@@ -104,7 +116,7 @@ def main() -> None:
     print("\n".join(keep))
     print(
         f"\nexit code {run.exit_code}; whole command {run.wall:.1f} s; peak memory of the process tree "
-        f"{run.peak_gib:.2f} GiB; JVMs started: {run.jvms}"
+        f"{run.peak_gib:.2f} GiB; JVMs started: {run.spark_jvms} ({sorted(run.jvms.values())})"
     )
 
 

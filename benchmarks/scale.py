@@ -42,7 +42,9 @@ def day_curve(profiles: list[str], root: Path) -> None:
         for stage, seconds in stages.items():
             print(f"  {stage:<28} {seconds:8.1f} s")
         print(f"  {'the day (after history)':<28} {day:8.1f} s")
-        print(f"  whole command (simulation included) {run.wall:.1f} s; peak {run.peak_gib:.2f} GiB; JVMs {run.jvms}")
+        print(f"  whole command (simulation included) {run.wall:.1f} s; peak {run.peak_gib:.2f} GiB")
+        print(f"  Spark JVMs {run.spark_jvms}")
+        print(f"  Java processes seen: {sorted(run.jvms.values())}")
         for table, rows in run.rows.items():
             print(f"    {table:<26} {rows:>14,} rows")
     print("\ncost curve (the day after history):")

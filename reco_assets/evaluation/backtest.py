@@ -155,18 +155,24 @@ def _collect(ranked: pd.DataFrame, table: str, global_model: bool) -> pd.DataFra
     return chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
 
 
-def _style_feed(session: SparkSession, ranking: pd.DataFrame, listings: DataFrame, limits: CardLimits, n: int):
-    """A group ranking turned into the product feed the cards would show: its first `n` styles."""
-    affinities = session.createDataFrame(
-        ranking.rename(columns={"item_id": "subclass_brand_id"})[["member_id", "subclass_brand_id", "score", "rank"]]
-    ).withColumn("cohort", F.lit("all"))
+def _style_feeds(
+    session: SparkSession, rankings: dict[str, pd.DataFrame], listings: DataFrame, limits: CardLimits, n: int
+) -> dict[str, pd.DataFrame]:
+    """Every method's group ranking turned into the product feed the cards would show (its first `n`
+    styles), all methods in one Spark job: the method stands in the `cohort` column the feed groups by."""
+    columns = ["cohort", "member_id", "subclass_brand_id", "score", "rank"]
+    stacked = pd.concat(
+        [r.rename(columns={"item_id": "subclass_brand_id"}).assign(cohort=method) for method, r in rankings.items()]
+    )
+    affinities = session.createDataFrame(stacked[columns].astype({"score": "float64", "rank": "int32"}))
     feed = product_feed(member_groups(affinities, listings), limits).where(F.col("variant") == "full")
-    return (
-        feed.select("member_id", F.posexplode("style_ids").alias("position", "item_id"))
+    rows = (
+        feed.select("cohort", "member_id", F.posexplode("style_ids").alias("position", "item_id"))
         .where(F.col("position") < n)
-        .select("member_id", "item_id", F.lit(0.0).alias("score"), (F.col("position") + 1).alias("rank"))
+        .select("cohort", "member_id", "item_id", F.lit(0.0).alias("score"), (F.col("position") + 1).alias("rank"))
         .toPandas()
     )
+    return {method: rows[rows["cohort"] == method].drop(columns="cohort").reset_index(drop=True) for method in rankings}
 
 
 def run_backtest(
@@ -288,7 +294,7 @@ def run_backtest(
             )
             style_shares, style_unseen = interaction_shares(touched.toPandas())
             backtest.levels["style"] = Level(
-                rankings={m: _style_feed(session, r, listings, limits, n) for m, r in group_rankings.items()},
+                rankings=_style_feeds(session, group_rankings, listings, limits, n),
                 relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
                 recommendable=listings.count(),
                 popularity=style_shares,

@@ -29,13 +29,14 @@ def _per_member(values: pd.Series, members: pd.Index) -> np.ndarray:
     return values.reindex(members, fill_value=0.0).to_numpy(dtype=float)
 
 
-def accuracy_metrics(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> dict[tuple[str, int], float]:
-    """Mean precision, recall, NDCG, MAP, MRR and hit rate at each k over members with a relevant item."""
+def member_accuracy(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
+    """Precision, recall, NDCG, MAP, MRR and hit rate at each k of every member with a relevant item:
+    one row per member, one column per (metric, k). A segment of these members averages its rows."""
     relevant = relevant[["member_id", "item_id"]].drop_duplicates()
     sizes = relevant.groupby("member_id").size()
     members = sizes.index
     if members.empty:
-        return {}
+        return pd.DataFrame(index=members)
     top = ranked.loc[(ranked["rank"] <= max(ks)) & ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
     hits = top.merge(relevant.assign(hit=1.0), on=["member_id", "item_id"], how="inner").sort_values(
         ["member_id", "rank"]
@@ -51,13 +52,47 @@ def accuracy_metrics(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]
         n_hits = _per_member(at_k.size(), members)
         ideal = ideal_gains[np.minimum(n_relevant, k).astype(int)]
         first = at_k["rank"].min().reindex(members)
-        out[("precision", k)] = float(np.mean(n_hits / k))
-        out[("recall", k)] = float(np.mean(n_hits / n_relevant))
-        out[("ndcg", k)] = float(np.mean(_per_member(at_k["gain"].sum(), members) / ideal))
-        out[("map", k)] = float(np.mean(_per_member(at_k["precision_at_hit"].sum(), members) / n_relevant))
-        out[("mrr", k)] = float(np.mean(np.nan_to_num(1.0 / first.to_numpy(dtype=float), nan=0.0)))
-        out[("hit_rate", k)] = float(np.mean(n_hits > 0))
-    return out
+        out[("precision", k)] = n_hits / k
+        out[("recall", k)] = n_hits / n_relevant
+        out[("ndcg", k)] = _per_member(at_k["gain"].sum(), members) / ideal
+        out[("map", k)] = _per_member(at_k["precision_at_hit"].sum(), members) / n_relevant
+        out[("mrr", k)] = np.nan_to_num(1.0 / first.to_numpy(dtype=float), nan=0.0)
+        out[("hit_rate", k)] = (n_hits > 0).astype(float)
+    return pd.DataFrame(out, index=members)
+
+
+def accuracy_metrics(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> dict[tuple[str, int], float]:
+    """Mean precision, recall, NDCG, MAP, MRR and hit rate at each k over members with a relevant item."""
+    return {key: float(value) for key, value in member_accuracy(ranked, relevant, ks).mean().items()}
+
+
+def member_lists(
+    ranked: pd.DataFrame,
+    members: pd.Index,
+    ks: list[int],
+    popularity: pd.Series,
+    item_class: pd.Series,
+    unseen_share: float,
+) -> pd.DataFrame:
+    """Novelty and diversity at each k of the lists of `members` (one row per member with a list)."""
+    lists = ranked.loc[ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
+    info = -np.log2(lists["item_id"].map(popularity).fillna(unseen_share).to_numpy(dtype=float))
+    lists = lists.assign(info=info, item_class=lists["item_id"].map(item_class))
+    out = {}
+    for k in ks:
+        per_member = lists[lists["rank"] <= k].groupby("member_id")
+        out[("novelty", k)] = per_member["info"].mean()
+        out[("diversity", k)] = per_member["item_class"].nunique().astype(float)
+    return pd.DataFrame(out)
+
+
+def coverage(ranked: pd.DataFrame, members: pd.Index, ks: list[int], catalog_size: int) -> dict[tuple[str, int], float]:
+    """Distinct items in the top k of any of `members` over the items that could be recommended."""
+    lists = ranked.loc[ranked["member_id"].isin(members), ["item_id", "rank"]]
+    return {
+        ("coverage", k): (lists.loc[lists["rank"] <= k, "item_id"].nunique() / catalog_size if catalog_size else 0.0)
+        for k in ks
+    }
 
 
 def beyond_accuracy_metrics(
@@ -74,19 +109,11 @@ def beyond_accuracy_metrics(
     `popularity`: item -> share of training members who interacted with it (`unseen_share` for items
     nobody did); `item_class`: item -> class.
     """
-    lists = ranked.loc[ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
-    if lists.empty:
+    per_member = member_lists(ranked, members, ks, popularity, item_class, unseen_share)
+    if per_member.empty:
         return {}
-    info = -np.log2(lists["item_id"].map(popularity).fillna(unseen_share).to_numpy(dtype=float))
-    lists = lists.assign(info=info, item_class=lists["item_id"].map(item_class))
-    out = {}
-    for k in ks:
-        top = lists[lists["rank"] <= k]
-        per_member = top.groupby("member_id")
-        out[("coverage", k)] = top["item_id"].nunique() / catalog_size if catalog_size else 0.0
-        out[("novelty", k)] = float(per_member["info"].mean().mean())
-        out[("diversity", k)] = float(per_member["item_class"].nunique().mean())
-    return out
+    means = {key: float(value) for key, value in per_member.mean().items()}
+    return coverage(ranked, members, ks, catalog_size) | means
 
 
 def interaction_shares(interactions: pd.DataFrame) -> tuple[pd.Series, float]:

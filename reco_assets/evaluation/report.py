@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from reco_assets.evaluation.backtest import BASELINES, MODEL, Backtest
-from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
+from reco_assets.evaluation.metrics import coverage, member_accuracy, member_lists
 
 SCHEMA = pa.schema(
     [
@@ -28,28 +28,41 @@ SCHEMA = pa.schema(
 GATE_LEVEL, GATE_METRIC, GATE_K = "subclass_brand", "ndcg", 10
 
 
-def _segments(backtest: Backtest, relevant: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _segments(backtest: Backtest, relevant: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, bool]]:
+    """Segment -> (its relevant items, whether they are those of `all` for its members: a cohort is)."""
     segments = {
-        "all": relevant,
-        "new_styles": relevant[relevant["new"]],
-        "returning_styles": relevant[~relevant["new"]],
+        "all": (relevant, True),
+        "new_styles": (relevant[relevant["new"]], False),
+        "returning_styles": (relevant[~relevant["new"]], False),
     }
     for cohort, members in backtest.members.groupby("cohort"):
-        segments[cohort] = relevant[relevant["member_id"].isin(members["member_id"])]
+        segments[cohort] = (relevant[relevant["member_id"].isin(members["member_id"])], True)
     return segments
 
 
+def _means(per_member: pd.DataFrame, members: pd.Index) -> dict[tuple[str, int], float]:
+    chosen = per_member.loc[per_member.index.intersection(members)]
+    return {} if chosen.empty else {key: float(value) for key, value in chosen.mean().items()}
+
+
 def evaluation_table(backtest: Backtest, day: date, ks: list[int]) -> pd.DataFrame:
-    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`."""
+    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`.
+
+    Per-member figures are computed once per method and relevant set; a segment averages its members."""
     rows = []
     for level_name, level in backtest.levels.items():
-        for segment, relevant in _segments(backtest, level.relevant).items():
-            scored = pd.Index(relevant["member_id"].unique())
-            if scored.empty:
-                continue
-            for method, ranking in level.rankings.items():
-                values = accuracy_metrics(ranking, relevant, ks) | beyond_accuracy_metrics(
-                    ranking, scored, ks, level.recommendable, level.popularity, level.item_class, level.unseen_share
+        segments = _segments(backtest, level.relevant)
+        everyone = pd.Index(level.relevant["member_id"].unique())
+        for method, ranking in level.rankings.items():
+            accuracy = member_accuracy(ranking, level.relevant, ks)
+            lists = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
+            for segment, (relevant, as_all) in segments.items():
+                scored = pd.Index(relevant["member_id"].unique())
+                if scored.empty:
+                    continue
+                own = accuracy if as_all else member_accuracy(ranking, relevant, ks)
+                values = (
+                    _means(own, scored) | coverage(ranking, scored, ks, level.recommendable) | _means(lists, scored)
                 )
                 rows += [
                     (level_name, segment, method, metric, k, value, len(scored))
