@@ -57,7 +57,7 @@ def _run(home: Path, day: date | None) -> int:
     return 0
 
 
-def _tune(home: Path, day: date | None, limit: int | None) -> int:
+def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | None) -> int:
     from reco_assets.evaluation.tuning import tune
     from reco_assets.resources import local_resources
     from reco_assets.resources.landing import LandingResource
@@ -74,7 +74,8 @@ def _tune(home: Path, day: date | None, limit: int | None) -> int:
         print("ingestion failed: see the run in the Dagster UI")
         return 1
     print(f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
-    results = tune(resources["spark"].session(), resources["lakehouse"], resources["tracking"], day, settings, limit)
+    session = resources["spark"].session()
+    results = tune(session, resources["lakehouse"], resources["tracking"], day, settings, limit, only=only)
     print("\n" + results.drop(columns="mlflow_run_id").to_string(index=False, float_format="%.4f"))
     print(f"\nbest: {results['trial'].iloc[0]}  (every trial is an MLflow run of experiment 'reco_assets')")
     return 0
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     tune = commands.add_parser("tune", help="backtest a small grid of settings on one day; print the best")
     tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: the latest landed day)")
     tune.add_argument("--trials", type=int, help="run only the first N trials of the grid")
+    tune.add_argument("--only", nargs="+", metavar="SETTING", help="vary only these settings of the grid")
     imports = commands.add_parser("import", help="land foreign event files: Open CDP clickstream or retail invoices")
     imports.add_argument("--format", required=True, choices=["opencdp", "online-retail"])
     imports.add_argument("files", nargs="+", help="CSV files, in time order")
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "import":
         sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":
-        sys.exit(_tune(home, args.date, args.trials))
+        sys.exit(_tune(home, args.date, args.trials, args.only))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics, interaction_shares
+from reco_assets.evaluation.backtest import interaction_shares
+from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
 
 ranx = pytest.importorskip("ranx", reason="ranx is a dev dependency: pip install -e .[dev]")
 
@@ -85,13 +86,13 @@ def test_accuracy_by_hand():
     assert m[("hit_rate", 4)] == 1.0
 
 
-def test_beyond_accuracy_by_hand():
+def test_beyond_accuracy_by_hand(spark):
     # two lists over a catalog of 10 items; item classes x/y; popularity from 3 training members
     ranked = pd.DataFrame(
         {"member_id": [1, 1, 1, 2, 2, 2], "item_id": [10, 11, 12, 10, 13, 14], "rank": [1, 2, 3, 1, 2, 3]}
     )
     training = pd.DataFrame({"member_id": [7, 8, 9, 7, 7], "item_id": [10, 10, 10, 11, 11]})
-    shares, unseen = interaction_shares(training)
+    shares, unseen = interaction_shares(spark.createDataFrame(training))
     assert shares[10] == pytest.approx(4 / 4) and shares[11] == pytest.approx(2 / 4) and unseen == 1 / 4
     item_class = pd.Series({10: "x", 11: "x", 12: "y", 13: "x", 14: "x"})
     m = beyond_accuracy_metrics(ranked, pd.Index([1, 2]), [2, 3], 10, shares, item_class, unseen)

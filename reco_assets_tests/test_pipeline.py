@@ -320,6 +320,20 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
     assert len(overall) == 1 and 0 < overall[0] <= len(acted)
 
 
+def test_a_backtest_scores_at_most_the_configured_members(home, spark):
+    from reco_assets.evaluation.backtest import run_backtest
+
+    lake = Lakehouse(root=str(home / "lakehouse"))
+    everyone = table(home, "offline_evaluation").query("level == 'subclass_brand' and segment == 'all'").members
+    capped = RecoSettings(evaluation_max_members=25, evaluation_ablations=False, evaluation_styles=False)
+    backtest = run_backtest(spark, lake, DAY, capped, ablations=False, styles=False)
+    assert backtest.sizes["members_in_test_window"] == everyone.iloc[0] > 25
+    assert backtest.sizes["scored_members"] == len(backtest.members) == 25
+    level = backtest.levels["subclass_brand"]
+    assert set(level.relevant.member_id) <= set(backtest.members.member_id)  # relevance of the sample only
+    assert all(set(r.member_id) <= set(backtest.members.member_id) for r in level.rankings.values())
+
+
 def test_the_quality_gate_holds_back_the_cards_of_a_broken_model(home):
     """An untrained model (zero ALS iterations: random factors) must fail the gate, and no cards get written."""
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()

@@ -19,7 +19,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets.evaluation import baselines
-from reco_assets.evaluation.metrics import interaction_shares
 from reco_assets.pipeline.affinities import cohort_items, intent_subclasses, ranking_inputs, top_rankings
 from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
 from reco_assets.pipeline.catalog import candidate_groups, day_bounds, group_hierarchy
@@ -81,6 +80,15 @@ def events_through(lakehouse: Lakehouse, session: SparkSession, end: date, days:
     )
 
 
+def interaction_shares(interactions: DataFrame) -> tuple[pd.Series, float]:
+    """p(item) of novelty: (members who interacted with it + 1) / (all members + 1), and p of an unseen item.
+    Counted by Spark: only one number per item reaches the driver."""
+    pairs = interactions.select("member_id", "item_id").distinct()
+    members = pairs.select("member_id").distinct().count()
+    counts = pairs.groupBy("item_id").count().toPandas().set_index("item_id")["count"]
+    return (counts + 1.0) / (members + 1.0), 1.0 / (members + 1.0)
+
+
 def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -> pd.DataFrame:
     """Relevant events of the test window: `member_id`, `style_id`, `subclass_brand_id`, `new`.
 
@@ -109,20 +117,20 @@ def _factors(
     lakehouse: Lakehouse,
     train_end: date,
     ratings: DataFrame,
-    cohorts: pd.DataFrame,
+    cohorts: DataFrame,
     key: str,
     params: AlsParams,
     backtest: "Backtest",
 ) -> DataFrame:
     """Every cohort model of the training day and one global model (ablation), fitted in one Spark job;
     the cohort models the day already stored with the same settings (`model_key`) are reused."""
-    train = ratings.join(F.broadcast(session.createDataFrame(cohorts)), "member_id")
+    train = ratings.join(cohorts, "member_id")
     stored = None
     if lakehouse.table("als_factors") is not None:
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
         stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
     reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
-    needed = set(cohorts["cohort"])
+    needed = {row["cohort"] for row in cohorts.select("cohort").distinct().collect()}
     if needed <= reused:
         to_fit = ratings.withColumn("cohort", F.lit("global"))
         backtest.sizes["reused_cohort_models"] = len(needed)
@@ -192,14 +200,22 @@ def run_backtest(
     cohorts = (
         member_cohorts(events, ratings, weights, settings.spend_buckets, settings.spend_percentile)
         .select("member_id", "cohort")
-        .toPandas()
+        .cache()
     )
     candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
-    test = holdout_interactions(lakehouse, split, settings.relevant_events).merge(cohorts, on="member_id")
-    members = test[["member_id", "cohort"]].drop_duplicates().sort_values("member_id").reset_index(drop=True)
+    holdout = holdout_interactions(lakehouse, split, settings.relevant_events)
+    active = session.createDataFrame(holdout[["member_id"]].drop_duplicates(), "member_id long")
+    test = holdout.merge(cohorts.join(active, "member_id", "left_semi").toPandas(), on="member_id")
+    members = test[["member_id", "cohort"]].drop_duplicates()
+    in_window = len(members)
+    if in_window > settings.evaluation_max_members:  # a seeded sample bounds what the driver scores
+        members = members.sample(n=settings.evaluation_max_members, random_state=settings.evaluation_seed)
+        test = test[test["member_id"].isin(members["member_id"])]
+    members = members.sort_values("member_id").reset_index(drop=True)
     backtest = Backtest(split, members)
     backtest.sizes = {
-        "training_members": len(cohorts),
+        "training_members": cohorts.count(),
+        "members_in_test_window": in_window,
         "scored_members": len(members),
         "candidate_groups": len(candidates),
         "holdout_interactions": len(test),
@@ -244,8 +260,9 @@ def run_backtest(
             events_through(lakehouse, session, train_end, settings.popularity_window_days)
             .where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
             .select("member_id", F.col("subclass_brand_id").alias("item_id"))
+            .distinct()
+            .join(cohorts, "member_id")
             .toPandas()
-            .merge(cohorts, on="member_id")
         )
         own = (
             ratings.join(scored, "member_id", "left_semi")
@@ -261,7 +278,7 @@ def run_backtest(
 
     hierarchy = groups.select("subclass_brand_id", "class").toPandas().set_index("subclass_brand_id")["class"]
     rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
-    shares, unseen = interaction_shares(rated.toPandas())
+    shares, unseen = interaction_shares(rated)
     in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
     backtest.levels["subclass_brand"] = Level(
         rankings=group_rankings,
@@ -292,7 +309,7 @@ def run_backtest(
             touched = events.where(F.col("style_id").isNotNull()).select(
                 "member_id", F.col("style_id").alias("item_id")
             )
-            style_shares, style_unseen = interaction_shares(touched.toPandas())
+            style_shares, style_unseen = interaction_shares(touched)
             backtest.levels["style"] = Level(
                 rankings=_style_feeds(session, group_rankings, listings, limits, n),
                 relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
@@ -302,6 +319,6 @@ def run_backtest(
                 item_class=style_class.set_index("style_id")["class"],
             )
             listings.unpersist()
-    for frame in (events, catalog, ratings, groups):
+    for frame in (events, catalog, ratings, cohorts, groups):
         frame.unpersist()
     return backtest

@@ -114,10 +114,3 @@ def beyond_accuracy_metrics(
         return {}
     means = {key: float(value) for key, value in per_member.mean().items()}
     return coverage(ranked, members, ks, catalog_size) | means
-
-
-def interaction_shares(interactions: pd.DataFrame) -> tuple[pd.Series, float]:
-    """p(item) of novelty: (members who interacted with it + 1) / (all members + 1), and p of an unseen item."""
-    members = interactions["member_id"].nunique()
-    counts = interactions.drop_duplicates(["member_id", "item_id"]).groupby("item_id").size()
-    return (counts + 1.0) / (members + 1.0), 1.0 / (members + 1.0)

@@ -51,10 +51,16 @@ def tune(
     base: RecoSettings,
     limit: int | None = None,
     log: Callable[[str], None] = print,
+    only: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Backtest every trial (model only, subclass-brand level); one MLflow run each; best NDCG@10 first."""
+    """Backtest every trial (model only, subclass-brand level); one MLflow run each; best NDCG@10 first.
+    `only`: the grid's settings to vary (default: all)."""
+    unknown = set(only or []) - set(GRID)
+    if unknown:
+        raise ValueError(f"not in the tuning grid: {sorted(unknown)}; choose from {sorted(GRID)}")
+    grid = {name: values for name, values in GRID.items() if not only or name in only}
     results = []
-    for number, overrides in enumerate(list(trials(GRID, base.als_engine))[:limit], 1):
+    for number, overrides in enumerate(list(trials(grid, base.als_engine))[:limit], 1):
         settings = base.model_copy(update=overrides)
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "current settings"
         with tracking.run(f"tuning {day} #{number}", {"as_of_date": str(day), "tuning": "true"}) as run:
