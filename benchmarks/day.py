@@ -79,9 +79,11 @@ class Measured:
         return {m.group(1): int(m.group(2).replace(",", "")) for m in found if m}
 
 
-def measure(profile: str, home: str) -> Measured:
-    """Run `python -m reco_assets demo` on a profile, sampling its process tree every 0.2 s."""
+def measure(profile: str, home: str, overrides: list[str] | None = None) -> Measured:
+    """Run `python -m reco_assets demo` on a profile (settings overridden by `NAME=VALUE`s), sampling its
+    process tree every 0.2 s."""
     command = [sys.executable, "-m", "reco_assets", "demo", "--profile", profile, "--home", home]
+    command += [f"--set={pair}" for pair in overrides or []]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, jvms = 0, {}

@@ -29,12 +29,12 @@ from day import measure
 CELLS = 4_000_000  # scores per block of the floor, as in the fused pass
 
 
-def day_curve(profiles: list[str], root: Path) -> None:
+def day_curve(profiles: list[str], root: Path, overrides: list[str] | None) -> None:
     from reco_assets.simulator import PROFILES
 
     measured = []
     for profile in profiles:
-        run = measure(profile, str(root / profile))
+        run = measure(profile, str(root / profile), overrides)
         stages = run.stages
         day = sum(seconds for stage, seconds in stages.items() if stage != "ingest history")
         measured.append((profile, PROFILES[profile].members, day, run))
@@ -193,11 +193,12 @@ def main() -> None:
     day = commands.add_parser("day")
     day.add_argument("--profiles", nargs="+", default=["demo", "medium", "scale"])
     day.add_argument("--root", type=Path, required=True)
+    day.add_argument("--set", action="append", metavar="NAME=VALUE", help="a setting for every profile's day")
     for name in ("engines", "ranking"):
         commands.add_parser(name).add_argument("--home", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "day":
-        day_curve(args.profiles, args.root)
+        day_curve(args.profiles, args.root, args.set)
     elif args.command == "engines":
         engines(args.home)
     else:

@@ -1,6 +1,7 @@
 """Command line: `python -m reco_assets demo | import | run | tune | ui`."""
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -31,7 +32,23 @@ def _summary(home: Path, day: date) -> None:
     )
 
 
-def _run(home: Path, day: date | None) -> int:
+def _settings(pairs: list[str] | None):
+    """RecoSettings with `NAME=VALUE` overrides (values read as JSON where they parse, else as text)."""
+    from reco_assets.settings import RecoSettings
+
+    overrides = {}
+    for pair in pairs or []:
+        name, _, text = pair.partition("=")
+        if name not in RecoSettings.model_fields:
+            raise SystemExit(f"--set {pair}: no setting {name!r} (see reco_assets/settings.py)")
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
+    return RecoSettings(**overrides)
+
+
+def _run(home: Path, day: date | None, settings=None) -> int:
     from reco_assets.resources.landing import LandingResource
     from reco_assets.runner import run_day
 
@@ -44,7 +61,7 @@ def _run(home: Path, day: date | None) -> int:
         print(f"no events file for {day} under {home / 'landing' / 'events'}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    report = run_day(home, day, available)
+    report = run_day(home, day, available, settings=settings)
     print(f"\n{day} done in {time.perf_counter() - started:.1f} s")
     _summary(home, day)
     if report.failed_steps:
@@ -57,17 +74,15 @@ def _run(home: Path, day: date | None) -> int:
     return 0
 
 
-def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | None) -> int:
+def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | None, settings) -> int:
     from reco_assets.evaluation.tuning import tune
     from reco_assets.resources import local_resources
     from reco_assets.resources.landing import LandingResource
     from reco_assets.runner import ingest_days, ingestion_window
-    from reco_assets.settings import RecoSettings
 
     resources = local_resources(home)
     available = LandingResource(root=str(home / "landing")).days()
     day = day or available[-1]
-    settings = RecoSettings()
     needed = [*ingestion_window(available, day, settings), day]
     print(f"ingesting the landed days the backtest reads ({needed[0]} .. {day})")
     if not ingest_days(home, needed, settings):
@@ -129,6 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     imports.add_argument("files", nargs="+", help="CSV files, in time order")
     for command in (demo, run, ui, tune, imports):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
+    for command in (demo, run, tune):
+        command.add_argument(
+            "--set", action="append", metavar="NAME=VALUE", help="override a setting, e.g. --set affinity_top_k=1000"
+        )
     args = parser.parse_args(argv)
     home = reco_home(args.home)
     home.mkdir(parents=True, exist_ok=True)
@@ -140,13 +159,13 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"simulating profile '{args.profile}' into {home / 'landing'}")
         simulate(PROFILES[args.profile], home / "landing")
-        sys.exit(_run(home, None))
+        sys.exit(_run(home, None, _settings(args.set)))
     if args.command == "run":
-        sys.exit(_run(home, args.date))
+        sys.exit(_run(home, args.date, _settings(args.set)))
     if args.command == "import":
         sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":
-        sys.exit(_tune(home, args.date, args.trials, args.only))
+        sys.exit(_tune(home, args.date, args.trials, args.only, _settings(args.set)))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

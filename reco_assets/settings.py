@@ -44,8 +44,8 @@ class RecoSettings(ConfigurableResource):
     # --- factorization (implicit ALS, or Spark MLlib ALS) ----------------------------------------------------------
     als_rank: int = Field(
         50,
-        description="Latent factors (reference: 50). On the demo data's backtest of 2026-10-24 (`implicit`) rank "
-        "makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, 100 -> 0.227 NDCG@10.",
+        description="Latent factors (reference: 50). On the demo data's backtest of 2026-10-24 (`implicit`, absolute "
+        "lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, 100 -> 0.227 NDCG@10.",
     )
     als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
     als_engine: str = Field(
@@ -55,11 +55,12 @@ class RecoSettings(ConfigurableResource):
         "(for a cohort too large for one executor).",
     )
     als_reg_param: float = Field(
-        10.0,
-        description="Regularization of the `implicit` engine: one lambda for every row. Tuned on the demo data's "
-        "backtest of 2026-10-24 (trained through 10-17; the README reports 10-31), NDCG@10 over subclass-brands "
-        "(`python -m reco_assets tune --date 2026-10-24`): 0.5 -> 0.199, 2 -> 0.208, 5 -> 0.218, 10 -> 0.225, "
-        "20 -> 0.193, 50 -> 0.101.",
+        0.8,
+        description="Regularization of the `implicit` engine, per rating: a cohort's model gets this times the "
+        "cohort's mean count of ratings per member (MLlib's lambda * n_u for an average member). Tuned on the "
+        "demo data's backtest of 2026-10-24 (trained through 10-17; the README reports 10-31), NDCG@10 over "
+        "subclass-brands (`python -m reco_assets tune --date 2026-10-24 --only als_reg_param`): 0.2 -> 0.212, "
+        "0.4 -> 0.219, 0.6 -> 0.225, 0.8 -> 0.226, 1.2 -> 0.217, 2.0 -> 0.158.",
     )
     als_mllib_reg_param: float = Field(
         0.3,
@@ -76,7 +77,7 @@ class RecoSettings(ConfigurableResource):
     als_alpha: float = Field(
         0.05,
         description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05). Other values backtest worse "
-        "on the demo data (`implicit`, lambda 10, evaluation of 2026-10-24: 0.01 -> 0.211, 0.05 -> 0.225, "
+        "on the demo data (`implicit`, absolute lambda 10, evaluation of 2026-10-24: 0.01 -> 0.211, 0.05 -> 0.225, "
         "0.2 -> 0.222, 1 -> 0.214).",
     )
     als_item_blocks_divisor: int = Field(

@@ -10,9 +10,12 @@ What `implicit` is given so that it solves MLlib's problem: MLlib's confidence i
 observed rating and 1 for the rest, with preference 1 where r > 0; `implicit` takes the matrix values as
 the confidence of observed cells (1 elsewhere, preference 1 where stored), so it is fed 1 + alpha * r with
 its own alpha at 1. What differs: MLlib scales a row's regularization by its count of ratings
-(ALS-WR, lambda * n_u), `implicit` applies one lambda to every row. No transformation of the data
-recovers the scaled penalty, so each engine has its own regParam (`als_reg_param`, `als_mllib_reg_param`),
-each tuned on backtests. Only positive ratings train, for both.
+(ALS-WR, lambda * n_u), `implicit` applies one lambda to every row, and no transformation of the data
+recovers the per-row penalty. Each cohort's `implicit` model therefore gets lambda times the cohort's mean
+count of ratings per member: the ALS-WR penalty of its average member. That keeps one setting meaningful
+from cohorts of a hundred members to cohorts of a hundred thousand, whose densities differ; its value is
+still tuned for this engine (`als_reg_param`), apart from MLlib's (`als_mllib_reg_param`). Only positive
+ratings train, for both.
 """
 
 import hashlib
@@ -84,7 +87,7 @@ def fit_implicit(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, pa
     )
     model = AlternatingLeastSquares(
         factors=params.rank,
-        regularization=params.reg_param,
+        regularization=params.reg_param * len(ratings) / max(len(member_ids), 1),
         alpha=1.0,
         iterations=params.max_iter,
         num_threads=params.num_threads,
