@@ -54,6 +54,9 @@ def jvm_class(pid: int) -> str | None:
 LAUNCHER = "org.apache.spark.launcher.Main"  # spark-submit's short-lived helper that builds the command line
 
 
+SHOWN = ("  ", "simulat", "ingesting", "materializing", "evaluating", "20", "Tables", "All", "FAILED")
+
+
 @dataclass
 class Measured:
     exit_code: int
@@ -79,7 +82,7 @@ class Measured:
         return {m.group(1): int(m.group(2).replace(",", "")) for m in found if m}
 
 
-def measure(profile: str, home: str, overrides: list[str] | None = None) -> Measured:
+def measure(profile: str, home: str, overrides: list[str] | None = None, echo: bool = False) -> Measured:
     """Run `python -m reco_assets demo` on a profile (settings overridden by `NAME=VALUE`s), sampling its
     process tree every 0.2 s."""
     command = [sys.executable, "-m", "reco_assets", "demo", "--profile", profile, "--home", home]
@@ -98,14 +101,15 @@ def measure(profile: str, home: str, overrides: list[str] | None = None) -> Meas
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output = child.stdout.read()
+    output = []
+    for line in child.stdout:  # echoed as it comes: a long day shows its stages while it runs
+        output.append(line.rstrip("\n"))
+        if echo and line.startswith(SHOWN) and "warn" not in line.lower():
+            print(line, end="", flush=True)
     child.wait()
     sampler.join()
     wall = time.perf_counter() - started
-    return Measured(child.returncode, wall, peak / 1024 / 1024, jvms, output.splitlines())
-
-
-SHOWN = ("  ", "simulat", "ingesting", "materializing", "evaluating", "20", "Tables", "All", "FAILED")
+    return Measured(child.returncode, wall, peak / 1024 / 1024, jvms, output)
 
 
 def main() -> None:

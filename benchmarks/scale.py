@@ -34,7 +34,8 @@ def day_curve(profiles: list[str], root: Path, overrides: list[str] | None) -> N
 
     measured = []
     for profile in profiles:
-        run = measure(profile, str(root / profile), overrides)
+        print(f"== {profile}: running", flush=True)
+        run = measure(profile, str(root / profile), overrides, echo=True)
         stages = run.stages
         day = sum(seconds for stage, seconds in stages.items() if stage != "ingest history")
         measured.append((profile, PROFILES[profile].members, day, run))

@@ -324,7 +324,7 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
     from reco_assets.evaluation.backtest import run_backtest
 
     lake = Lakehouse(root=str(home / "lakehouse"))
-    everyone = table(home, "offline_evaluation").query("level == 'subclass_brand' and segment == 'all'").members
+    everyone = table(home, "offline_evaluation").query("level == 'style' and segment == 'all'").members
     capped = RecoSettings(evaluation_max_members=25, evaluation_ablations=False, evaluation_styles=False)
     backtest = run_backtest(spark, lake, DAY, capped, ablations=False, styles=False)
     assert backtest.sizes["members_in_test_window"] == everyone.iloc[0] > 25
