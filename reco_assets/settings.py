@@ -74,6 +74,11 @@ class RecoSettings(ConfigurableResource):
         description="Threads of one `implicit` fit. One Spark task fits one cohort, and Spark runs one task per "
         "core, so 1 keeps the cores from being oversubscribed; raise it with spark.task.cpus.",
     )
+    als_conjugate_gradient: bool = Field(
+        True,
+        description="`implicit` engine: solve each row's least squares by a few conjugate-gradient steps "
+        "(implicit's default, faster) instead of exactly (as MLlib does, by Cholesky).",
+    )
     als_alpha: float = Field(
         0.05,
         description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05). Other values backtest worse "

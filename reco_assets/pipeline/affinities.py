@@ -94,14 +94,25 @@ def _take(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
 def _occurrence(codes: np.ndarray) -> np.ndarray:
     """For each cell, how many cells before it in its row hold the same code (0 for the first)."""
     n, k = codes.shape
-    keys = (np.arange(n, dtype=np.int64)[:, None] * (int(codes.max(initial=0)) + 1) + codes).ravel()
-    order = np.argsort(keys, kind="stable")  # stable: positions stay in row order within a key
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
-    occurrence = np.empty(len(keys), dtype=np.int64)
-    occurrence[order] = np.arange(len(keys)) - first
-    return occurrence.reshape(n, k)
+    small = np.int16 if int(codes.max(initial=0)) < np.iinfo(np.int16).max else np.int32
+    order = np.argsort(codes.astype(small), axis=1, kind="stable")  # a radix sort for 16-bit codes
+    ordered = _take(codes, order)
+    position = np.broadcast_to(np.arange(k), (n, k))
+    starts = np.ones((n, k), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run_start = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    occurrence = np.empty((n, k), dtype=np.int64)
+    np.put_along_axis(occurrence, order, position - run_start, axis=1)
+    return occurrence
+
+
+def _positions_by_id(top: np.ndarray, m: int) -> np.ndarray:
+    """Per row, the positions of `top` (column indices into m items) in increasing item order: the argsort
+    of each row of `top`, by scattering into the m columns rather than sorting."""
+    n, k = top.shape
+    slots = np.full((n, m), -1, dtype=np.int64)
+    np.put_along_axis(slots, top, np.broadcast_to(np.arange(k), (n, k)), axis=1)
+    return slots[slots >= 0].reshape(n, k)
 
 
 def _empty() -> dict[str, pa.Table]:
@@ -146,7 +157,7 @@ def rank_block(
     boost = np.where(wanted[np.arange(n)[:, None], items.subclass[top]], params.boost_strength * spread[:, None], 0.0)
     score = prediction + boost
 
-    by_id = np.argsort(top, axis=1)  # rank positions in group-id order
+    by_id = _positions_by_id(top, m)  # rank positions in group-id order
     boosted = _take(by_id, np.argsort(-_take(score, by_id), axis=1, kind="stable"))  # positions in score order
     kept = _occurrence(items.klass[_take(top, boosted)]) < params.max_groups_per_class
 
@@ -308,7 +319,7 @@ def rank_batches(
                     params,
                 )
                 for name, table in tables.items():
-                    yield name, table.append_column("cohort", pa.array([cohort] * table.num_rows, pa.string()))
+                    yield name, table.append_column("cohort", pa.repeat(pa.scalar(cohort, pa.string()), table.num_rows))
 
 
 RANKINGS_SCHEMA = pa.schema(
@@ -334,7 +345,7 @@ def top_rankings(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: 
             score = table.column("prediction" if name == "member_affinities" else "score")
             yield pa.RecordBatch.from_arrays(
                 [
-                    pa.array([name] * table.num_rows, pa.string()),
+                    pa.repeat(pa.scalar(name, pa.string()), table.num_rows),
                     table.column("cohort").combine_chunks(),
                     table.column("member_id").combine_chunks(),
                     table.column("subclass_brand_id").combine_chunks(),

@@ -53,6 +53,7 @@ class AlsParams:
     mllib_reg_param: float
     alpha: float
     num_threads: int
+    conjugate_gradient: bool
     item_blocks_divisor: int
     user_blocks_threshold: int
     user_blocks_divisor_small: int
@@ -91,6 +92,7 @@ def fit_implicit(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, pa
         alpha=1.0,
         iterations=params.max_iter,
         num_threads=params.num_threads,
+        use_cg=params.conjugate_gradient,
         random_state=params.seed,
         calculate_training_loss=False,
     )
@@ -110,8 +112,10 @@ def factor_rows(cohort: str, member_ids, member_factors, item_ids, item_factors,
     )
     return pa.table(
         {
-            "cohort": pa.array([cohort] * len(ids), pa.string()),
-            "side": pa.array(["member"] * len(member_ids) + ["item"] * len(item_ids), pa.string()),
+            "cohort": pa.repeat(pa.scalar(cohort, pa.string()), len(ids)),
+            "side": pa.concat_arrays(
+                [pa.repeat(pa.scalar("member"), len(member_ids)), pa.repeat(pa.scalar("item"), len(item_ids))]
+            ),
             "id": ids,
             "factors": factors.cast(pa.list_(pa.float32())),
             "fit_seconds": pa.array(np.full(len(ids), seconds), pa.float64()),
