@@ -4,12 +4,18 @@ Each function returns the number of violating rows (0 = the invariant holds); as
 partition they have just written, read back from the lakehouse, and report them as asset checks.
 """
 
+import tempfile
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 
+DUCKDB_CONFIG = {"memory_limit": "4GB", "temp_directory": str(Path(tempfile.gettempdir()) / "reco-duckdb")}
+"""Checks of a large partition (a million members' affinities) spill to disk rather than take the driver's RAM."""
+
 
 def _count(sql: str, **tables: pa.Table) -> int:
-    with duckdb.connect() as con:
+    with duckdb.connect(config=DUCKDB_CONFIG) as con:
         for name, table in tables.items():
             con.register(name, table)
         return int(con.execute(sql).fetchone()[0])
