@@ -47,6 +47,8 @@ def jvm_class(pid: int) -> str | None:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
+    if b"-version" in args:
+        return "java -version"  # the Spark resource's probe of the Java version
     classes = [a.decode() for a in args if a.startswith(b"org.apache.")]
     return classes[0] if classes else "java"
 
@@ -67,7 +69,7 @@ class Measured:
 
     @property
     def spark_jvms(self) -> int:
-        return sum(1 for name in self.jvms.values() if name != LAUNCHER)
+        return sum(1 for name in self.jvms.values() if name.startswith("org.apache.spark") and name != LAUNCHER)
 
     @property
     def stages(self) -> dict[str, float]:

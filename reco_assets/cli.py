@@ -21,7 +21,7 @@ def _summary(home: Path, day: date) -> None:
     print(f"\nTables of {day} under {lakehouse.root}:")
     for table, column in TABLES.items():
         try:
-            count = lakehouse.read_arrow(table, f"{column} = '{day}'", [column]).num_rows
+            count = lakehouse.rows(table, {column: day})
             rows = f"{count:>12,} rows"
         except FileNotFoundError:
             rows = "  not written"

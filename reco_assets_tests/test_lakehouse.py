@@ -153,3 +153,13 @@ def test_the_python_reader_reads_what_spark_parquet_reads(spark, tmp_path):
         assert sorted(map(tuple, a.collect())) == sorted(map(tuple, b.collect()))
     got = sorted((r["cohort"], r["x"], r["kind"], r["factors"]) for r in python.read_spark(spark, "t").collect())
     assert got == [("kids_2", 3, None, [2.0, 3.0]), ("kids_2", 4, "b", None), ("men 1", 1, "a", [0.5, 1.5])]
+
+
+def test_rows_of_a_partition_come_from_the_log(tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    d1, d2 = date(2026, 10, 30), date(2026, 10, 31)
+    for day, cohort, values in [(d1, "men_1", [1, 2]), (d2, "men_1", [3]), (d2, "kids_2", [4, 5, 6])]:
+        lake.write_partition("t", _part(day, cohort, values), {"as_of_date": day, "cohort": cohort})
+    assert lake.rows("t", {"as_of_date": d2}) == 4
+    assert lake.rows("t", {"as_of_date": d2, "cohort": "kids_2"}) == 3
+    assert lake.rows("t", {"as_of_date": date(2026, 10, 1)}) == 0

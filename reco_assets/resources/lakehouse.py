@@ -16,6 +16,7 @@ from functools import partial
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from dagster import ConfigurableResource
 from deltalake import DeltaTable, write_deltalake
@@ -232,6 +233,19 @@ class Lakehouse(ConfigurableResource):
         else:
             files = [(path, {}) for path in paths]
         return files_dataset(self.root, self.storage_options, table, pa.schema(delta.schema().to_arrow()), files)
+
+    def rows(self, table: str, partition: Mapping[str, PartitionValue]) -> int:
+        """Rows of one partition, from the Delta log's per-file record counts: no data file is read."""
+        delta = self.table(table)
+        if delta is None:
+            raise FileNotFoundError(f"table {table!r} does not exist yet under {self.root}")
+        actions = pa.table(delta.get_add_actions(flatten=True))
+        mask = None
+        for column, value in partition.items():
+            match = pc.equal(actions.column(f"partition.{column}"), pa.scalar(value))
+            mask = match if mask is None else pc.and_(mask, match)
+        chosen = actions if mask is None else actions.filter(mask)
+        return pc.sum(chosen.column("num_records")).as_py() or 0
 
     def read_arrow(self, table: str, where: str | None = None, columns: list[str] | None = None) -> pa.Table:
         """Rows of a table as Arrow, filtered by a SQL `where` over its columns (DuckDB)."""
