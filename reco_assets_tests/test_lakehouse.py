@@ -147,7 +147,7 @@ def test_the_python_reader_reads_what_spark_parquet_reads(spark, tmp_path):
     Lakehouse(root=str(tmp_path)).stage(frame, "t", {"as_of_date": day, "cohort": ["men 1", "kids_2"]}).commit()
     native = Lakehouse(root=str(tmp_path), spark_reader="native")
     python = Lakehouse(root=str(tmp_path), spark_reader="python")
-    for where in (None, "cohort = 'men 1'", "kind IS NULL", "as_of_date = '2026-10-30'"):
+    for where in (None, "cohort = 'men 1'", "kind IS NULL", "x > 100"):
         a, b = native.read_spark(spark, "t", where), python.read_spark(spark, "t", where)
         assert a.schema == b.schema
         assert sorted(map(tuple, a.collect())) == sorted(map(tuple, b.collect()))

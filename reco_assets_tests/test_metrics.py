@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from reco_assets.evaluation.backtest import interaction_shares
-from reco_assets.evaluation.metrics import accuracy_metrics, beyond_accuracy_metrics
+from reco_assets.evaluation.metrics import accuracy_metrics, coverage, member_lists
 
 ranx = pytest.importorskip("ranx", reason="ranx is a dev dependency: pip install -e .[dev]")
 
@@ -95,7 +95,9 @@ def test_beyond_accuracy_by_hand(spark):
     shares, unseen = interaction_shares(spark.createDataFrame(training))
     assert shares[10] == pytest.approx(4 / 4) and shares[11] == pytest.approx(2 / 4) and unseen == 1 / 4
     item_class = pd.Series({10: "x", 11: "x", 12: "y", 13: "x", 14: "x"})
-    m = beyond_accuracy_metrics(ranked, pd.Index([1, 2]), [2, 3], 10, shares, item_class, unseen)
+    members = pd.Index([1, 2])
+    lists = member_lists(ranked, members, [2, 3], shares, item_class, unseen)
+    m = coverage(ranked, members, [2, 3], 10) | lists.mean().to_dict()
     assert m[("coverage", 2)] == pytest.approx(3 / 10)  # 10, 11, 13
     assert m[("coverage", 3)] == pytest.approx(5 / 10)
     # novelty@2: member 1 -> (0 + 1) / 2, member 2 -> (0 + 2) / 2

@@ -93,24 +93,3 @@ def coverage(ranked: pd.DataFrame, members: pd.Index, ks: list[int], catalog_siz
         ("coverage", k): (lists.loc[lists["rank"] <= k, "item_id"].nunique() / catalog_size if catalog_size else 0.0)
         for k in ks
     }
-
-
-def beyond_accuracy_metrics(
-    ranked: pd.DataFrame,
-    members: pd.Index,
-    ks: list[int],
-    catalog_size: int,
-    popularity: pd.Series,
-    item_class: pd.Series,
-    unseen_share: float,
-) -> dict[tuple[str, int], float]:
-    """Coverage, novelty and diversity of the lists of `members`.
-
-    `popularity`: item -> share of training members who interacted with it (`unseen_share` for items
-    nobody did); `item_class`: item -> class.
-    """
-    per_member = member_lists(ranked, members, ks, popularity, item_class, unseen_share)
-    if per_member.empty:
-        return {}
-    means = {key: float(value) for key, value in per_member.mean().items()}
-    return coverage(ranked, members, ks, catalog_size) | means
