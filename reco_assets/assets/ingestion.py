@@ -131,8 +131,8 @@ def raw_events(
     classified.unpersist()
     lines.unpersist()
 
-    stored = accepted.dataset()
-    mismatched = checks.days_not_reconciled(read, stored, rejected.dataset())
+    stored, quarantined = accepted.dataset(), rejected.dataset()
+    mismatched = checks.days_not_reconciled(read, stored, quarantined)
     yield from publish(
         [accepted, rejected],
         [
@@ -140,7 +140,7 @@ def raw_events(
             check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
         ],
     )
-    reasons = rejected.dataset().to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
+    reasons = quarantined.to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
     yield MaterializeResult(
         asset_key="raw_events",
         metadata=staged_metadata([accepted], records_read=pc.sum(read.column("records")).as_py() or 0),

@@ -118,6 +118,7 @@ def _factors(
     train_end: date,
     ratings: DataFrame,
     cohorts: DataFrame,
+    needed: set[str],
     key: str,
     params: AlsParams,
     backtest: "Backtest",
@@ -130,7 +131,6 @@ def _factors(
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
         stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
     reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
-    needed = {row["cohort"] for row in cohorts.select("cohort").distinct().collect()}
     if needed <= reused:
         to_fit = ratings.withColumn("cohort", F.lit("global"))
         backtest.sizes["reused_cohort_models"] = len(needed)
@@ -203,6 +203,7 @@ def run_backtest(
         .cache()
     )
     candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
+    members_by_cohort = {row["cohort"]: row["count"] for row in cohorts.groupBy("cohort").count().collect()}
     holdout = holdout_interactions(lakehouse, split, settings.relevant_events)
     active = session.createDataFrame(holdout[["member_id"]].drop_duplicates(), "member_id long")
     test = holdout.merge(cohorts.join(active, "member_id", "left_semi").toPandas(), on="member_id")
@@ -214,7 +215,7 @@ def run_backtest(
     members = members.sort_values("member_id").reset_index(drop=True)
     backtest = Backtest(split, members)
     backtest.sizes = {
-        "training_members": cohorts.count(),
+        "training_members": sum(members_by_cohort.values()),
         "members_in_test_window": in_window,
         "scored_members": len(members),
         "candidate_groups": len(candidates),
@@ -227,7 +228,9 @@ def run_backtest(
     params, key, rank = settings.pick(AlsParams, prefix="als_"), settings.model_key(), settings.rank_params()
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     with backtest.timed("models"):
-        factors = _factors(session, lakehouse, train_end, ratings, cohorts, key, params, backtest)
+        factors = _factors(
+            session, lakehouse, train_end, ratings, cohorts, set(members_by_cohort), key, params, backtest
+        )
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
     intents = intent_subclasses(events.where(F.col("event_date") >= F.lit(boost_from)), settings.boost_subclasses)

@@ -88,19 +88,16 @@ class Staged:
             counts[value] = counts.get(value, 0) + f["rows"]
         return dict(sorted(counts.items()))
 
-    def copy_files(self, column: str, value: str, folder: str) -> list[str]:
+    def copy_files(self, column: str, value: str, folder: str) -> None:
         """Copy the staged files of one partition value into a local folder (streamed, not loaded):
-        e.g. a cohort's factors as a model artifact. Returns the local paths."""
+        e.g. a cohort's factors as a model artifact."""
         import pyarrow.fs as pafs
 
         fs, base = filesystem(self.lakehouse.root, self.lakehouse.storage_options)
-        copied = []
         for f in self.files:
             if json.loads(f["partition_values"])[column] == value:
                 target = f"{folder}/{f['path'].rsplit('/', 1)[-1]}"
                 pafs.copy_files(f"{table_dir(base, self.table)}/{f['path']}", target, fs, pafs.LocalFileSystem())
-                copied.append(target)
-        return copied
 
     def commit(self) -> int:
         """One Delta transaction: the staged files replace every targeted partition; returns the version."""
