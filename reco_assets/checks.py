@@ -21,6 +21,14 @@ def _count(sql: str, **tables: pa.Table) -> int:
         return int(con.execute(sql).fetchone()[0])
 
 
+def unknown_cohorts(cohorts: pa.Table, known: tuple[str, ...]) -> int:
+    """Members whose cohort key is not one of the partitions (they would get no cards)."""
+    listed = pa.table({"cohort": list(known)})
+    return _count(
+        "SELECT count(*) FROM members WHERE cohort NOT IN (SELECT cohort FROM listed)", members=cohorts, listed=listed
+    )
+
+
 def duplicate_event_ids(events: pa.Table) -> int:
     return _count("SELECT count(*) - count(DISTINCT event_id) FROM events", events=events)
 
@@ -76,12 +84,12 @@ def rank_violations(affinities: pa.Table, order_column: str) -> int:
 
 
 def boosts_outside_intent(boosted: pa.Table, groups: pa.Table, max_subclasses: int) -> int:
-    """Members with boosted groups in more than `max_subclasses` subclasses."""
+    """Members with boosted groups in more than `max_subclasses` subclasses (by key: names repeat)."""
     return _count(
         f"""
         SELECT count(*) FROM (
             SELECT b.member_id FROM boosted b JOIN groups g USING (subclass_brand_id)
-            WHERE b.boost > 0 GROUP BY b.member_id HAVING count(DISTINCT g.subclass) > {int(max_subclasses)})
+            WHERE b.boost > 0 GROUP BY b.member_id HAVING count(DISTINCT g.subclass_key) > {int(max_subclasses)})
         """,
         boosted=boosted,
         groups=groups,
@@ -90,7 +98,7 @@ def boosts_outside_intent(boosted: pa.Table, groups: pa.Table, max_subclasses: i
 
 def classes_over_limit(diversified: pa.Table, per_class: int) -> int:
     return _count(
-        f"""SELECT count(*) FROM (SELECT member_id, class FROM diversified GROUP BY ALL
+        f"""SELECT count(*) FROM (SELECT member_id, class_key FROM diversified GROUP BY ALL
             HAVING count(*) > {int(per_class)})""",
         diversified=diversified,
     )

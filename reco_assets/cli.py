@@ -1,4 +1,4 @@
-"""Command line: `python -m reco_assets demo | import | run | tune | ui`."""
+"""Command line: `python -m reco_assets demo | import | run | release | tune | ui`."""
 
 import argparse
 import json
@@ -9,7 +9,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from reco_assets.constants import TABLES
+from reco_assets.constants import RELEASES, TABLES
 from reco_assets.resources import HOME_ENV, reco_home
 from reco_assets.simulator import PROFILES
 
@@ -64,6 +64,31 @@ def _run(home: Path, day: date | None, settings=None) -> int:
     report = run_day(home, day, available, settings=settings)
     print(f"\n{day} done in {time.perf_counter() - started:.1f} s")
     _summary(home, day)
+    return _exit_code(report)
+
+
+def _release(home: Path, day: date | None, releases: list[str] | None, settings=None) -> int:
+    from reco_assets.assets.releases import published_release
+    from reco_assets.resources import local_resources
+    from reco_assets.resources.landing import LandingResource
+    from reco_assets.runner import run_releases
+
+    landing = LandingResource(root=str(home / "landing"))
+    day = day or landing.days()[-1]
+    landed = [r for r in releases or RELEASES if landing.release_file(day, r).is_file()]
+    if not landed:
+        print(
+            f"no release snapshot of the cards of {day} has landed ({landing.release_file(day, '*')})", file=sys.stderr
+        )
+        return 2
+    print(f"refreshing the cards of {day} at the releases {', '.join(landed)} of the next day")
+    report = run_releases(home, day, landed, settings=settings)
+    published = published_release(local_resources(home)["lakehouse"], day)
+    print(f"\npublished cards of {day}: " + (f"release {published} (release_cards)" if published else "member_cards"))
+    return _exit_code(report)
+
+
+def _exit_code(report) -> int:
     if report.failed_steps:
         print("\nFAILED STEPS:\n  " + "\n  ".join(report.failed_steps), file=sys.stderr)
     if report.failed_checks:
@@ -82,13 +107,17 @@ def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | Non
 
     resources = local_resources(home)
     available = LandingResource(root=str(home / "landing")).days()
-    day = day or available[-1]
+    # By default a week before the latest day: the figures reported for the latest day stay out of the tuning.
+    day = day or available[-1] - timedelta(days=settings.holdout_days)
     needed = [*ingestion_window(available, day, settings), day]
     print(f"ingesting the landed days the backtest reads ({needed[0]} .. {day})")
     if not ingest_days(home, needed, settings):
         print("ingestion failed: see the run in the Dagster UI")
         return 1
-    print(f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
+    print(
+        f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}; "
+        f"report the figures of later days only"
+    )
     session = resources["spark"].session()
     results = tune(session, resources["lakehouse"], resources["tracking"], day, settings, limit, only=only)
     print("\n" + results.drop(columns="mlflow_run_id").to_string(index=False, float_format="%.4f"))
@@ -135,16 +164,19 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: the latest landed day)")
     ui = commands.add_parser("ui", help="start the Dagster UI on the home's instance")
     ui.add_argument("--port", type=int, default=3000)
+    release = commands.add_parser("release", help="refresh a day's cards from the release snapshots that landed")
+    release.add_argument("--date", type=date.fromisoformat, help="as-of day of the cards (default: the latest)")
+    release.add_argument("--release", nargs="+", choices=RELEASES, help="default: every landed one")
     tune = commands.add_parser("tune", help="backtest a small grid of settings on one day; print the best")
-    tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: the latest landed day)")
+    tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: a week before the latest)")
     tune.add_argument("--trials", type=int, help="run only the first N trials of the grid")
     tune.add_argument("--only", nargs="+", metavar="SETTING", help="vary only these settings of the grid")
     imports = commands.add_parser("import", help="land foreign event files: Open CDP clickstream or retail invoices")
     imports.add_argument("--format", required=True, choices=["opencdp", "online-retail"])
     imports.add_argument("files", nargs="+", help="CSV files, in time order")
-    for command in (demo, run, ui, tune, imports):
+    for command in (demo, run, release, ui, tune, imports):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
-    for command in (demo, run, tune):
+    for command in (demo, run, release, tune):
         command.add_argument(
             "--set", action="append", metavar="NAME=VALUE", help="override a setting, e.g. --set affinity_top_k=1000"
         )
@@ -162,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_run(home, None, _settings(args.set)))
     if args.command == "run":
         sys.exit(_run(home, args.date, _settings(args.set)))
+    if args.command == "release":
+        sys.exit(_release(home, args.date, args.release, _settings(args.set)))
     if args.command == "import":
         sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":

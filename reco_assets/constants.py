@@ -8,6 +8,10 @@ SPEND_BUCKETS = 5
 COHORTS = tuple(f"{division}_{bucket}" for division in DIVISIONS for bucket in range(1, SPEND_BUCKETS + 1))
 """The 25 cohort keys: division affinity x spend bucket (1 = lowest spend), e.g. ``women_3``."""
 
+RETAIL_TIMEZONE = "America/New_York"
+RELEASES = ("1100", "1500", "2000")
+"""New styles go live three times a day (HHMM, the retailer's wall clock); each release refreshes the cards."""
+
 SCORING_EVENTS = ("product_view", "add_to_cart", "remove_from_cart", "still_want_it", "purchase", "return")
 """Kinds that score; `return` (a cancelled or returned purchase) comes from invoice imports."""
 QUANTITY_EVENTS = ("purchase", "return")
@@ -42,5 +46,8 @@ TABLES = {
     "style_listings": "as_of_date",
     "offline_evaluation": "as_of_date",
     "member_cards": "as_of_date",
+    "release_catalog": "as_of_date",
+    "release_listings": "as_of_date",
+    "release_cards": "as_of_date",
 }
 """Every table of the contract, in pipeline order, with the column that holds its day."""

@@ -11,18 +11,21 @@ from reco_assets.assets import (
     ingestion,
     listings,
     ratings,
+    releases,
 )
-from reco_assets.jobs import JOBS, SCHEDULES
+from reco_assets.jobs import CHECKS, JOBS, SCHEDULES, SENSORS
 from reco_assets.resources import local_resources, reco_home
 
-ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards]
+ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards, releases]
 
 
 def build_definitions(resources: dict) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(ASSET_MODULES),
         jobs=JOBS,
+        asset_checks=CHECKS,
         schedules=SCHEDULES,
+        sensors=SENSORS,
         resources=resources,
         # One process per run, so one Spark session (one JVM) per run rather than one per step.
         executor=in_process_executor,

@@ -1,20 +1,37 @@
-"""Jobs and schedules: the daily run before the 11:00 release, and refreshes at every release."""
+"""Jobs, and the sensors that start them when their inputs are there and checked.
 
-from datetime import timedelta
+Order by data, not by the clock: the day's shared tables start when its landing files are there; the
+evaluation when the day's events are accepted; the cohorts' models and cards when the shared tables and the
+evaluation of the day are published; each release refresh when its snapshot has landed and the day's cards
+are published. A materialized partition is a checked one: a failing blocking check publishes nothing and
+records no materialization. A freshness check at 10:45 says when the day's cards are not ready before the
+11:00 release.
+"""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetKey,
     AssetSelection,
     MultiPartitionKey,
     RunRequest,
     ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    asset_check,
     define_asset_job,
     schedule,
+    sensor,
 )
 
-from reco_assets.constants import COHORTS
-from reco_assets.partitions import daily_cohort_partitions, daily_partitions
-
-EASTERN = "America/New_York"
+from reco_assets.constants import COHORTS, RELEASES, RETAIL_TIMEZONE
+from reco_assets.partitions import daily_cohort_partitions, daily_partitions, daily_release_partitions
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
+from reco_assets.resources.landing import LandingResource
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -38,24 +55,27 @@ evaluation_job = define_asset_job(
 )
 cohort_job = define_asset_job(
     "cohort_job",
+    # the freshness check of the cards runs on its own schedule, not with every materialization of them
     selection=AssetSelection.assets(
         "als_factors", "member_affinities", "boosted_affinities", "diversified_affinities", "member_cards"
-    ),
+    )
+    - AssetSelection.checks(AssetCheckKey(AssetKey("member_cards"), "ready_before_release")),
     partitions_def=daily_cohort_partitions,
     description="The cohorts' models and recommendations for a day (one run over the day's cohorts, or one "
     "cohort alone): factors, affinities, cards.",
 )
-listings_refresh_job = define_asset_job(
-    "listings_refresh_job", selection=AssetSelection.assets("style_listings"), partitions_def=daily_partitions
-)
-cards_refresh_job = define_asset_job(
-    "cards_refresh_job", selection=AssetSelection.assets("member_cards"), partitions_def=daily_cohort_partitions
+release_job = define_asset_job(
+    "release_job",
+    selection=AssetSelection.assets("release_catalog", "release_listings", "release_cards"),
+    partitions_def=daily_release_partitions,
+    description="A release refresh of a day's cards: the release's catalog snapshot, style listings and cards.",
 )
 
-
-def _as_of(context: ScheduleEvaluationContext) -> str:
-    """The latest complete day: runs before noon serve the recommendations computed on yesterday's data."""
-    return (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+SENSOR_DAYS = 3
+"""The latest landed days the sensors look at (older days are backfills: `python -m reco_assets run`)."""
+AS_OF_TAG = "reco/as_of"
+SHARED = ("implicit_ratings", "member_cohorts", "style_listings")
+"""The daily tables the cohort runs read (besides ingestion's)."""
 
 
 def cohort_runs(day: str, job_tag: str) -> RunRequest:
@@ -67,39 +87,94 @@ def cohort_runs(day: str, job_tag: str) -> RunRequest:
     )
 
 
-@schedule(job=daily_job, cron_schedule="0 6 * * *", execution_timezone=EASTERN)
-def daily_schedule(context: ScheduleEvaluationContext):
-    """The shared tables at 06:00, well before the 11:00 release."""
-    day = _as_of(context)
-    return RunRequest(run_key=f"daily:{day}", partition_key=day)
+def _recent_days(landing: LandingResource) -> list[str]:
+    first = daily_partitions.get_first_partition_key()
+    return [str(day) for day in landing.days()[-SENSOR_DAYS:] if str(day) >= first]
 
 
-@schedule(job=evaluation_job, cron_schedule="0 6 * * *", execution_timezone=EASTERN)
-def evaluation_schedule(context: ScheduleEvaluationContext):
-    """The backtest and quality gate at 06:00, beside the shared tables (it reads only landed days)."""
-    day = _as_of(context)
-    return RunRequest(run_key=f"evaluation:{day}", partition_key=day)
+def _published(context: SensorEvaluationContext, asset: str) -> set[str]:
+    """Partition keys of `asset` materialized (so checked and published)."""
+    return set(context.instance.get_materialized_partitions(AssetKey(asset)))
 
 
-@schedule(job=cohort_job, cron_schedule="0 7 * * *", execution_timezone=EASTERN)
-def cohort_schedule(context: ScheduleEvaluationContext):
-    """The day's cohorts in one run at 07:00, after the shared tables."""
-    return cohort_runs(_as_of(context), "cohorts")
+def _cards_published(context: SensorEvaluationContext, day: str) -> bool:
+    cards = _published(context, "member_cards")
+    return all(str(MultiPartitionKey({"date": day, "cohort": c})) in cards for c in COHORTS)
 
 
-@schedule(job=listings_refresh_job, cron_schedule="5 11,15,20 * * *", execution_timezone=EASTERN)
-def release_listings_schedule(context: ScheduleEvaluationContext):
-    """Style listings again right after each release (11:00, 15:00, 20:00)."""
-    day = _as_of(context)
-    stamp = context.scheduled_execution_time.strftime("%H%M")
-    return RunRequest(run_key=f"listings:{day}:{stamp}", partition_key=day)
+@sensor(job=daily_job, minimum_interval_seconds=60)
+def landing_sensor(context: SensorEvaluationContext, landing: LandingResource):
+    """The day's shared tables, once its events and catalog snapshot have landed (files are dropped whole:
+    written elsewhere, then renamed into the landing folder)."""
+    done = _published(context, "raw_events")
+    days = [
+        day
+        for day in _recent_days(landing)
+        if day not in done and landing.catalog_file(date.fromisoformat(day)).is_file()
+    ]
+    if not days:
+        return SkipReason("no landed day with both its events and its catalog snapshot")
+    return [RunRequest(run_key=f"daily:{day}", partition_key=day) for day in days]
 
 
-@schedule(job=cards_refresh_job, cron_schedule="20 11,15,20 * * *", execution_timezone=EASTERN)
-def release_cards_schedule(context: ScheduleEvaluationContext):
-    """Member cards of every cohort again, after the release's style listings."""
-    return cohort_runs(_as_of(context), f"cards-{context.scheduled_execution_time:%H%M}")
+@sensor(job=evaluation_job, minimum_interval_seconds=60)
+def evaluation_sensor(context: SensorEvaluationContext, landing: LandingResource):
+    """The backtest and quality gate of a day, once its events are accepted and published."""
+    accepted, done = _published(context, "raw_events"), _published(context, "offline_evaluation")
+    days = [day for day in _recent_days(landing) if day in accepted and day not in done]
+    if not days:
+        return SkipReason("no recent day with published raw_events yet")
+    return [RunRequest(run_key=f"evaluation:{day}", partition_key=day) for day in days]
 
 
-SCHEDULES = [daily_schedule, evaluation_schedule, cohort_schedule, release_listings_schedule, release_cards_schedule]
-JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, listings_refresh_job, cards_refresh_job]
+@sensor(job=cohort_job, minimum_interval_seconds=60)
+def cohort_sensor(context: SensorEvaluationContext, landing: LandingResource):
+    """The day's cohorts in one run, once the shared tables and the evaluation of the day are published."""
+    ready = set.intersection(*(_published(context, asset) for asset in (*SHARED, "offline_evaluation")))
+    days = [day for day in _recent_days(landing) if day in ready and not _cards_published(context, day)]
+    if not days:
+        return SkipReason(f"waiting for {', '.join(SHARED)} and offline_evaluation of the recent days")
+    return [cohort_runs(day, "cohorts") for day in days]
+
+
+@sensor(job=release_job, minimum_interval_seconds=60)
+def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
+    """A release refresh once its snapshot has landed and the day's cards are published."""
+    done = _published(context, "release_cards")
+    requests = [
+        RunRequest(run_key=f"release:{key}", partition_key=key)
+        for day in _recent_days(landing)
+        if _cards_published(context, day)
+        for release in RELEASES
+        if landing.release_file(date.fromisoformat(day), release).is_file()
+        and (key := str(MultiPartitionKey({"date": day, "release": release}))) not in done
+    ]
+    return requests or SkipReason("no landed release snapshot of a day whose cards are published")
+
+
+@asset_check(asset="member_cards", name="ready_before_release", blocking=False)
+def cards_ready(context: AssetCheckExecutionContext, lakehouse: Lakehouse) -> AssetCheckResult:
+    """The cards of every cohort of the latest complete day are published (run at 10:45, before the 11:00
+    release; the day is the run's `reco/as_of` tag, by default yesterday on the retailer's clock)."""
+    day = context.run.tags.get(AS_OF_TAG) or str(datetime.now(ZoneInfo(RETAIL_TIMEZONE)).date() - timedelta(days=1))
+    try:
+        lakehouse.require("member_cards", {"as_of_date": date.fromisoformat(day), "cohort": list(COHORTS)})
+    except MissingPartition as missing:
+        return AssetCheckResult(passed=False, metadata={"as_of_date": day, "missing": str(missing)})
+    return AssetCheckResult(passed=True, metadata={"as_of_date": day})
+
+
+freshness_job = define_asset_job("cards_freshness_job", selection=AssetSelection.checks(cards_ready))
+
+
+@schedule(job=freshness_job, cron_schedule="45 10 * * *", execution_timezone=RETAIL_TIMEZONE)
+def freshness_schedule(context: ScheduleEvaluationContext):
+    """Says, 15 minutes before the 11:00 release, when the day's cards are not published yet."""
+    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+    return RunRequest(run_key=f"freshness:{day}", tags={AS_OF_TAG: day})
+
+
+SENSORS = [landing_sensor, evaluation_sensor, cohort_sensor, release_sensor]
+SCHEDULES = [freshness_schedule]
+JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, release_job, freshness_job]
+CHECKS = [cards_ready]

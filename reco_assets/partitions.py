@@ -4,7 +4,7 @@ import os
 
 from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from reco_assets.constants import COHORTS, PARTITIONS_START_DEFAULT, PARTITIONS_START_ENV
+from reco_assets.constants import COHORTS, PARTITIONS_START_DEFAULT, PARTITIONS_START_ENV, RELEASES
 
 PARTITIONS_START = os.environ.get(PARTITIONS_START_ENV, PARTITIONS_START_DEFAULT)
 """First day of the daily partitions (the CLI moves it back to the first landed day of older logs)."""
@@ -12,3 +12,7 @@ PARTITIONS_START = os.environ.get(PARTITIONS_START_ENV, PARTITIONS_START_DEFAULT
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 cohort_partitions = StaticPartitionsDefinition(list(COHORTS))
 daily_cohort_partitions = MultiPartitionsDefinition({"date": daily_partitions, "cohort": cohort_partitions})
+release_partitions = StaticPartitionsDefinition(list(RELEASES))
+daily_release_partitions = MultiPartitionsDefinition({"date": daily_partitions, "release": release_partitions})
+"""A release refresh of the cards of as-of day `date` (served the next day): its catalog snapshot, listings
+and cards."""

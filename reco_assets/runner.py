@@ -53,26 +53,17 @@ def ingestion_window(available: list[date], day: date, settings: RecoSettings) -
     return [d for d in available if first <= d < day]
 
 
-def _populated(home: Path, day: date, settings: RecoSettings, cohorts: tuple[str, ...]) -> list[str]:
-    """The cohorts with members on the day (imported logs without gender or category fill only some)."""
+def _populated(home: Path, day: date, settings: RecoSettings) -> int:
+    """How many cohorts have members on the day (imported logs without gender or category fill only some)."""
     lakehouse = local_resources(home, settings)["lakehouse"]
-    stored = lakehouse.read_arrow("member_cohorts", f"as_of_date = '{day}'", ["cohort"])
-    present = set(stored.column("cohort").to_pylist())
-    return [cohort for cohort in cohorts if cohort in present]
+    stored = lakehouse.read_arrow("member_cohorts", columns=["cohort"], partition={"as_of_date": day})
+    return len(set(stored.column("cohort").to_pylist()))
 
 
-def run_day(
-    home: Path,
-    day: date,
-    available: list[date],
-    log: Callable[[str], None] = print,
-    settings: RecoSettings | None = None,
-    cohorts: tuple[str, ...] = COHORTS,
-) -> DayReport:
-    settings = settings or RecoSettings()
+def _executor(home: Path, settings: RecoSettings, report: DayReport, log: Callable[[str], None]):
+    """Runs jobs in this process on the home's instance, recording failed steps, failed checks and times."""
     instance = dagster_instance(home)
     defs = build_definitions(local_resources(home, settings))
-    report = DayReport(day)
 
     def execute(stage: str, job: str, **kwargs) -> bool:
         started = time.perf_counter()
@@ -93,6 +84,33 @@ def run_day(
         log(f"  {stage:<28} {seconds:7.1f} s" + ("" if result.success else "  FAILED"))
         return result.success
 
+    return execute
+
+
+def run_releases(
+    home: Path, day: date, releases: list[str], log: Callable[[str], None] = print, settings: RecoSettings | None = None
+) -> DayReport:
+    """Release refreshes of the cards of `day`, in release order: listings and cards from each snapshot."""
+    report = DayReport(day)
+    execute = _executor(home, settings or RecoSettings(), report, log)
+    for release in sorted(releases):
+        key = MultiPartitionKey({"date": day.isoformat(), "release": release})
+        if not execute(f"release {release}", "release_job", partition_key=key):
+            break
+    return report
+
+
+def run_day(
+    home: Path,
+    day: date,
+    available: list[date],
+    log: Callable[[str], None] = print,
+    settings: RecoSettings | None = None,
+) -> DayReport:
+    settings = settings or RecoSettings()
+    report = DayReport(day)
+    execute = _executor(home, settings, report, log)
+
     earlier = ingestion_window(available, day, settings)
     if earlier:
         log(f"ingesting {len(earlier)} earlier days ({earlier[0]} .. {earlier[-1]}) for the look-back windows")
@@ -103,11 +121,14 @@ def run_day(
         return report  # the cohorts would read a day that is not there
     log(f"evaluating: the pipeline trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
     execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
-    populated = _populated(home, day, settings, cohorts)
-    skipped = "" if len(populated) == len(cohorts) else f" ({len(cohorts) - len(populated)} cohorts have no member)"
-    log(f"materializing {day}: factors, affinities and cards of {len(populated)} cohorts in one run{skipped}")
-    if populated:
-        execute("cohorts", "cohort_job", tags=cohort_range_tags(day, populated))
+    populated = _populated(home, day, settings)
+    # Every cohort runs, those without members too: their partitions are written empty, so that the day's
+    # cards are complete for the releases, the sensors and the freshness check.
+    log(
+        f"materializing {day}: factors, affinities and cards of the {len(COHORTS)} cohorts in one run "
+        f"({populated} with members)"
+    )
+    execute("cohorts", "cohort_job", tags=cohort_range_tags(day, list(COHORTS)))
     return report
 
 

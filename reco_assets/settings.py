@@ -5,10 +5,12 @@
 """
 
 from dataclasses import fields
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator
+
+from reco_assets.constants import COHORTS, DIVISIONS, SPEND_BUCKETS
 
 T = TypeVar("T")
 
@@ -36,7 +38,45 @@ class RecoSettings(ConfigurableResource):
     )
 
     # --- cohorts ----------------------------------------------------------------------------------
-    spend_buckets: int = Field(5, description="Spend buckets of near-equal size (reference: 5).")
+    spend_buckets: int = Field(
+        SPEND_BUCKETS,
+        description="Spend buckets of near-equal size (reference: 5). Fixed: the cohort partitions are the "
+        "5 divisions x 5 buckets of `constants.COHORTS`, and a bucket no partition runs would get no cards.",
+    )
+    division_aliases: dict[str, str] = Field(
+        default_factory=lambda: {
+            "womens": "women",
+            "women's": "women",
+            "ladies": "women",
+            "mens": "men",
+            "men's": "men",
+            "children": "kids",
+            "kid's": "kids",
+            "homeware": "home",
+            "home & living": "home",
+        },
+        description="Division values of the catalog (any case) that mean one of the five cohort divisions "
+        "women, men, kids, home, unisex. Events of any other division value do not count towards a member's "
+        "division affinity (project choice).",
+    )
+
+    @field_validator("spend_buckets")
+    @classmethod
+    def _buckets_match_the_partitions(cls, value: int) -> int:
+        if value != SPEND_BUCKETS:
+            raise ValueError(
+                f"spend_buckets must be {SPEND_BUCKETS}: the cohort partitions are {len(COHORTS)} fixed keys"
+            )
+        return value
+
+    @field_validator("division_aliases")
+    @classmethod
+    def _aliases_name_cohort_divisions(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - set(DIVISIONS))
+        if unknown:
+            raise ValueError(f"division_aliases map to {unknown}, which are not cohort divisions {list(DIVISIONS)}")
+        return value
+
     spend_percentile: float = Field(
         0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
     )
@@ -186,10 +226,27 @@ class RecoSettings(ConfigurableResource):
         description="The day fails, and its member cards are held back, when the model's NDCG@10 over "
         "subclass-brands is below (1 - margin) x the best baseline's (project choice).",
     )
+    gate_unevaluated: Literal["hold", "publish"] = Field(
+        "hold",
+        description="Cards of a day whose offline evaluation ran but had no member to score (the first days of a "
+        "log, before a test window exists): `hold` them back (default: the gate fails closed) or `publish` them, "
+        "marked as not evaluated. A day with no evaluation at all, a stale one or a failed one is always held.",
+    )
 
     # --- ingestion --------------------------------------------------------------------------------
     dedupe_window_days: int = Field(
         7, description="Days either side searched for an event_id accepted before (project choice)."
+    )
+    max_quantity: int = Field(
+        10_000,
+        description="Units a landed record may hold at most; more is rejected as `out_of_range:quantity` "
+        "(project choice: the UCI retail sample's wholesale lines reach 9,360 units; its 74,215-unit order, "
+        "cancelled 16 minutes later, is the kind of entry error this keeps out of the ratings).",
+    )
+    max_price: float = Field(
+        100_000.0,
+        description="Unit price a landed record may hold at most; more is rejected as `out_of_range:price` "
+        "(project choice: the largest in the UCI retail sample is 16,888.02, in the Open CDP sample 2,574.07).",
     )
 
     def event_weights(self) -> dict[str, float]:

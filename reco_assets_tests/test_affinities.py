@@ -1,12 +1,13 @@
 """Affinities: the one-pass ranking of a block of members (`rank_block`) against an independent pandas
 reference, hand-computed cases of its tie, boost and per-class rules, the Spark composition around it, and
-the intent subclasses."""
+the intent subclasses. Hierarchy levels are keyed by their full path (names repeat across divisions)."""
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
+from reco_assets import checks
 from reco_assets.pipeline.affinities import (
     CohortItems,
     Hierarchy,
@@ -17,13 +18,14 @@ from reco_assets.pipeline.affinities import (
     rank_block,
     ranking_inputs,
 )
+from reco_assets.pipeline.catalog import group_hierarchy
 from reco_assets_tests.conftest import rows, utc
 
 TABLES = ("member_affinities", "boosted_affinities", "diversified_affinities")
 KEYS = {
     "member_affinities": ["member_id", "rank", "subclass_brand_id"],
     "boosted_affinities": ["member_id", "rank", "subclass_brand_id"],
-    "diversified_affinities": ["member_id", "rank", "subclass_brand_id", "class"],
+    "diversified_affinities": ["member_id", "rank", "subclass_brand_id", "class_key"],
 }
 FLOATS = {
     "member_affinities": ["rating", "prediction"],
@@ -71,7 +73,7 @@ def reference(member_ids, member_factors, rated, intents, items, hierarchy, para
     columns = {
         "member_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "rank"],
         "boosted_affinities": ["member_id", "subclass_brand_id", "rating", "prediction", "boost", "score", "rank"],
-        "diversified_affinities": ["member_id", "subclass_brand_id", "class", "score", "rank"],
+        "diversified_affinities": ["member_id", "subclass_brand_id", "class_key", "score", "rank"],
     }
     return {name: pd.DataFrame(out[name], columns=columns[name]) for name in TABLES}
 
@@ -97,9 +99,11 @@ def random_block(seed: int):
         members, item_factors = rng.normal(size=(n, dim)), rng.normal(size=(m, dim))
     ids = np.sort(rng.choice(np.arange(1, 400), m, replace=False)).astype(np.int64)
     n_subclasses, n_classes = int(rng.integers(1, 8)), int(rng.integers(1, 4))
+    # keys (`level_key`), the same names under two divisions: the codes of different paths are different
+    division = ("men", "women")
     hierarchy = Hierarchy(
-        subclasses=np.array([f"subclass{i}" for i in range(n_subclasses)]),
-        classes=np.array([f"class{i}" for i in range(n_classes)]),
+        subclasses=np.array([f'["{division[i % 2]}","tops","class","subclass{i // 2}"]' for i in range(n_subclasses)]),
+        classes=np.array([f'["{division[i % 2]}","tops","class{i // 2}"]' for i in range(n_classes)]),
     )
     items = CohortItems(
         ids=ids,
@@ -259,8 +263,11 @@ def test_boost_raising_an_intent_group_to_a_tie_is_ordered_by_group_id():
     ]  # fmt: skip
 
 
+DRESSES, HEELS, TOPS = '["women","apparel","dresses"]', '["women","shoes","heels"]', '["women","apparel","tops"]'
+
+
 def test_diversification_keeps_at_most_n_groups_per_class_in_score_order():
-    hierarchy = Hierarchy(subclasses=np.array(["any"]), classes=np.array(["dresses", "heels", "tops"]))
+    hierarchy = Hierarchy(subclasses=np.array(["any"]), classes=np.array([DRESSES, HEELS, TOPS]))
     items = CohortItems(
         ids=np.arange(1, 8),
         factors=np.array([[0.99], [0.98], [0.97], [0.96], [0.95], [0.9], [0.8]], np.float32),
@@ -277,18 +284,38 @@ def test_diversification_keeps_at_most_n_groups_per_class_in_score_order():
         RankParams(top_k=10, boost_strength=0.0, max_groups_per_class=3),
     )
     diversified = got["diversified_affinities"].to_pylist()
-    assert [(r["rank"], r["subclass_brand_id"], r["class"]) for r in diversified] == [
-        (1, 1, "dresses"),
-        (2, 2, "dresses"),
-        (3, 3, "dresses"),
-        (4, 5, "tops"),
-        (5, 7, "heels"),
+    assert [(r["rank"], r["subclass_brand_id"], r["class_key"]) for r in diversified] == [
+        (1, 1, DRESSES),
+        (2, 2, DRESSES),
+        (3, 3, DRESSES),
+        (4, 5, TOPS),
+        (5, 7, HEELS),
     ]
     assert [r["score"] for r in diversified] == pytest.approx([0.99, 0.98, 0.97, 0.95, 0.8], abs=1e-6)
     assert got["boosted_affinities"]["rank"].to_pylist() == [1, 2, 3, 4, 5, 6, 7]  # top_k capped at 7 items
 
 
 # --- the Spark composition ------------------------------------------------------------------------------
+
+HIERARCHY_ROWS = (
+    "style_id long, subclass_brand_id long, brand string, division string, department string, class string, "
+    "subclass string"
+)
+
+
+def run_pass(inputs, models, hierarchy, params) -> dict[str, list[dict]]:
+    """The rows `rank_batches` yields for every table, over the batches of `ranking_inputs`."""
+    out: dict[str, list] = {name: [] for name in TABLES}
+    for name, table in rank_batches(iter(inputs.toArrow().to_batches()), models, hierarchy, params):
+        assert table.column_names[-1] == "cohort"
+        out[name] += table.to_pylist()
+    return out
+
+
+def collected(out, name, *columns):
+    """(cohort, member, rank, group, *columns) of the yielded rows, sorted."""
+    key = ("cohort", "member_id", "rank", "subclass_brand_id", *columns)
+    return sorted(tuple(r[c] for c in key) for r in out[name])
 
 
 def test_spark_pass_ranks_each_cohort_with_its_own_model_and_only_candidates(spark):
@@ -312,63 +339,178 @@ def test_spark_pass_ranks_each_cohort_with_its_own_model_and_only_candidates(spa
     ratings = spark.createDataFrame(
         [(1, 10, -1.5), (1, 20, 4.0), (1, 30, 5.0)], "member_id long, subclass_brand_id long, rating double"
     )
-    intents = spark.createDataFrame([(2, ["tops", "socks"])], "member_id long, intents array<string>")
-    groups = spark.createDataFrame(
-        [(10, "tops", "clothing", "x"), (20, "jeans", "clothing", "y"), (30, "pans", "kitchen", "z"),
-         (40, "duvets", "home", "x")],
-        "subclass_brand_id long, subclass string, class string, brand string",
+    tops, socks = '["women","apparel","clothing","tops"]', '["women","apparel","clothing","socks"]'
+    intents = spark.createDataFrame([(2, [tops, socks])], "member_id long, intents array<string>")
+    catalog = spark.createDataFrame(
+        [(1, 10, "x", "women", "apparel", "clothing", "tops"), (2, 10, "x", "women", "apparel", "clothing", "tops"),
+         (3, 20, "y", "women", "apparel", "clothing", "jeans"), (4, 30, "z", "home", "kitchen", "cookware", "pans"),
+         (5, 40, "x", "home", "bedding", "duvets", "duvet covers")],
+        HIERARCHY_ROWS,
     )  # fmt: skip
-    models, hierarchy = cohort_items(factors, [10, 20, 40], groups)
-    batches = ranking_inputs(factors, ratings, intents).toArrow().to_batches()
+    models, hierarchy = cohort_items(factors, [10, 20, 40], group_hierarchy(catalog))
     params = RankParams(top_k=2, boost_strength=2.0, max_groups_per_class=1)
-    out: dict[str, list] = {name: [] for name in TABLES}
-    for name, table in rank_batches(iter(batches), models, hierarchy, params):
-        assert table.column_names[-1] == "cohort"
-        out[name] += table.to_pylist()
-
-    def collected(name, *columns):
-        """(cohort, member, rank, group, *columns) of the yielded rows, sorted."""
-        key = ("cohort", "member_id", "rank", "subclass_brand_id", *columns)
-        return sorted(tuple(r[c] for c in key) for r in out[name])
+    out = run_pass(ranking_inputs(factors, ratings, intents), models, hierarchy, params)
 
     # a: predictions 10 -> 2, 20 -> 1, 40 -> 3 (30 excluded); b: 10 -> 1, 20 -> 3, 40 -> 0
-    assert collected("member_affinities", "prediction", "rating") == [
+    assert collected(out, "member_affinities", "prediction", "rating") == [
         ("a", 1, 1, 40, 3.0, 0.0),
         ("a", 1, 2, 10, 2.0, -1.5),
         ("b", 2, 1, 20, 3.0, 0.0),
         ("b", 2, 2, 10, 1.0, 0.0),
     ]
-    # member 2 wants tops (group 10): boost 2 x (3 - 1) = 4, score 5
-    assert collected("boosted_affinities", "boost", "score") == [
+    # member 2 wants women's tops (group 10): boost 2 x (3 - 1) = 4, score 5; socks has no candidate group
+    assert collected(out, "boosted_affinities", "boost", "score") == [
         ("a", 1, 1, 40, 0.0, 3.0),
         ("a", 1, 2, 10, 0.0, 2.0),
         ("b", 2, 1, 10, 4.0, 5.0),
         ("b", 2, 2, 20, 0.0, 3.0),
     ]
-    # one group per class: member 2's groups 10 and 20 are both clothing
-    assert collected("diversified_affinities", "class", "score") == [
-        ("a", 1, 1, 40, "home", 3.0),
-        ("a", 1, 2, 10, "clothing", 2.0),
-        ("b", 2, 1, 10, "clothing", 5.0),
+    # one group per class: member 2's groups 10 and 20 are both women > apparel > clothing
+    clothing, duvets = '["women","apparel","clothing"]', '["home","bedding","duvets"]'
+    assert collected(out, "diversified_affinities", "class_key", "score") == [
+        ("a", 1, 1, 40, duvets, 3.0),
+        ("a", 1, 2, 10, clothing, 2.0),
+        ("b", 2, 1, 10, clothing, 5.0),
     ]
 
 
-EVENTS = "member_id long, subclass string, event_type string, event_time timestamp"
+# --- names repeated across divisions: men's and women's "Tees" -------------------------------------------
+
+TEES_CATALOG = [
+    (1, 11, "aldo", "men", "tops", "Tees", "Graphic Tees"),
+    (2, 12, "bema", "men", "tops", "Tees", "Graphic Tees"),
+    (3, 21, "aldo", "women", "tops", "Tees", "Graphic Tees"),
+    (4, 22, "bema", "women", "tops", "Tees", "Graphic Tees"),
+    (5, 30, "aldo", "women", "bottoms", "Jeans", "Skinny Jeans"),
+    (6, 21, "aldo", "women", "tops", "Tees", "Graphic Tees"),  # a second style of group 21
+]
+MEN_GRAPHIC_TEES = '["men","tops","Tees","Graphic Tees"]'
+WOMEN_GRAPHIC_TEES = '["women","tops","Tees","Graphic Tees"]'
+MEN_TEES, WOMEN_TEES, WOMEN_JEANS = '["men","tops","Tees"]', '["women","tops","Tees"]', '["women","bottoms","Jeans"]'
+HIERARCHY_EVENTS = (
+    "member_id long, division string, department string, class string, subclass string, event_type string, "
+    "event_time timestamp"
+)
+
+
+def tees_models(spark, predictions: dict[int, float], members: list[int]):
+    """One cohort `c`: one-dimensional factors, each member's is 1 so that prediction = the item's factor."""
+    factors = spark.createDataFrame(
+        [("c", "member", m, [1.0]) for m in members] + [("c", "item", g, [p]) for g, p in predictions.items()],
+        "cohort string, side string, id long, factors array<float>",
+    )
+    groups = group_hierarchy(spark.createDataFrame(TEES_CATALOG, HIERARCHY_ROWS))
+    models, hierarchy = cohort_items(factors, sorted(predictions), groups)
+    return factors, groups, models, hierarchy
+
+
+def test_a_browsed_subclass_boosts_only_the_groups_of_its_own_division(spark):
+    men, women = ("men", "tops", "Tees", "Graphic Tees"), ("women", "tops", "Tees", "Graphic Tees")
+    events = spark.createDataFrame(
+        [
+            (1, *women, "product_view", utc(2026, 10, 30, 10)),
+            (1, *women, "add_to_cart", utc(2026, 10, 30, 11)),
+            (1, *men, "product_view", utc(2026, 10, 30, 9)),
+            (1, *men, "purchase", utc(2026, 10, 30, 9, 30)),  # bought men's: women's stays an intent
+            (2, *men, "product_view", utc(2026, 10, 30, 12)),
+        ],
+        HIERARCHY_EVENTS,
+    )
+    intents = intent_subclasses(events, 3)
+    assert rows(intents, "member_id", "intents") == [(1, [WOMEN_GRAPHIC_TEES]), (2, [MEN_GRAPHIC_TEES])]
+
+    factors, groups, models, hierarchy = tees_models(spark, {11: 1.0, 12: 0.75, 21: 0.5, 22: 0.25, 30: 0.0}, [1, 2])
+    ratings = spark.createDataFrame([], "member_id long, subclass_brand_id long, rating double")
+    params = RankParams(top_k=5, boost_strength=1.0, max_groups_per_class=5)
+    out = run_pass(ranking_inputs(factors, ratings, intents), models, hierarchy, params)
+    # spread 1.0 - 0.0 = 1, strength 1: boost 1 on the groups of the member's own Graphic Tees only
+    assert collected(out, "boosted_affinities", "boost", "score") == [
+        ("c", 1, 1, 21, 1.0, 1.5),
+        ("c", 1, 2, 22, 1.0, 1.25),
+        ("c", 1, 3, 11, 0.0, 1.0),
+        ("c", 1, 4, 12, 0.0, 0.75),
+        ("c", 1, 5, 30, 0.0, 0.0),
+        ("c", 2, 1, 11, 1.0, 2.0),
+        ("c", 2, 2, 12, 1.0, 1.75),
+        ("c", 2, 3, 21, 0.0, 0.5),
+        ("c", 2, 4, 22, 0.0, 0.25),
+        ("c", 2, 5, 30, 0.0, 0.0),
+    ]
+    boosted = pa.Table.from_pylist(out["boosted_affinities"])
+    assert checks.boosts_outside_intent(boosted, groups.toArrow(), 1) == 0  # one subclass path each
+
+
+def test_same_named_classes_of_two_divisions_are_two_classes_when_diversifying(spark):
+    factors, _, models, hierarchy = tees_models(spark, {11: 1.0, 21: 0.75, 12: 0.5, 22: 0.25, 30: 0.0}, [1])
+    ratings = spark.createDataFrame([], "member_id long, subclass_brand_id long, rating double")
+    intents = spark.createDataFrame([], "member_id long, intents array<string>")
+    params = RankParams(top_k=5, boost_strength=0.0, max_groups_per_class=1)
+    out = run_pass(ranking_inputs(factors, ratings, intents), models, hierarchy, params)
+    # the best of men's Tees (11) and the best of women's Tees (21) are both kept; 12 and 22 are second in theirs
+    assert collected(out, "diversified_affinities", "class_key", "score") == [
+        ("c", 1, 1, 11, MEN_TEES, 1.0),
+        ("c", 1, 2, 21, WOMEN_TEES, 0.75),
+        ("c", 1, 3, 30, WOMEN_JEANS, 0.0),
+    ]
+    diversified = pa.Table.from_pylist(out["diversified_affinities"])
+    assert checks.classes_over_limit(diversified, 1) == 0
+
+
+# --- intents ----------------------------------------------------------------------------------------------
+
+PATHS = {
+    "duvets": ("home", "bedding", "bedding", "duvets"),
+    "towels": ("home", "bath", "towels", "towels"),
+    "pans": ("home", "kitchen", "cookware", "pans"),
+    "knives": ("home", "kitchen", "cookware", "knives"),
+    "sheets": ("home", "bedding", "bedding", "sheets"),
+    "plates": ("home", "kitchen", "tabletop", "plates"),
+    "jeans": ("women", "apparel", "bottoms", "jeans"),
+    "no subclass": ("home", "kitchen", "cookware", None),
+    "men's tees": ("men", "apparel", "tops", "tees"),
+    "women's tees": ("women", "apparel", "tops", "tees"),
+}
+DUVETS = '["home","bedding","bedding","duvets"]'
+PANS = '["home","kitchen","cookware","pans"]'
+KNIVES = '["home","kitchen","cookware","knives"]'
+PLATES = '["home","kitchen","tabletop","plates"]'
+
+
+def event(member, subclass, kind, at):
+    return (member, *PATHS[subclass], kind, at)
 
 
 def test_intents_are_the_top_browsed_subclasses_not_bought(spark):
     events = spark.createDataFrame(
         [
-            *[(1, "duvets", "product_view", utc(2026, 10, 30, h)) for h in range(5)],  # 5 browses
-            *[(1, "towels", "product_view", utc(2026, 10, 30, h)) for h in range(4)],
-            (1, "towels", "purchase", utc(2026, 10, 30, 6)),  # bought: no intent
-            *[(1, "pans", "add_to_cart", utc(2026, 10, 29, h)) for h in range(3)],
-            *[(1, "knives", "product_view", utc(2026, 10, 29, h)) for h in range(2)],
-            (1, "sheets", "product_view", utc(2026, 10, 29, 1)),
-            (1, "plates", "product_view", utc(2026, 10, 29, 2)),  # ties with sheets, browsed later
-            (2, "jeans", "still_want_it", utc(2026, 10, 29, 2)),  # not a browse
+            *[event(1, "duvets", "product_view", utc(2026, 10, 30, h)) for h in range(5)],  # 5 browses
+            *[event(1, "towels", "product_view", utc(2026, 10, 30, h)) for h in range(4)],
+            event(1, "towels", "purchase", utc(2026, 10, 30, 6)),  # bought: no intent
+            *[event(1, "pans", "add_to_cart", utc(2026, 10, 29, h)) for h in range(3)],
+            *[event(1, "knives", "product_view", utc(2026, 10, 29, h)) for h in range(2)],
+            event(1, "sheets", "product_view", utc(2026, 10, 29, 1)),
+            event(1, "plates", "product_view", utc(2026, 10, 29, 2)),  # ties with sheets, browsed later
+            *[event(1, "no subclass", "product_view", utc(2026, 10, 30, h)) for h in range(9)],  # no key: never
+            event(2, "jeans", "still_want_it", utc(2026, 10, 29, 2)),  # not a browse
         ],
-        EVENTS,
+        HIERARCHY_EVENTS,
     )
-    assert rows(intent_subclasses(events, 3), "member_id", "intents") == [(1, ["duvets", "pans", "knives"])]
-    assert rows(intent_subclasses(events, 4), "member_id", "intents") == [(1, ["duvets", "pans", "knives", "plates"])]
+    assert rows(intent_subclasses(events, 3), "member_id", "intents") == [(1, [DUVETS, PANS, KNIVES])]
+    assert rows(intent_subclasses(events, 4), "member_id", "intents") == [(1, [DUVETS, PANS, KNIVES, PLATES])]
+
+
+def test_intents_of_same_named_subclasses_are_two_and_tie_by_key(spark):
+    at = utc(2026, 10, 30, 8)
+    events = spark.createDataFrame(
+        [
+            event(3, "women's tees", "product_view", at),
+            event(3, "men's tees", "product_view", at),  # same count, same time: the key decides
+            event(4, "women's tees", "product_view", at),
+            event(4, "men's tees", "purchase", at),  # a purchase of men's tees is not one of women's
+        ],
+        HIERARCHY_EVENTS,
+    )
+    assert rows(intent_subclasses(events, 3), "member_id", "intents") == [
+        (3, ['["men","apparel","tops","tees"]', '["women","apparel","tops","tees"]']),
+        (4, ['["women","apparel","tops","tees"]']),
+    ]

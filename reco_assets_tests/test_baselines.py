@@ -70,6 +70,6 @@ def test_gate_compares_the_model_with_the_best_baseline_within_the_margin():
     assert "0.1300 < threshold 0.1350" in failed.explain()
 
 
-def test_gate_without_an_evaluation_passes_and_says_so():
+def test_gate_without_an_evaluation_fails_closed_and_says_so():
     verdict = quality_gate(None, margin=0.1)
-    assert verdict.passed and not verdict.evaluated and "not evaluated" in verdict.explain()
+    assert not verdict.passed and not verdict.evaluated and "not evaluated" in verdict.explain()

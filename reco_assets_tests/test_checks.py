@@ -49,17 +49,65 @@ def test_rank_violations():
     assert checks.rank_violations(table([1, 2, 3], [0.9, 0.95, 0.1]), "prediction") == 1  # rises
 
 
+# hierarchy keys (`level_key`): the level's path from the division, as JSON text
+MEN_TEES = '["men","tops","Tees"]'
+WOMEN_TEES = '["women","tops","Tees"]'
+MEN_GRAPHIC_TEES = '["men","tops","Tees","Graphic Tees"]'
+WOMEN_GRAPHIC_TEES = '["women","tops","Tees","Graphic Tees"]'
+
+
 def test_boosts_outside_intent():
-    groups = pa.table({"subclass_brand_id": [1, 2, 3, 4], "subclass": ["a", "b", "c", "d"]})
+    groups = pa.table(
+        {
+            "subclass_brand_id": [1, 2, 3, 4],
+            "subclass": ["a", "b", "c", "d"],
+            "subclass_key": ['["w","x","y","a"]', '["w","x","y","b"]', '["w","x","y","c"]', '["w","x","y","d"]'],
+        }
+    )
     boosted = pa.table({"member_id": [1, 1, 1, 1], "subclass_brand_id": [1, 2, 3, 4], "boost": [0.5, 0.5, 0.5, 0.0]})
     assert checks.boosts_outside_intent(boosted, groups, 3) == 0
     assert checks.boosts_outside_intent(boosted, groups, 2) == 1
 
 
+def test_boosts_outside_intent_count_subclasses_by_key_not_name():
+    # groups 1, 2: men's Graphic Tees; 3, 4: women's Graphic Tees (same subclass and class names)
+    groups = pa.table(
+        {
+            "subclass_brand_id": [1, 2, 3, 4],
+            "subclass": ["Graphic Tees"] * 4,
+            "subclass_key": [MEN_GRAPHIC_TEES, MEN_GRAPHIC_TEES, WOMEN_GRAPHIC_TEES, WOMEN_GRAPHIC_TEES],
+        }
+    )
+    # member 1: boosts in both divisions' Graphic Tees (two subclasses); member 2: two groups of one subclass
+    boosted = pa.table(
+        {
+            "member_id": [1, 1, 2, 2, 2],
+            "subclass_brand_id": [1, 3, 1, 2, 3],
+            "boost": [0.5, 0.5, 0.5, 0.5, 0.0],
+        }
+    )
+    assert checks.boosts_outside_intent(boosted, groups, 1) == 1
+    assert checks.boosts_outside_intent(boosted, groups, 2) == 0
+
+
 def test_classes_over_limit():
-    diversified = pa.table({"member_id": [1, 1, 1, 2], "class": ["x", "x", "y", "x"]})
+    x, y = '["d","dep","x"]', '["d","dep","y"]'
+    diversified = pa.table({"member_id": [1, 1, 1, 2], "class_key": [x, x, y, x]})
     assert checks.classes_over_limit(diversified, 2) == 0
     assert checks.classes_over_limit(diversified, 1) == 1
+
+
+def test_classes_over_limit_count_classes_by_key_not_name():
+    # member 1: one group in men's Tees and one in women's Tees; member 2: two in women's Tees
+    diversified = pa.table(
+        {
+            "member_id": [1, 1, 2, 2],
+            "class": ["Tees"] * 4,
+            "class_key": [MEN_TEES, WOMEN_TEES, WOMEN_TEES, WOMEN_TEES],
+        }
+    )
+    assert checks.classes_over_limit(diversified, 1) == 1  # member 2 only
+    assert checks.classes_over_limit(diversified, 2) == 0
 
 
 def test_styles_not_saleable():

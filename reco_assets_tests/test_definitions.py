@@ -1,11 +1,27 @@
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from dagster import MultiPartitionKey, PartitionKeyRange, build_schedule_context
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    MultiPartitionKey,
+    PartitionKeyRange,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from reco_assets.constants import COHORTS
 from reco_assets.definitions import defs
-from reco_assets.jobs import cohort_schedule, daily_schedule, release_cards_schedule
+from reco_assets.jobs import (
+    cohort_sensor,
+    evaluation_sensor,
+    freshness_schedule,
+    landing_sensor,
+    release_sensor,
+)
 from reco_assets.partitions import daily_cohort_partitions
+from reco_assets.resources.landing import LandingResource, catalog_file, events_file, release_file
 
 CONTRACT = {
     "raw_events",
@@ -20,6 +36,9 @@ CONTRACT = {
     "style_listings",
     "offline_evaluation",
     "member_cards",
+    "release_catalog",
+    "release_listings",
+    "release_cards",
 }
 
 
@@ -35,6 +54,8 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     assert parents["offline_evaluation"] == {"raw_events", "catalog"}  # it replays the pipeline from the inputs
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
+    assert parents["release_cards"] == {"release_listings", "diversified_affinities", "member_cards"}
+    assert parents["release_listings"] == {"release_catalog", "raw_events"}
 
 
 def test_blocking_checks_guard_what_gets_published():
@@ -47,7 +68,9 @@ def test_blocking_checks_guard_what_gets_published():
     assert blocking == {
         ("raw_events", "records_reconcile"),
         ("raw_events", "unique_event_ids"),
+        ("raw_events", "not_empty"),
         ("member_cohorts", "one_cohort_per_rated_member"),
+        ("member_cohorts", "cohorts_are_partitions"),
         ("als_factors", "finite_factors"),
         ("member_affinities", "ranks_ordered"),
         ("boosted_affinities", "boosts_within_intent"),
@@ -56,26 +79,94 @@ def test_blocking_checks_guard_what_gets_published():
         ("member_cards", "cards_saleable"),
         ("member_cards", "lists_well_formed"),
         ("offline_evaluation", "model_beats_baselines"),
+        ("release_listings", "styles_saleable"),
+        ("release_cards", "cards_saleable"),
+        ("release_cards", "lists_well_formed"),
+        *(
+            (table, "not_empty")
+            for table in (
+                "implicit_ratings",
+                "member_cohorts",
+                "style_listings",
+                "member_cards",
+                "release_catalog",
+                "release_listings",
+                "release_cards",
+            )
+        ),
     }
 
 
 def test_jobs_run_in_one_process_so_one_spark_session_per_run():
-    for name in ("ingest_job", "daily_job", "evaluation_job", "cohort_job"):
+    for name in ("ingest_job", "daily_job", "evaluation_job", "cohort_job", "release_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
 
-def test_schedules_target_yesterday_with_one_run_over_the_days_cohorts():
-    at = datetime(2026, 11, 1, 11, 0, tzinfo=timezone.utc)
-    daily = daily_schedule(build_schedule_context(scheduled_execution_time=at))
-    assert daily.partition_key == "2026-10-31"
-    run = cohort_schedule(build_schedule_context(scheduled_execution_time=at))
-    assert run.tags["dagster/asset_partition_range_start"] == "women_1|2026-10-31"
-    assert run.tags["dagster/asset_partition_range_end"] == "unisex_5|2026-10-31"
-    keys = daily_cohort_partitions.get_partition_keys_in_range(
-        PartitionKeyRange(
-            run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]
+DAY = "2026-10-31"
+
+
+def _land(root, day: date, releases=()) -> None:
+    for path in (events_file(root, day), catalog_file(root, day), *(release_file(root, day, r) for r in releases)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+
+def _materialize(instance: DagsterInstance, asset: str, *partitions: str) -> None:
+    """Record materializations as another run would (the sensors read only the instance and the landing)."""
+    for partition in partitions:
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(asset), partition=partition))
+
+
+def _run(sensor, instance, landing):
+    result = sensor(build_sensor_context(instance=instance, resources={"landing": landing}))
+    return result if isinstance(result, SkipReason) else list(result)
+
+
+def test_runs_start_when_their_inputs_are_published_not_at_a_time(tmp_path):
+    """Each sensor skips until its inputs are there, then asks for one run of the day (or one per release)."""
+    landing = LandingResource(root=str(tmp_path / "landing"))
+    day = date.fromisoformat(DAY)
+    with DagsterInstance.ephemeral() as instance:
+        for sensor in (landing_sensor, evaluation_sensor, cohort_sensor, release_sensor):
+            assert isinstance(_run(sensor, instance, landing), SkipReason), sensor.name
+        _land(tmp_path / "landing", day, releases=["1100"])
+        (daily,) = _run(landing_sensor, instance, landing)
+        assert daily.partition_key == DAY
+        assert isinstance(_run(evaluation_sensor, instance, landing), SkipReason)  # events not accepted yet
+
+        _materialize(instance, "raw_events", DAY)
+        (evaluation,) = _run(evaluation_sensor, instance, landing)
+        assert evaluation.partition_key == DAY
+        _materialize(instance, "implicit_ratings", DAY)
+        _materialize(instance, "member_cohorts", DAY)
+        _materialize(instance, "style_listings", DAY)
+        assert isinstance(_run(cohort_sensor, instance, landing), SkipReason)  # no evaluation of the day yet
+        _materialize(instance, "offline_evaluation", DAY)
+        (cohorts,) = _run(cohort_sensor, instance, landing)
+        range_keys = daily_cohort_partitions.get_partition_keys_in_range(
+            PartitionKeyRange(
+                cohorts.tags["dagster/asset_partition_range_start"], cohorts.tags["dagster/asset_partition_range_end"]
+            )
         )
-    )
-    assert sorted(keys) == sorted(MultiPartitionKey({"date": "2026-10-31", "cohort": c}) for c in COHORTS)
-    cards = release_cards_schedule(build_schedule_context(scheduled_execution_time=at))
-    assert cards.run_key != run.run_key
+        assert sorted(range_keys) == sorted(MultiPartitionKey({"date": DAY, "cohort": c}) for c in COHORTS)
+
+        cards = [str(MultiPartitionKey({"date": DAY, "cohort": c})) for c in COHORTS]
+        _materialize(instance, "member_cards", *cards[:-1])
+        assert isinstance(_run(release_sensor, instance, landing), SkipReason)  # one cohort's cards missing
+        _materialize(instance, "member_cards", cards[-1])
+        (release,) = _run(release_sensor, instance, landing)  # only the 11:00 snapshot has landed
+        assert release.partition_key == str(MultiPartitionKey({"date": DAY, "release": "1100"}))
+
+        # a day done (by these runs or by the command line) is not asked for again
+        _materialize(instance, "offline_evaluation", DAY)
+        _materialize(instance, "release_cards", release.partition_key)
+        for sensor in (landing_sensor, evaluation_sensor, cohort_sensor, release_sensor):
+            assert isinstance(_run(sensor, instance, landing), SkipReason), sensor.name
+
+
+def test_the_freshness_check_runs_before_the_first_release_on_yesterdays_cards():
+    at = datetime(2026, 11, 1, 15, 45, tzinfo=timezone.utc)  # 10:45 in New York
+    run = freshness_schedule(build_schedule_context(scheduled_execution_time=at))
+    assert run.tags["reco/as_of"] == DAY
+    assert freshness_schedule.cron_schedule == "45 10 * * *"
+    assert freshness_schedule.execution_timezone == "America/New_York"

@@ -44,7 +44,7 @@ def value(table, segment, method, metric, k):
 
 
 def test_segments_methods_and_values():
-    table = evaluation_table(backtest(), DAY, [1, 2])
+    table = evaluation_table(backtest(), DAY, [1, 2], "key")
     assert set(table.segment) == {"all", "new_styles", "returning_styles", "women_1", "men_3"}
     assert (table.train_end_date == date(2026, 10, 24)).all() and (table.as_of_date == DAY).all()
     assert value(table, "all", "model", "ndcg", 1) == 1.0  # both members' first item is relevant
@@ -59,9 +59,11 @@ def test_segments_methods_and_values():
 
 
 def test_gate_on_the_table():
-    table = evaluation_table(backtest(), DAY, [10])
+    table = evaluation_table(backtest(), DAY, [10], "key")
     verdict = quality_gate(table, margin=0.1)
     assert verdict.passed and verdict.best_baseline == "repeat" and verdict.model == pytest.approx(1.0)
-    empty = evaluation_table(Backtest(holdout_split(DAY, 7), pd.DataFrame(columns=["member_id", "cohort"])), DAY, [10])
+    empty = evaluation_table(
+        Backtest(holdout_split(DAY, 7), pd.DataFrame(columns=["member_id", "cohort"])), DAY, [10], "key"
+    )
     assert empty.empty and not quality_gate(empty, 0.1).evaluated
     assert pa.Table.from_pandas(empty, schema=SCHEMA, preserve_index=False).num_rows == 0

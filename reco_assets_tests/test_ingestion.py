@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from reco_assets.pipeline.ingestion import accepted_events, classify_events, rejected_records
+from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
+from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import DAY
 
 GOOD = {
@@ -47,11 +48,12 @@ def validated(spark):
         "value string, source string, landing_date date, line_no long",
     )
     catalog = spark.createDataFrame(
-        [(DAY, 500, 12001, "women", "dresses", "day dresses")],
-        "as_of_date date, style_id long, subclass_brand_id long, division string, class string, subclass string",
+        [(DAY, 500, 12001, "women", "clothing", "dresses", "day dresses")],
+        "as_of_date date, style_id long, subclass_brand_id long, division string, department string, class string, "
+        "subclass string",
     )
     before = spark.createDataFrame([("e0",)], "event_id string")
-    classified = classify_events(lines, catalog, before)
+    classified = classify_events(lines, catalog, before, RecoSettings().pick(InputLimits))
     return accepted_events(classified), rejected_records(classified)
 
 
@@ -66,13 +68,9 @@ def test_every_record_lands_once_with_the_first_rule_it_breaks(validated):
 def test_accepted_events_are_typed_and_carry_their_group(validated):
     accepted, _ = validated
     row = next(r for r in accepted.collect() if r["event_id"] == "e1")
-    assert (row["member_id"], row["style_id"], row["price"], row["subclass_brand_id"], row["subclass"]) == (
-        7,
-        500,
-        19.99,
-        12001,
-        "day dresses",
-    )
+    hierarchy = (row["subclass_brand_id"], row["division"], row["department"], row["class"], row["subclass"])
+    assert (row["member_id"], row["style_id"], row["price"], row["quantity"]) == (7, 500, 19.99, None)
+    assert hierarchy == (12001, "women", "clothing", "dresses", "day dresses")
     assert row["event_date"] == DAY and row["event_time"].hour == 10
 
 

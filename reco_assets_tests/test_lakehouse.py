@@ -1,8 +1,9 @@
 from datetime import date
 
 import pyarrow as pa
+import pytest
 
-from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, range_predicate
 
 
 def _part(day: date, cohort: str, values: list[int]) -> pa.Table:
@@ -68,7 +69,7 @@ def test_executor_writes_replace_exactly_the_targeted_partitions_in_one_commit(s
     staged = lake.stage(
         _cohort_rows(spark, d2, [("men_1", 10), ("men_1", 11)]), "t", {"as_of_date": d2, "cohort": ["men_1", "kids_2"]}
     )
-    assert staged.rows == 2 and staged.rows_by("cohort") == {"men_1": 2}
+    assert staged.rows == 2 and staged.rows_by("cohort") == {"kids_2": 0, "men_1": 2}  # kids_2: written empty
     assert sorted(lake.read_arrow("t", "as_of_date = '2026-10-31'").column("x").to_pylist()) == [
         1,
         2,
@@ -81,6 +82,23 @@ def test_executor_writes_replace_exactly_the_targeted_partitions_in_one_commit(s
     stored = lake.read_arrow("t", columns=["as_of_date", "cohort", "x"]).to_pylist()
     got = sorted((r["as_of_date"], r["cohort"], r["x"]) for r in stored)
     assert got == sorted([(d1, c, x) for c, x in first] + [(d2, "men_1", 10), (d2, "men_1", 11), (d2, "home_3", 4)])
+
+
+def test_reading_a_partition_never_written_fails_with_its_name(spark, tmp_path):
+    """A partition written without rows exists (it reads as empty); one never written fails the read, named."""
+    lake = Lakehouse(root=str(tmp_path))
+    day = date(2026, 10, 31)
+    lake.stage(
+        _cohort_rows(spark, day, [("men_1", 1)]), "t", {"as_of_date": day, "cohort": ["men_1", "kids_2"]}
+    ).commit()
+    assert lake.read_spark(spark, "t", partition={"as_of_date": day, "cohort": ["kids_2"]}).count() == 0
+    assert lake.read_arrow("t", partition={"as_of_date": day}).column("x").to_pylist() == [1]
+    with pytest.raises(MissingPartition, match=r"'t' has no partition as_of_date=2026-10-31 cohort=home_3 "):
+        lake.read_spark(spark, "t", partition={"as_of_date": day, "cohort": ["men_1", "home_3"]})
+    with pytest.raises(MissingPartition, match=r"'t' has no partition as_of_date=2026-11-01"):
+        lake.read_arrow("t", partition={"as_of_date": date(2026, 11, 1)})
+    with pytest.raises(MissingPartition, match=r"'other' has no partition as_of_date=2026-10-31"):
+        lake.require("other", {"as_of_date": day})
 
 
 def test_rows_outside_the_targeted_partitions_are_refused_and_nothing_is_published(spark, tmp_path):

@@ -2,20 +2,22 @@ import math
 
 import pytest
 
+from reco_assets.pipeline.catalog import sale_window
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import DAY, utc
 
 CATALOG = (
-    "style_id long, subclass_brand_id long, brand string, division string, class string, subclass string, "
-    "price double, first_live_at timestamp, live_from timestamp, live_until timestamp, qty_on_hand long, "
-    "prior_sales long"
+    "style_id long, subclass_brand_id long, brand string, division string, department string, class string, "
+    "subclass string, price double, first_live_at timestamp, live_from timestamp, live_until timestamp, "
+    "qty_on_hand long, prior_sales long"
 )
 EVENTS = "style_id long, subclass_brand_id long, event_type string, event_time timestamp, event_date date"
 
 
 def _style(style_id, group, first, live_from, until, qty, prior):
-    return (style_id, group, "Aldo", "women", "dresses", "day dresses", 50.0, first, live_from, until, qty, prior)
+    hierarchy = ("Aldo", "women", "apparel", "dresses", "day dresses")
+    return (style_id, group, *hierarchy, 50.0, first, live_from, until, qty, prior)
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def listings(spark):
     return style_listings(
         catalog,
         spark.createDataFrame(events, EVENTS),
-        DAY,
+        sale_window(DAY),
         30,
         s.style_weights,
         s.min_qty_on_hand,
@@ -68,3 +70,20 @@ def test_hybrid_score_by_hand(listings):
 def test_styles_ranked_inside_their_group(listings):
     ranks = sorted((r["subclass_brand_id"], r["rank"], r["style_id"]) for r in listings.collect())
     assert ranks == [(100, 1, 1), (100, 2, 2), (200, 1, 5)]
+
+
+def test_listings_carry_the_hierarchy_path(listings):
+    """The class's path (division, department, class) travels with each style: class names repeat across
+    divisions, so the cards key a category by the path."""
+    assert listings.columns[:7] == [
+        "subclass_brand_id", "style_id", "brand", "division", "department", "class", "subclass"
+    ]  # fmt: skip
+    hierarchy = sorted(
+        (r["style_id"], r["brand"], r["division"], r["department"], r["class"], r["subclass"])
+        for r in listings.collect()
+    )
+    assert hierarchy == [
+        (1, "Aldo", "women", "apparel", "dresses", "day dresses"),
+        (2, "Aldo", "women", "apparel", "dresses", "day dresses"),
+        (5, "Aldo", "women", "apparel", "dresses", "day dresses"),
+    ]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey
+from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 from deltalake import DeltaTable
 
 from reco_assets.cli import main
@@ -116,10 +116,12 @@ def test_records_reconcile_with_the_landing_files(home):
     rejected = table(home, "raw_events_rejected", "true")
     for path in sorted((home / "landing" / "events").iterdir()):
         day = date.fromisoformat(path.stem)
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        content = path.read_bytes()
+        physical = content.count(b"\n") + (not content.endswith(b"\n"))  # every line, blank ones included
+        lines = content.decode().splitlines()
         accepted_ids = set(events[events.event_date == day].event_id)
         bad = rejected[rejected.event_date == day]
-        assert len(accepted_ids) + len(bad) == len(lines), day
+        assert len(accepted_ids) + len(bad) == physical, day
         assert len(accepted_ids) == (events.event_date == day).sum()  # no duplicates
         assert set(bad.record) <= set(lines)
     assert set(rejected.reason) >= {
@@ -146,8 +148,8 @@ def test_cohorts_affinities_and_diversification_invariants(home):
     joined = affinities.merge(cohorts[["member_id", "cohort"]], on="member_id", suffixes=("", "_of_member"))
     assert (joined.cohort == joined.cohort_of_member).all()
 
-    catalog = table(home, "catalog")
-    classes = catalog.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")["class"]
+    catalog = table(home, "catalog").drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
+    classes = catalog.division + "/" + catalog.department + "/" + catalog["class"]  # full paths: names repeat
     diversified = table(home, "diversified_affinities")
     per_class = (
         diversified.assign(klass=diversified.subclass_brand_id.map(classes)).groupby(["member_id", "klass"]).size()
@@ -159,6 +161,7 @@ def test_boosts_only_the_top_three_browsed_not_bought_subclasses(home):
     """Recomputed here from raw events with pandas, independently of the Spark code."""
     window = f"event_date >= '{DAY - timedelta(days=9)}' AND event_date <= '{DAY}'"
     events = table(home, "raw_events", window)
+    events["subclass"] = events.division + "/" + events.department + "/" + events["class"] + "/" + events.subclass
     browsed = events[events.event_type.isin(["product_view", "add_to_cart"])]
     bought = set(map(tuple, events[events.event_type == "purchase"][["member_id", "subclass"]].values))
     counts = (
@@ -169,7 +172,8 @@ def test_boosts_only_the_top_three_browsed_not_bought_subclasses(home):
     allowed = {m: set(g.subclass.head(3)) for m, g in counts.groupby("member_id")}
 
     boosted = table(home, "boosted_affinities")
-    subclass = table(home, "catalog").drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")["subclass"]
+    catalog = table(home, "catalog").drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
+    subclass = catalog.division + "/" + catalog.department + "/" + catalog["class"] + "/" + catalog.subclass
     lifted = boosted[boosted.boost > 0].assign(subclass=lambda f: f.subclass_brand_id.map(subclass))
     assert len(lifted) > 0
     for member, rows in lifted.groupby("member_id"):
@@ -226,6 +230,8 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     client = mlflow.MlflowClient()
     versions = [client.search_model_versions(f"name = 'reco_als_{cohort}'") for cohort in cohorts]
     assert all(len(v) == 1 and v[0].tags["as_of_date"] == str(DAY) for v in versions)
+    # published with the cards: the alias names the version the served cards come from
+    assert all(str(client.get_model_version_by_alias(f"reco_als_{c}", "published").version) == "1" for c in cohorts)
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
     model = mlflow.pyfunc.load_model(f"models:/reco_als_{cohort}/1")
     member = table(home, "member_affinities", f"as_of_date = '{DAY}' AND cohort = '{cohort}'").member_id.iloc[0]
@@ -263,6 +269,15 @@ def test_rerunning_a_day_replaces_it(home):
     instance = dagster_instance(home)
     assert (
         defs.resolve_job_def("daily_job")
+        .execute_in_process(instance=instance, run_config=QUIET, partition_key=DAY.isoformat())
+        .success
+    )
+    stale = defs.resolve_job_def("cohort_job").execute_in_process(
+        instance=instance, run_config=QUIET, partition_key=key, raise_on_error=False
+    )
+    assert f"offline evaluation of {DAY} is stale" in _failures(stale)["als_factors"]  # events accepted again
+    assert (
+        defs.resolve_job_def("evaluation_job")
         .execute_in_process(instance=instance, run_config=QUIET, partition_key=DAY.isoformat())
         .success
     )
@@ -334,26 +349,190 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
     assert all(set(r.member_id) <= set(backtest.members.member_id) for r in level.rankings.values())
 
 
-def test_the_quality_gate_holds_back_the_cards_of_a_broken_model(home):
-    """An untrained model (zero ALS iterations: random factors) must fail the gate, and no cards get written."""
+def _ranked(ranking: pd.DataFrame, members: set) -> pd.DataFrame:
+    return ranking[ranking.member_id.isin(members)].sort_values(["member_id", "rank"]).reset_index(drop=True)
+
+
+def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(home, spark, tmp_path):
+    """Purchases planted after the training day T (in the test window) change nothing a backtest trains on:
+    every member's model ranking and the history baselines stay identical."""
+    import shutil
+
+    from pyspark.sql import functions as F
+
+    from reco_assets.evaluation.backtest import run_backtest
+
+    shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
+    lake = Lakehouse(root=str(tmp_path / "lakehouse"))
+    settings = RecoSettings(evaluation_ablations=False, evaluation_styles=False)
+    before = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False)
+    planted_day = before.split.train_end + timedelta(days=2)
+    day_rows = lake.read_spark(spark, "raw_events", partition={"event_date": planted_day})
+    style = day_rows.where(F.col("style_id").isNotNull()).first()
+    # Planted for the scored members only: the same members are ranked, in the same blocks, so any change
+    # in their rankings could only come from training data.
+    planted = (
+        spark.createDataFrame(before.members[["member_id"]])
+        .crossJoin(spark.range(20).withColumnRenamed("id", "n"))
+        .select(
+            F.concat(F.lit("planted-"), "member_id", F.lit("-"), "n").alias("event_id"),
+            F.lit(style["event_time"]).alias("event_time"),
+            F.lit(planted_day).alias("event_date"),
+            "member_id",
+            F.lit("purchase").alias("event_type"),
+            *(
+                F.lit(style[c]).alias(c)
+                for c in day_rows.columns
+                if c not in ("event_id", "event_time", "event_date", "member_id", "event_type")
+            ),
+        )
+        .select(*day_rows.columns)
+    )
+    lake.stage(day_rows.unionByName(planted), "raw_events", {"event_date": planted_day}).commit()
+    assert lake.rows("raw_events", {"event_date": planted_day}) > len(before.members) * 20
+
+    after = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False)
+    assert after.sizes["training_members"] == before.sizes["training_members"]
+    assert after.sizes["holdout_interactions"] > before.sizes["holdout_interactions"]  # the test side sees them
+    pd.testing.assert_frame_equal(after.members, before.members)
+    scored = set(before.members.member_id)
+    for method in ("model", "repeat", "popularity", "cohort_popularity"):
+        old, new = (_ranked(b.levels["subclass_brand"].rankings[method], scored) for b in (before, after))
+        pd.testing.assert_frame_equal(old, new, obj=method)
+
+
+def _run(home: Path, job: str, partition_key, settings: RecoSettings | None = None, **resources):
+    defs = build_definitions(local_resources(home, settings or RecoSettings()) | resources)
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=dagster_instance(home), run_config=QUIET, partition_key=partition_key, raise_on_error=False
+    )
+
+
+def _failures(result) -> dict[str, str]:
+    return {
+        e.step_key: e.event_specific_data.error.message
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    }
+
+
+def _files(home: Path, name: str) -> set[str]:
+    return set(DeltaTable(str(home / "lakehouse" / name)).file_uris())
+
+
+def test_a_failing_blocking_check_leaves_the_published_partition_unchanged(home, tmp_path):
+    """A day whose landing file holds nothing acceptable fails `not_empty`: neither events table is touched."""
+    from reco_assets.resources.landing import LandingResource
+
+    (tmp_path / "events").mkdir()
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / f"{DAY}.csv").write_bytes((home / "landing" / "catalog" / f"{DAY}.csv").read_bytes())
+    (tmp_path / "events" / f"{DAY}.jsonl").write_text('{"event_id": "x"}\nnot json\n')
+    before = {name: (_files(home, name), table(home, name)) for name in ("raw_events", "raw_events_rejected")}
+    result = _run(home, "ingest_job", DAY.isoformat(), landing=LandingResource(root=str(tmp_path)))
+    assert not result.success
+    assert "not published: blocking check(s) failed: not_empty" in _failures(result)["raw_events"]
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations["not_empty"] is False and evaluations["records_reconcile"] is True
+    for name, (files, rows) in before.items():
+        assert _files(home, name) == files, name
+        pd.testing.assert_frame_equal(table(home, name), rows, obj=name)
+
+
+def test_a_missing_upstream_partition_fails_with_its_name(home):
+    """The day before the last has events but no ratings: its cohorts cannot be assigned, and the step says why."""
+    day = DAY - timedelta(days=1)
+    defs = build_definitions(local_resources(home))
+    result = (
+        defs.resolve_job_def("daily_job")
+        .get_subset(asset_selection={AssetKey("member_cohorts")})
+        .execute_in_process(
+            instance=dagster_instance(home), run_config=QUIET, partition_key=day.isoformat(), raise_on_error=False
+        )
+    )
+    assert not result.success
+    assert f"'implicit_ratings' has no partition as_of_date={day}" in _failures(result)["member_cohorts"]
+
+
+def test_a_cohort_run_before_its_evaluation_publishes_nothing(home):
+    """The day before the last has no offline evaluation: the cohort run stops at its first step, with the reason,
+    and writes no factors, cards or model version."""
+    day = DAY - timedelta(days=1)
+    factors_before = _files(home, "als_factors")
+    result = _run(home, "cohort_job", MultiPartitionKey({"date": day.isoformat(), "cohort": "women_1"}))
+    assert not result.success
+    (failed,) = _failures(result).items()
+    assert failed[0] == "als_factors" and f"models of {day} held back: the day has no offline evaluation" in failed[1]
+    assert _files(home, "als_factors") == factors_before
+    assert table(home, "member_cards", f"as_of_date = '{day}'").empty
+
+
+def test_the_freshness_check_says_whether_the_days_cards_are_ready(home):
+    defs = build_definitions(local_resources(home))
+    job = defs.resolve_job_def("cards_freshness_job")
+    for day, ready in ((DAY, True), (DAY - timedelta(days=1), False)):
+        result = job.execute_in_process(
+            instance=dagster_instance(home), run_config=QUIET, tags={"reco/as_of": str(day)}
+        )
+        (check,) = result.get_asset_check_evaluations()
+        assert check.passed is ready, day
+
+
+def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
+    """The 11:00 snapshot of the next day (written by the simulator) with one carded style sold out on purpose:
+    the release's cards hold styles launched since the batch, not the sold-out one, and every style is on sale
+    with stock at 11:00 (checked here with pandas against the snapshot)."""
+    from reco_assets.assets.releases import published_release
+    from reco_assets.resources.landing import release_file
+
+    morning = table(home, "member_cards")
+    carded = pd.Series([s for ids in morning.style_ids for s in ids]).value_counts()
+    sold_out = int(carded.index[0])
+    path = release_file(home / "landing", DAY, "1100")
+    snapshot = pd.read_csv(path)
+    assert sold_out in set(snapshot.style_id)
+    snapshot.loc[snapshot.style_id == sold_out, "qty_on_hand"] = 0
+    snapshot.to_csv(path, index=False)
+
+    assert _run(home, "release_job", MultiPartitionKey({"date": DAY.isoformat(), "release": "1100"})).success
+    released = table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1100'")
+    styles = {s for ids in released.style_ids for s in ids}
+    at = pd.Timestamp(f"{DAY + timedelta(days=1)} 11:00", tz="America/New_York").tz_convert("UTC")
+    on_sale = snapshot.assign(
+        live_from=pd.to_datetime(snapshot.live_from, utc=True), live_until=pd.to_datetime(snapshot.live_until, utc=True)
+    ).set_index("style_id")
+    rows = on_sale.loc[sorted(styles)]
+    assert ((rows.live_from <= at) & (rows.live_until > at) & (rows.qty_on_hand >= 3)).all()
+    assert sold_out not in styles
+    launched_since = set(on_sale.index[(on_sale.live_from >= pd.Timestamp(DAY + timedelta(days=1), tz="UTC"))])
+    assert styles & launched_since  # new styles of the serving day are in the cards
+    assert set(released.member_id) == set(morning.member_id)  # the day's affinities, every member
+    assert published_release(Lakehouse(root=str(home / "lakehouse")), DAY) == "1100"
+    with pytest.raises(SystemExit) as exit_code:  # the next release, from the command line
+        main(["release", "--home", str(home), "--release", "1500"])
+    assert exit_code.value.code == 0
+    assert published_release(Lakehouse(root=str(home / "lakehouse")), DAY) == "1500"
+    later = table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1500'")
+    assert not later.empty and not table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1100'").empty
+
+
+def test_the_quality_gate_holds_back_the_models_and_cards_of_a_broken_model(home):
+    """An untrained model (zero ALS iterations: random factors) fails the gate: the cohort run stops before
+    fitting, so the published factors, cards and model registry stay as they were."""
+    import mlflow
+
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
     where = f"as_of_date = '{DAY}' AND cohort = '{cohort}'"
-    cards_before = table(home, "member_cards", where)
+    cards_before, factors_before = table(home, "member_cards", where), _files(home, "als_factors")
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    versions_before = len(mlflow.MlflowClient().search_model_versions(f"name = 'reco_als_{cohort}'"))
     untrained = RecoSettings(als_max_iter=0, evaluation_ablations=False, evaluation_styles=False)
-    broken = build_definitions(local_resources(home, untrained))
-    instance = dagster_instance(home)
-    evaluated = broken.resolve_job_def("evaluation_job").execute_in_process(
-        instance=instance, run_config=QUIET, partition_key=DAY.isoformat(), raise_on_error=False
-    )
+    evaluated = _run(home, "evaluation_job", DAY.isoformat(), untrained)
     (gate,) = evaluated.get_asset_check_evaluations()
     assert not gate.passed and not evaluated.success
-    published = broken.resolve_job_def("cohort_job").execute_in_process(
-        instance=instance,
-        run_config=QUIET,
-        partition_key=MultiPartitionKey({"date": DAY.isoformat(), "cohort": cohort}),
-        raise_on_error=False,
-    )
-    failures = [e for e in published.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert [e.step_key for e in failures] == ["member_cards"]
-    assert "held back by the quality gate" in failures[0].event_specific_data.error.message
+    published = _run(home, "cohort_job", MultiPartitionKey({"date": DAY.isoformat(), "cohort": cohort}), untrained)
+    (failed,) = _failures(published).items()
+    assert failed[0] == "als_factors" and "held back by the quality gate" in failed[1]
     pd.testing.assert_frame_equal(table(home, "member_cards", where), cards_before)  # the last good cards stay
+    assert _files(home, "als_factors") == factors_before
+    assert len(mlflow.MlflowClient().search_model_versions(f"name = 'reco_als_{cohort}'")) == versions_before

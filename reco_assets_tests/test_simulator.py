@@ -64,7 +64,7 @@ def test_releases_turnover_and_sale_windows(landing):
 @pytest.fixture(scope="module")
 def days():
     """The tiny profile's days before corruption: (catalog at midnight, clean events) per day."""
-    return [(catalog, events) for _, catalog, events in simulate_days(PROFILES["tiny"])]
+    return [(catalog, events) for _, catalog, events, _ in simulate_days(PROFILES["tiny"])]
 
 
 def _with_view_time(events: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from reco_assets.pipeline.affinities import (
     ranking_inputs,
 )
 from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy
-from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
@@ -83,20 +83,19 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
     violations = {"ranks_ordered": 0, "boosts_within_intent": 0, "class_limit": 0}
     candidates_by_day = {}
     for day, cohorts in cohort_days(context).items():
-        day_where = partition_predicate({"as_of_date": day})
-        cohort_where = f"{day_where} AND cohort IN ({', '.join(repr(c) for c in cohorts)})"
-        factors = lakehouse.read_spark(session, "als_factors", cohort_where)
-        catalog = lakehouse.read_spark(session, "catalog", day_where)
+        factors = lakehouse.read_spark(session, "als_factors", partition={"as_of_date": day, "cohort": cohorts})
+        catalog = lakehouse.read_spark(session, "catalog", partition={"as_of_date": day})
         candidates = candidate_groups(catalog, day, settings.live_horizon_hours)
         candidates_by_day[str(day)] = len(candidates)
         groups = group_hierarchy(catalog)
         models, hierarchy = cohort_items(factors, candidates, groups)
+        lakehouse.require("raw_events", {"event_date": day})
         events = lakehouse.read_spark(
             session, "raw_events", window_where("event_date", day, settings.boost_window_days)
         )
         inputs = ranking_inputs(
             factors,
-            lakehouse.read_spark(session, "implicit_ratings", day_where),
+            lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day}),
             intent_subclasses(events, settings.boost_subclasses),
         )
         staged = lakehouse.stage(

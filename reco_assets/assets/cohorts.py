@@ -3,12 +3,22 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_date, publish, spec, stage_day, staged_metadata, window_where
+from reco_assets.assets.common import (
+    check,
+    not_empty,
+    not_empty_spec,
+    partition_date,
+    publish,
+    spec,
+    stage_day,
+    staged_metadata,
+    window_where,
+)
 from reco_assets.assets.ratings import RATINGS_WINDOW, events_window
-from reco_assets.constants import MODELLING
+from reco_assets.constants import COHORTS, MODELLING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.cohorts import member_cohorts as assign_cohorts
-from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
@@ -19,22 +29,30 @@ from reco_assets.settings import RecoSettings
     group_name=MODELLING,
     kinds={"spark", "delta"},
     check_specs=[
-        spec("member_cohorts", "one_cohort_per_rated_member", "every member with a rating has exactly one cohort")
+        spec("member_cohorts", "one_cohort_per_rated_member", "every member with a rating has exactly one cohort"),
+        spec("member_cohorts", "cohorts_are_partitions", "every cohort key is one of the 25 cohort partitions"),
+        not_empty_spec("member_cohorts"),
     ],
 )
 def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     """Each rated member's cohort: dominant division x spend bucket of their P90 purchase price."""
     day = partition_date(context)
     session = spark.session()
+    lakehouse.require("raw_events", {"event_date": day})
     events = lakehouse.read_spark(
         session, "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
     )
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
+    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day})
     cohorts = assign_cohorts(
-        events, ratings, settings.event_weights(), settings.spend_buckets, settings.spend_percentile
+        events,
+        ratings,
+        settings.event_weights(),
+        settings.spend_buckets,
+        settings.spend_percentile,
+        settings.division_aliases,
     )
     staged = stage_day(lakehouse, "member_cohorts", cohorts, day)
-    rated = lakehouse.read_arrow("implicit_ratings", partition_predicate({"as_of_date": day}), ["member_id"])
+    rated = lakehouse.read_arrow("implicit_ratings", columns=["member_id"], partition={"as_of_date": day})
     dataset = staged.dataset()
     yield from publish(
         [staged],
@@ -43,7 +61,13 @@ def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehou
                 "one_cohort_per_rated_member",
                 checks.members_without_one_cohort(rated, dataset),
                 "members with a rating and not exactly one cohort",
-            )
+            ),
+            check(
+                "cohorts_are_partitions",
+                checks.unknown_cohorts(dataset.to_table(columns=["cohort"]), COHORTS),
+                "members whose cohort key is not a cohort partition",
+            ),
+            not_empty([staged]),
         ],
     )
     sizes = dataset.to_table(columns=["cohort"]).group_by("cohort").aggregate([("cohort", "count")]).to_pylist()

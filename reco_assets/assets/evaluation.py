@@ -59,7 +59,7 @@ def offline_evaluation(
     backtest = run_backtest(
         spark.session(), lakehouse, day, settings, settings.evaluation_ablations, settings.evaluation_styles
     )
-    table = evaluation_table(backtest, day, settings.evaluation_ks)
+    table = evaluation_table(backtest, day, settings.evaluation_ks, settings.model_key())
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
         for name in (

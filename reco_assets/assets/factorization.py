@@ -8,10 +8,11 @@ from pyspark.sql import functions as F
 
 from reco_assets import checks
 from reco_assets.assets.common import check, cohort_days, publish, spec, stage_day, staged_metadata
+from reco_assets.assets.gate import require_gate
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
-from reco_assets.resources.lakehouse import Lakehouse, Staged, partition_predicate
+from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
 from reco_assets.settings import RecoSettings
@@ -19,8 +20,8 @@ from reco_assets.settings import RecoSettings
 
 def cohort_ratings(lakehouse: Lakehouse, session, day, cohorts: list[str]):
     """The day's ratings of the members of `cohorts`, with their `cohort`."""
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition_predicate({"as_of_date": day}))
-    members = lakehouse.read_spark(session, "member_cohorts", partition_predicate({"as_of_date": day}))
+    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day})
+    members = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": day})
     members = members.where(F.col("cohort").isin(cohorts)).select("member_id", "cohort")
     return ratings.join(members, "member_id")
 
@@ -40,10 +41,15 @@ def als_factors(
     tracking: MlflowTracking,
     settings: RecoSettings,
 ):
-    """Latent factors of each cohort's members and of the subclass-brands they rated."""
+    """Latent factors of each cohort's members and of the subclass-brands they rated.
+
+    Fitted only when the day's quality gate lets the day through (`require_gate`): a day held back keeps
+    its last published factors and registers no model."""
     session = spark.session()
     params = settings.pick(AlsParams, prefix="als_")
     writes = []
+    for day in cohort_days(context):
+        require_gate(lakehouse, day, settings, "models")
     for day, cohorts in cohort_days(context).items():
         fitted = fit_cohorts(cohort_ratings(lakehouse, session, day, cohorts), params)
         key = F.lit(settings.model_key())

@@ -20,11 +20,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_days, publish, spec, staged_metadata
+from reco_assets.assets.common import check, not_empty, partition_days, publish, spec, staged_metadata
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.ingestion import CATALOG_SCHEMA, accepted_events, classify_events, rejected_records
-from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.pipeline.ingestion import (
+    CATALOG_SCHEMA,
+    InputLimits,
+    accepted_events,
+    classify_events,
+    rejected_records,
+)
+from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
@@ -47,14 +53,18 @@ def _landing_date() -> F.Column:
 
 
 def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    """Non-blank lines with their file, landing day (from the file name) and position."""
-    lines = spark.read.text(files).select(
+    """Every physical line, blank ones included, with its file, landing day (from the file name) and position.
+
+    Lines end at LF only: a CR inside a line is data, and the CR of a CRLF line end stays on its line (JSON
+    white space to the parser). A file's final LF ends its last line and starts no empty one; a last line
+    without LF counts.
+    """
+    return spark.read.text(files, lineSep="\n").select(
         "value",
         F.col("_metadata.file_path").alias("source"),
         _landing_date().alias("landing_date"),
         F.monotonically_increasing_id().alias("line_no"),
     )
-    return lines.where(F.trim("value") != "")
 
 
 @asset(
@@ -67,16 +77,29 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
     """Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, price and stock."""
     days = partition_days(context)
     files = _landed_files({day: landing.catalog_file(day) for day in days})
-    session = spark.session()
-    frame = session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST").withColumn(
-        "as_of_date", _landing_date()
-    )
-    try:
-        staged = lakehouse.stage(frame, "catalog", {"as_of_date": days})
-    except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
-        raise Failure(f"catalog snapshot could not be parsed ({', '.join(files)}): {str(error)[:500]}") from error
+    staged = stage_snapshots(spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, day_from_name=True)
     staged.commit()
     return MaterializeResult(metadata=staged_metadata([staged], days=len(days)))
+
+
+def stage_snapshots(
+    session: SparkSession,
+    lakehouse: Lakehouse,
+    files: list[str],
+    table: str,
+    partitions: dict,
+    constants: dict | None = None,
+    day_from_name: bool = False,
+) -> Staged:
+    """Catalog and inventory snapshots (CSV) staged into `table`; `day_from_name`: each file's `as_of_date`
+    from its name. A row that does not parse fails the step, naming the files."""
+    frame = session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST")
+    if day_from_name:
+        frame = frame.withColumn("as_of_date", _landing_date())
+    try:
+        return lakehouse.stage(frame, table, partitions, constants=constants)
+    except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
+        raise Failure(f"catalog snapshot could not be parsed ({', '.join(files)}): {str(error)[:500]}") from error
 
 
 @multi_asset(
@@ -93,12 +116,13 @@ def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lak
             deps=["catalog"],
             group_name=INGESTION,
             kinds={"spark", "delta"},
-            description="Landed records that broke a rule, with the rule (`reason`) and the record as text.",
+            description="Landed lines that broke a rule (blank ones too), with the rule (`reason`) and the line.",
         ),
     ],
     check_specs=[
-        spec("raw_events", "records_reconcile", "accepted + rejected = records read, for every day"),
+        spec("raw_events", "records_reconcile", "accepted + rejected = lines of the landing files, for every day"),
         spec("raw_events", "unique_event_ids", "no event_id is accepted twice"),
+        spec("raw_events", "not_empty", "every day whose landing file has lines has accepted events"),
     ],
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
@@ -114,7 +138,7 @@ def raw_events(
     first, last = days[0], days[-1]
     session = spark.session()
     lines = _read_lines(session, _landed_files({day: landing.events_file(day) for day in days})).cache()
-    catalog_days = lakehouse.read_spark(session, "catalog", range_predicate("as_of_date", first, last))
+    catalog_days = lakehouse.read_spark(session, "catalog", partition={"as_of_date": days})
     around = timedelta(days=settings.dedupe_window_days)
     before = (
         lakehouse.read_spark(session, "raw_events", range_predicate("event_date", first - around, last + around))
@@ -125,7 +149,7 @@ def raw_events(
     )
     read = lines.groupBy(F.col("landing_date").alias("event_date")).agg(F.count("*").alias("records")).toArrow()
     # Classified once, then split: the parse, joins and de-duplication run a single time.
-    classified = classify_events(lines, catalog_days, before).cache()
+    classified = classify_events(lines, catalog_days, before, settings.pick(InputLimits)).cache()
     accepted = lakehouse.stage(accepted_events(classified), "raw_events", {"event_date": days})
     rejected = lakehouse.stage(rejected_records(classified), "raw_events_rejected", {"event_date": days})
     classified.unpersist()
@@ -136,8 +160,10 @@ def raw_events(
     yield from publish(
         [accepted, rejected],
         [
-            check("records_reconcile", mismatched, "days where accepted + rejected differs from records read"),
+            check("records_reconcile", mismatched, "days where accepted + rejected differs from the lines read"),
             check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
+            # a file with lines of which none is accepted; an empty file is a day without events (a store closed)
+            not_empty([accepted], "event_date", days={str(d) for d in read.column("event_date").to_pylist()}),
         ],
     )
     reasons = quarantined.to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])

@@ -1,14 +1,25 @@
 """Style listings: the live styles of each subclass-brand, ranked by the hybrid style score."""
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
+from pyspark.sql import DataFrame
 
 from reco_assets import checks
-from reco_assets.assets.common import check, partition_date, publish, spec, stage_day, staged_metadata, window_where
+from reco_assets.assets.common import (
+    check,
+    not_empty,
+    not_empty_spec,
+    partition_date,
+    publish,
+    spec,
+    stage_day,
+    staged_metadata,
+    window_where,
+)
 from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.catalog import day_bounds
+from reco_assets.pipeline.catalog import sale_window
 from reco_assets.pipeline.listings import style_listings as rank_styles
-from reco_assets.resources.lakehouse import Lakehouse, partition_predicate
+from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
@@ -29,36 +40,46 @@ INTERACTION_WINDOW = RecoSettings.model_fields["interaction_window_days"].defaul
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=[
-        spec("style_listings", "styles_saleable", "no listed style is sold out, nearly sold out or off sale on the day")
+        spec(
+            "style_listings", "styles_saleable", "no listed style is sold out, nearly sold out or off sale on the day"
+        ),
+        not_empty_spec("style_listings"),
     ],
 )
 def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     """The best live styles of each subclass-brand, in hybrid-score order."""
     day = partition_date(context)
     session = spark.session()
-    day_where = partition_predicate({"as_of_date": day})
-    catalog = lakehouse.read_spark(session, "catalog", day_where)
+    catalog = lakehouse.read_spark(session, "catalog", partition={"as_of_date": day})
+    staged = stage_day(lakehouse, "style_listings", rank_live_styles(session, lakehouse, settings, day, catalog), day)
+    unsaleable = checks.styles_not_saleable(
+        staged.dataset().to_table(columns=["style_id"]),
+        lakehouse.read_arrow("catalog", partition={"as_of_date": day}),
+        *sale_window(day),
+        settings.min_qty_on_hand,
+    )
+    yield from publish(
+        [staged], [check("styles_saleable", unsaleable, "listed styles not saleable on the day"), not_empty([staged])]
+    )
+    yield MaterializeResult(metadata=staged_metadata([staged]))
+
+
+def rank_live_styles(
+    session, lakehouse: Lakehouse, settings: RecoSettings, day, catalog, release: str | None = None
+) -> DataFrame:
+    """The listings of the day's catalog snapshot, or of a release's (`release`): the styles on sale in its
+    window ranked with the day's interaction window of events."""
+    lakehouse.require("raw_events", {"event_date": day})
     events = lakehouse.read_spark(
         session, "raw_events", window_where("event_date", day, settings.interaction_window_days)
     )
-    listings = rank_styles(
+    return rank_styles(
         catalog,
         events,
-        day,
+        sale_window(day, release),
         settings.interaction_window_days,
         settings.style_weights,
         settings.min_qty_on_hand,
         settings.new_style_hours,
         settings.styles_per_group,
     )
-    staged = stage_day(lakehouse, "style_listings", listings, day)
-    start, end = day_bounds(day)
-    unsaleable = checks.styles_not_saleable(
-        staged.dataset().to_table(columns=["style_id"]),
-        lakehouse.read_arrow("catalog", day_where),
-        start,
-        end,
-        settings.min_qty_on_hand,
-    )
-    yield from publish([staged], [check("styles_saleable", unsaleable, "listed styles not saleable on the day")])
-    yield MaterializeResult(metadata=staged_metadata([staged]))

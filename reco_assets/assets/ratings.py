@@ -1,8 +1,18 @@
 """Implicit ratings: the model's input, summed over a look-back window of events."""
 
+from collections.abc import Iterator
+
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 
-from reco_assets.assets.common import partition_date, stage_day, staged_metadata, window_where
+from reco_assets.assets.common import (
+    not_empty,
+    not_empty_spec,
+    partition_date,
+    publish,
+    stage_day,
+    staged_metadata,
+    window_where,
+)
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ratings import implicit_ratings as sum_ratings
@@ -28,15 +38,17 @@ def events_window(days: int) -> AssetDep:
     deps=[events_window(RATINGS_WINDOW)],
     group_name=MODELLING,
     kinds={"spark", "delta"},
+    check_specs=[not_empty_spec("implicit_ratings")],
 )
 def implicit_ratings(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
-) -> MaterializeResult:
+) -> Iterator:
     """Event points per member x subclass-brand over the look-back window ending with the day."""
     day = partition_date(context)
+    lakehouse.require("raw_events", {"event_date": day})  # earlier days of the window may predate the log
     events = lakehouse.read_spark(
         spark.session(), "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
     )
     staged = stage_day(lakehouse, "implicit_ratings", sum_ratings(events, settings.event_weights()), day)
-    staged.commit()
-    return MaterializeResult(metadata=staged_metadata([staged]))
+    yield from publish([staged], [not_empty([staged])])
+    yield MaterializeResult(metadata=staged_metadata([staged]))

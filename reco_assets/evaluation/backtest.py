@@ -21,7 +21,14 @@ from pyspark.sql import functions as F
 from reco_assets.evaluation import baselines
 from reco_assets.pipeline.affinities import cohort_items, intent_subclasses, ranking_inputs, top_rankings
 from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
-from reco_assets.pipeline.catalog import candidate_groups, day_bounds, group_hierarchy
+from reco_assets.pipeline.catalog import (
+    CLASS_PATH,
+    candidate_groups,
+    day_bounds,
+    group_hierarchy,
+    level_key,
+    sale_window,
+)
 from reco_assets.pipeline.cohorts import member_cohorts
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
@@ -198,7 +205,9 @@ def run_backtest(
     catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
     ratings = implicit_ratings(events, weights).cache()
     cohorts = (
-        member_cohorts(events, ratings, weights, settings.spend_buckets, settings.spend_percentile)
+        member_cohorts(
+            events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
+        )
         .select("member_id", "cohort")
         .cache()
     )
@@ -279,7 +288,7 @@ def run_backtest(
             "random": baselines.random(members, candidate_ids, n, settings.evaluation_seed),
         }
 
-    hierarchy = groups.select("subclass_brand_id", "class").toPandas().set_index("subclass_brand_id")["class"]
+    hierarchy = groups.select("subclass_brand_id", "class_key").toPandas().set_index("subclass_brand_id")["class_key"]
     rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
     shares, unseen = interaction_shares(rated)
     in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
@@ -300,7 +309,7 @@ def run_backtest(
             listings = style_listings(
                 catalog,
                 events_through(lakehouse, session, train_end, settings.interaction_window_days),
-                train_end,
+                sale_window(train_end),
                 settings.interaction_window_days,
                 settings.style_weights,
                 settings.min_qty_on_hand,
@@ -308,7 +317,11 @@ def run_backtest(
                 settings.styles_per_group,
             ).cache()
             limits = settings.pick(CardLimits)
-            style_class = catalog.select("style_id", "class").toPandas().drop_duplicates("style_id")
+            style_class = (
+                catalog.select("style_id", level_key(CLASS_PATH).alias("class_key"))
+                .toPandas()
+                .drop_duplicates("style_id")
+            )
             touched = events.where(F.col("style_id").isNotNull()).select(
                 "member_id", F.col("style_id").alias("item_id")
             )
@@ -319,7 +332,7 @@ def run_backtest(
                 recommendable=listings.count(),
                 popularity=style_shares,
                 unseen_share=style_unseen,
-                item_class=style_class.set_index("style_id")["class"],
+                item_class=style_class.set_index("style_id")["class_key"],
             )
             listings.unpersist()
     for frame in (events, catalog, ratings, cohorts, groups):

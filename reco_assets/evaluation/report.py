@@ -22,6 +22,7 @@ SCHEMA = pa.schema(
         ("k", pa.int64()),
         ("value", pa.float64()),
         ("members", pa.int64()),
+        ("model_key", pa.string()),
     ]
 )
 """Columns of `offline_evaluation`, typed even when a day has no row to write."""
@@ -45,8 +46,9 @@ def _means(per_member: pd.DataFrame, members: pd.Index) -> dict[tuple[str, int],
     return {} if chosen.empty else {key: float(value) for key, value in chosen.mean().items()}
 
 
-def evaluation_table(backtest: Backtest, day: date, ks: list[int]) -> pd.DataFrame:
-    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`.
+def evaluation_table(backtest: Backtest, day: date, ks: list[int], model_key: str) -> pd.DataFrame:
+    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`; `model_key`
+    names the model settings evaluated (`RecoSettings.model_key`).
 
     Per-member figures are computed once per method and relevant set; a segment averages its members."""
     rows = []
@@ -68,7 +70,7 @@ def evaluation_table(backtest: Backtest, day: date, ks: list[int]) -> pd.DataFra
                     (level_name, segment, method, metric, k, value, len(scored))
                     for (metric, k), value in values.items()
                 ]
-    table = pd.DataFrame(rows, columns=SCHEMA.names[3:])
+    table = pd.DataFrame(rows, columns=SCHEMA.names[3:-1]).assign(model_key=model_key)
     table.insert(0, "test_end_date", backtest.split.test_end)
     table.insert(0, "train_end_date", backtest.split.train_end)
     table.insert(0, "as_of_date", day)
@@ -97,11 +99,11 @@ class GateVerdict:
 def quality_gate(table: pd.DataFrame | None, margin: float) -> GateVerdict:
     """Passes when the model's NDCG@10 over subclass-brands is at least (1 - margin) x the best baseline's.
 
-    Without an evaluation (no table, or no member to score) there is nothing to hold back on: it passes and
-    says it was not evaluated.
+    Without an evaluation (no table, or no member to score) it fails closed and says it was not evaluated
+    (`gate_unevaluated` decides what such a day publishes).
     """
     if table is None or table.empty:
-        return GateVerdict(True, False, 0.0, "", 0.0, 0.0)
+        return GateVerdict(False, False, 0.0, "", 0.0, 0.0)
     overall = table[
         (table["level"] == GATE_LEVEL)
         & (table["segment"] == "all")
@@ -109,7 +111,7 @@ def quality_gate(table: pd.DataFrame | None, margin: float) -> GateVerdict:
         & (table["k"] == GATE_K)
     ].set_index("method")["value"]
     if MODEL not in overall.index:
-        return GateVerdict(True, False, 0.0, "", 0.0, 0.0)
+        return GateVerdict(False, False, 0.0, "", 0.0, 0.0)
     baselines = overall.reindex([b for b in BASELINES if b in overall.index])
     best = baselines.idxmax()
     threshold = (1.0 - margin) * float(baselines[best])

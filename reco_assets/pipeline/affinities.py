@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reco_assets.constants import BROWSE_EVENTS
+from reco_assets.pipeline.catalog import SUBCLASS_PATH, level_key
 
 AFFINITIES_SCHEMA = pa.schema(
     [
@@ -48,7 +49,7 @@ DIVERSIFIED_SCHEMA = pa.schema(
     [
         ("member_id", pa.int64()),
         ("subclass_brand_id", pa.int64()),
-        ("class", pa.string()),
+        ("class_key", pa.string()),
         ("score", pa.float64()),
         ("rank", pa.int32()),
     ]
@@ -73,8 +74,8 @@ class RankParams:
 class Hierarchy:
     """Names behind the integer codes the ranking works with."""
 
-    subclasses: np.ndarray  # code -> subclass
-    classes: np.ndarray  # code -> class
+    subclasses: np.ndarray  # code -> subclass key (`level_key`)
+    classes: np.ndarray  # code -> class key
 
 
 @dataclass(frozen=True)
@@ -202,19 +203,20 @@ def rank_block(
 
 def intent_subclasses(events: DataFrame, top_n: int) -> DataFrame:
     """Per member, the `top_n` subclasses browsed (views, carts) but not bought in the events given, as
-    `intents` (array, best first): by browse count, then most recent browse, then subclass name.
+    `intents` (array of subclass keys, best first): by browse count, then most recent browse, then key.
 
     An aggregation and a sort of each member's short array, not a window over member x subclass rows.
     """
-    bought = events.where(F.col("event_type") == "purchase").select("member_id", "subclass").distinct()
+    keyed = events.where(F.col("subclass").isNotNull()).withColumn("subclass_key", level_key(SUBCLASS_PATH))
+    bought = keyed.where(F.col("event_type") == "purchase").select("member_id", "subclass_key").distinct()
     browsed = (
-        events.where(F.col("event_type").isin(*BROWSE_EVENTS))
-        .groupBy("member_id", "subclass")
+        keyed.where(F.col("event_type").isin(*BROWSE_EVENTS))
+        .groupBy("member_id", "subclass_key")
         .agg(F.count("*").alias("browses"), F.max("event_time").alias("last_browse"))
-        .join(bought, ["member_id", "subclass"], "left_anti")
+        .join(bought, ["member_id", "subclass_key"], "left_anti")
     )
     order = F.struct(
-        (-F.col("browses")).alias("a"), (-F.unix_micros("last_browse")).alias("b"), F.col("subclass").alias("c")
+        (-F.col("browses")).alias("a"), (-F.unix_micros("last_browse")).alias("b"), F.col("subclass_key").alias("c")
     )
     return browsed.groupBy("member_id").agg(
         F.transform(F.slice(F.array_sort(F.collect_list(order)), 1, top_n), lambda x: x["c"]).alias("intents")
@@ -238,15 +240,15 @@ def ranking_inputs(factors: DataFrame, ratings: DataFrame, intents: DataFrame) -
 def cohort_items(factors: DataFrame, candidates: list[int], groups: DataFrame) -> tuple[dict, Hierarchy]:
     """The candidate groups of every cohort model, with hierarchy codes: small (groups x cohorts), shipped
     to the tasks."""
-    hierarchy = groups.select("subclass_brand_id", "subclass", "class").toArrow().sort_by("subclass_brand_id")
+    hierarchy = groups.select("subclass_brand_id", "subclass_key", "class_key").toArrow().sort_by("subclass_brand_id")
     group_ids = hierarchy.column("subclass_brand_id").to_numpy()
     # "" stands for a missing level: a group without hierarchy is never boosted and is a class of its own
     levels = {}
-    for level in ("subclass", "class"):
+    for level in ("subclass_key", "class_key"):
         names = hierarchy.column(level).fill_null("").to_numpy(zero_copy_only=False).astype(str)
         known = np.unique(np.append(names, ""))
         levels[level] = (known, np.searchsorted(known, names))
-    subclasses, classes = levels["subclass"][0], levels["class"][0]
+    subclasses, classes = levels["subclass_key"][0], levels["class_key"][0]
     rows = (
         factors.where((F.col("side") == "item") & F.col("id").isin(candidates))
         .select("cohort", "id", "factors")
@@ -263,9 +265,9 @@ def cohort_items(factors: DataFrame, candidates: list[int], groups: DataFrame) -
             ids=ids,
             factors=_matrix(part.column("factors")),
             subclass=np.where(
-                found, levels["subclass"][1][at] if len(group_ids) else 0, np.searchsorted(subclasses, "")
+                found, levels["subclass_key"][1][at] if len(group_ids) else 0, np.searchsorted(subclasses, "")
             ),
-            klass=np.where(found, levels["class"][1][at] if len(group_ids) else 0, np.searchsorted(classes, "")),
+            klass=np.where(found, levels["class_key"][1][at] if len(group_ids) else 0, np.searchsorted(classes, "")),
         )
     return models, Hierarchy(subclasses=subclasses, classes=classes)
 

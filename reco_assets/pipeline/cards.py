@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from reco_assets.pipeline.catalog import CLASS_PATH, level_key
+
 CARD_COLUMNS = [
     "cohort",
     "member_id",
@@ -57,8 +59,9 @@ def _variants(rows: DataFrame, card_size: int, full_size: int) -> DataFrame:
 
 
 def member_groups(affinities: DataFrame, listings: DataFrame) -> DataFrame:
-    """Per member x subclass-brand with saleable styles: cohort, score, group rank, brand, class, ordered styles."""
-    styles = listings.groupBy("subclass_brand_id", "brand", "class").agg(
+    """Per member x subclass-brand with saleable styles: cohort, score, group rank, brand, class (name and key),
+    ordered styles."""
+    styles = listings.groupBy("subclass_brand_id", "brand", "class", level_key(CLASS_PATH).alias("class_key")).agg(
         _ordered_ids(F.collect_list(F.struct("rank", "style_id"))).alias("styles")
     )
     return affinities.select(
@@ -83,10 +86,15 @@ def product_feed(groups: DataFrame, limits: CardLimits) -> DataFrame:
     )
 
 
-def grouped_feed(groups: DataFrame, feed: str, key: str, name_template: str, limits: CardLimits) -> DataFrame:
-    """Groups by `key` (brand or class), ranked by summed affinity; small groups dropped."""
-    per_group = groups.groupBy("cohort", "member_id", F.col(key).alias("group_key")).agg(
-        F.sum("score").alias("affinity"), _styles_in_group_order().alias("_styles")
+def grouped_feed(
+    groups: DataFrame, feed: str, key: str, name: str, name_template: str, limits: CardLimits
+) -> DataFrame:
+    """Groups by `key` (brand, or the class key: class names repeat across divisions), ranked by summed
+    affinity, titled from `name`; small groups, and groups without a `key` (no brand or class), dropped."""
+    per_group = (
+        groups.where(F.col(key).isNotNull())
+        .groupBy("cohort", "member_id", F.col(key).alias("group_key"))
+        .agg(F.first(name).alias("_name"), F.sum("score").alias("affinity"), _styles_in_group_order().alias("_styles"))
     )
     order = Window.partitionBy("member_id").orderBy(F.desc("affinity"), "group_key")
     ranked = (
@@ -101,7 +109,7 @@ def grouped_feed(groups: DataFrame, feed: str, key: str, name_template: str, lim
         "variant",
         "position",
         "group_key",
-        F.format_string(name_template, F.initcap("group_key")).alias("group_name"),
+        F.format_string(name_template, F.initcap("_name")).alias("group_name"),
         "affinity",
         "style_ids",
     )
@@ -112,8 +120,8 @@ def member_cards(affinities: DataFrame, listings: DataFrame, limits: CardLimits)
     groups = member_groups(affinities, listings).cache()
     cards = (
         product_feed(groups, limits)
-        .unionByName(grouped_feed(groups, "brands", "brand", "%s you might like", limits))
-        .unionByName(grouped_feed(groups, "categories", "class", "%s for you", limits))
+        .unionByName(grouped_feed(groups, "brands", "brand", "brand", "%s you might like", limits))
+        .unionByName(grouped_feed(groups, "categories", "class_key", "class", "%s for you", limits))
     )
     return cards.select(*CARD_COLUMNS)
 

@@ -4,7 +4,14 @@ Spend buckets are cut at the quantiles of the buyers' P90 purchase price, so tha
 near-equal numbers of buyers. Fallback for members who never bought in the window: the same percentile
 of the prices of the styles they engaged with (views, carts, still-want-it) places them against the
 buyers' cut points; `spend_basis` says which one was used.
+
+Division values are matched to the five cohort divisions ignoring case and surrounding spaces, through
+`RecoSettings.division_aliases` for other spellings ("Womens", "Ladies"); events of any other division value
+do not vote, and a member without a vote in a known division gets the first division (Women), as the
+reference's default. Every cohort key is thus one of `COHORTS`: one a partition runs.
 """
+
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -25,14 +32,31 @@ def bucket_of(value: F.Column, cuts: list[float]) -> F.Column:
     return F.lit(1) + sum((value > F.lit(float(c))).cast("int") for c in cuts) if cuts else F.lit(1)
 
 
+def cohort_division(division: F.Column, aliases: Mapping[str, str]) -> F.Column:
+    """The cohort division (one of `DIVISIONS`) of a hierarchy's division value, or null when unknown."""
+    known = {d: d for d in DIVISIONS} | {name.strip().lower(): target for name, target in aliases.items()}
+    lookup = F.create_map(*[F.lit(x) for pair in known.items() for x in pair])
+    return F.try_element_at(lookup, F.lower(F.trim(division)))
+
+
 def member_cohorts(
-    events: DataFrame, ratings: DataFrame, weights: dict[str, float], buckets: int, percentile: float
+    events: DataFrame,
+    ratings: DataFrame,
+    weights: dict[str, float],
+    buckets: int,
+    percentile: float,
+    division_aliases: Mapping[str, str],
 ) -> DataFrame:
     """Exactly one row per member with a rating: `cohort`, `division_affinity`, `spend_bucket`, P90."""
     members = ratings.select("member_id").distinct()
     scored = event_points(events, weights).join(members, "member_id", "left_semi")
 
-    division_points = scored.groupBy("member_id", "division").agg(F.sum("points").alias("points"))
+    division_points = (
+        scored.withColumn("division", cohort_division(F.col("division"), division_aliases))
+        .where(F.col("division").isNotNull())
+        .groupBy("member_id", "division")
+        .agg(F.sum("points").alias("points"))
+    )
     order = F.array_position(F.array(*[F.lit(d) for d in DIVISIONS]), F.col("division"))
     dominant = (
         division_points.withColumn(

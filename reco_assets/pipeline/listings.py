@@ -9,31 +9,32 @@ score = popularity + launch + age, where (w = `RecoSettings.style_weights`, ln1p
 - age        = w.prior_sales ln1p(times on sale before) - w.days_on_site (days in the current sale)
                + w.brand_persistence (share of window days the group drew events: the brand's staying
                power in that subclass).
-Sold-out and nearly sold-out styles (fewer than `min_qty_on_hand` units) and styles off sale on the day
-are dropped; the best `styles_per_group` per group are kept (product fatigue).
+Ages are taken at the start of the sale window (the day, or a release's instant). Sold-out and nearly
+sold-out styles (fewer than `min_qty_on_hand` units) and styles off sale in the window are dropped; the
+best `styles_per_group` per group are kept (product fatigue).
 """
 
-from datetime import date
+from datetime import datetime
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from reco_assets.pipeline.catalog import day_bounds, live_styles
+from reco_assets.pipeline.catalog import live_styles
 
 
 def style_listings(
     catalog: DataFrame,
     events: DataFrame,
-    day: date,
+    window: tuple[datetime, datetime],
     window_days: int,
     weights: dict[str, float],
     min_qty: int,
     new_style_hours: int,
     styles_per_group: int,
 ) -> DataFrame:
-    start, _ = day_bounds(day)
+    start, _ = window
     w = {k: F.lit(float(v)) for k, v in weights.items()}
-    live = live_styles(catalog, day, min_qty)
+    live = live_styles(catalog, window, min_qty)
 
     counts = (
         events.where(F.col("style_id").isNotNull())
@@ -98,6 +99,7 @@ def style_listings(
         "style_id",
         "brand",
         "division",
+        "department",
         "class",
         "subclass",
         "price",

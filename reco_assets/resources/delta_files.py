@@ -172,6 +172,31 @@ def write_task(
     yield pa.RecordBatch.from_pylist(rows, schema=FILES_SCHEMA)
 
 
+def empty_partition_file(
+    root: str, storage_options, table: str, schema: pa.Schema, partition: Mapping[str, str]
+) -> dict:
+    """A Parquet file with no row for one partition (written on the driver; it is tiny).
+
+    A partition a write covered but found no row for still gets a file, so the log tells a partition that
+    was written empty (a cohort without members) from one never written (`Lakehouse.require`)."""
+    fs, base = filesystem(root, storage_options)
+    folders = "/".join(f"{c}={quote(v, safe='')}" for c, v in partition.items())
+    relative = f"{folders}/part-{uuid.uuid4().hex}-empty.parquet"
+    full = f"{table_dir(base, table)}/{relative}"
+    fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
+    file_schema = pa.schema([f for f in schema if f.name not in partition])
+    pq.write_table(file_schema.empty_table(), full, filesystem=fs)
+    stats = {"numRecords": 0, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    return {
+        "table": table,
+        "path": relative,
+        "size": fs.get_file_info(full).size,
+        "rows": 0,
+        "partition_values": json.dumps(dict(partition)),
+        "stats": json.dumps(stats),
+    }
+
+
 def add_actions(files: list[dict]):
     """Delta add actions for the files a write's tasks returned."""
     from deltalake.transaction import AddAction

@@ -8,6 +8,7 @@ results computed on the driver (the evaluation table, the id map) are written fr
 Reads return Arrow (small tables, checks, DuckDB) or Spark DataFrames over the snapshot's Parquet files.
 """
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pydantic import Field
@@ -29,6 +30,7 @@ from reco_assets.resources.delta_files import (
     FILES_SCHEMA,
     Transform,
     add_actions,
+    empty_partition_file,
     files_dataset,
     filesystem,
     is_local,
@@ -53,6 +55,13 @@ def partition_predicate(partition: Mapping[str, PartitionValue]) -> str:
     return " AND ".join(f"{column} = {_literal(value)}" for column, value in partition.items())
 
 
+def partitions_predicate(partitions: Partitions) -> str:
+    """SQL predicate for every combination of the values given per partition column."""
+    return " AND ".join(
+        f"{column} IN ({', '.join(_literal(v) for v in _values(values))})" for column, values in partitions.items()
+    )
+
+
 def range_predicate(column: str, start: date, end: date) -> str:
     """SQL predicate for the days ``start..end`` (both included)."""
     return f"{column} >= {_literal(start)} AND {column} <= {_literal(end)}"
@@ -60,6 +69,18 @@ def range_predicate(column: str, start: date, end: date) -> str:
 
 def _values(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _combinations(partitions: Partitions) -> list[dict[str, str]]:
+    """Every partition of a rectangle, as Delta's partition strings."""
+    columns = list(partitions)
+    values = [[partition_string(v) for v in _values(partitions[c])] for c in columns]
+    return [dict(zip(columns, combo)) for combo in itertools.product(*values)]
+
+
+class MissingPartition(Failure):
+    """An upstream partition was never written: reading it would silently give no rows. A Dagster `Failure`,
+    so the step fails with this message."""
 
 
 @dataclass
@@ -170,7 +191,14 @@ class Lakehouse(ConfigurableResource):
         return data.num_rows
 
     def write_partition(self, table: str, data: pa.Table, partition: Mapping[str, PartitionValue]) -> int:
-        return self.replace(table, data, partition_predicate(partition), list(partition))
+        """Replace one partition by `data` in one commit; without rows, the partition is recorded as written
+        (an empty file), as `stage` does."""
+        if data.num_rows:
+            return self.replace(table, data, partition_predicate(partition), list(partition))
+        values = {column: partition_string(value) for column, value in partition.items()}
+        empty = empty_partition_file(self.root, self.storage_options, table, data.schema, values)
+        Staged(self, table, data.schema, dict(partition), [empty]).commit()
+        return 0
 
     def stage(
         self,
@@ -216,6 +244,13 @@ class Lakehouse(ConfigurableResource):
             for each in staged.values():
                 each.discard()
             raise ValueError(f"rows outside the targeted partitions {dict(partitions)}: {stray[:3]}")
+        for each in staged.values():
+            covered = {f["partition_values"] for f in each.files}
+            for partition in _combinations(partitions):
+                if json.dumps(partition) not in covered:
+                    each.files.append(
+                        empty_partition_file(self.root, self.storage_options, each.table, each.schema, partition)
+                    )
         return staged[tables] if single else staged
 
     def dataset(self, table: str) -> ds.Dataset | None:
@@ -231,6 +266,37 @@ class Lakehouse(ConfigurableResource):
             files = [(path, {}) for path in paths]
         return files_dataset(self.root, self.storage_options, table, pa.schema(delta.schema().to_arrow()), files)
 
+    def require(self, table: str, partitions: Partitions) -> None:
+        """Fail, naming them, when partitions of `table` were never written (every combination of the values
+        given must have a file in the log: writes leave an empty file for a partition without rows)."""
+        delta = self.table(table)
+        written: set[tuple] = set()
+        if delta is not None:
+            actions = pa.table(delta.get_add_actions(flatten=True))
+            columns = [f"partition.{c}" for c in partitions]
+            if all(c in actions.column_names for c in columns):
+                present = actions.select(columns).group_by(columns).aggregate([]).to_pylist()
+                written = {tuple(partition_string(row[c]) for c in columns) for row in present}
+        missing = [p for p in _combinations(partitions) if tuple(p.values()) not in written]
+        if missing:
+            names = ", ".join(" ".join(f"{c}={v}" for c, v in p.items()) for p in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise MissingPartition(f"upstream table {table!r} has no partition {names}{more} under {self.root}")
+
+    def written_at(self, table: str, partitions: Partitions) -> float:
+        """When the partitions were last written (epoch seconds: the newest file's time in the log)."""
+        self.require(table, partitions)
+        actions = pa.table(self.table(table).get_add_actions(flatten=True))
+        mask = None
+        for column, values in partitions.items():
+            match = pc.is_in(
+                actions.column(f"partition.{column}").cast(pa.string()),
+                pa.array([partition_string(v) for v in _values(values)]),
+            )
+            mask = match if mask is None else pc.and_(mask, match)
+        times = actions.filter(mask).column("modification_time").cast(pa.int64())
+        return pc.max(times).as_py() / 1000.0
+
     def rows(self, table: str, partition: Mapping[str, PartitionValue]) -> int:
         """Rows of one partition, from the Delta log's per-file record counts: no data file is read."""
         delta = self.table(table)
@@ -244,8 +310,23 @@ class Lakehouse(ConfigurableResource):
         chosen = actions if mask is None else actions.filter(mask)
         return pc.sum(chosen.column("num_records")).as_py() or 0
 
-    def read_arrow(self, table: str, where: str | None = None, columns: list[str] | None = None) -> pa.Table:
-        """Rows of a table as Arrow, filtered by a SQL `where` over its columns (DuckDB)."""
+    def _where(self, table: str, where: str | None, partition: Partitions | None) -> str | None:
+        """`where` and the predicate of the partitions read, which must exist (`require`)."""
+        if partition is None:
+            return where
+        self.require(table, partition)
+        return " AND ".join(p for p in (partitions_predicate(partition), where) if p)
+
+    def read_arrow(
+        self,
+        table: str,
+        where: str | None = None,
+        columns: list[str] | None = None,
+        partition: Partitions | None = None,
+    ) -> pa.Table:
+        """Rows of a table as Arrow, filtered by a SQL `where` over its columns (DuckDB); `partition`: the
+        partitions read, which must have been written."""
+        where = self._where(table, where, partition)
         dataset = self.dataset(table)
         if dataset is None:
             raise FileNotFoundError(f"table {table!r} does not exist yet under {self.root}")
@@ -255,8 +336,12 @@ class Lakehouse(ConfigurableResource):
             con.register("t", dataset)
             return con.sql(sql).to_arrow_table()
 
-    def read_spark(self, spark: SparkSession, table: str, where: str | None = None) -> DataFrame:
-        """A Spark DataFrame over the snapshot's files: files pruned by `where` (SQL), rows filtered by it."""
+    def read_spark(
+        self, spark: SparkSession, table: str, where: str | None = None, partition: Partitions | None = None
+    ) -> DataFrame:
+        """A Spark DataFrame over the snapshot's files: files pruned by `where` (SQL), rows filtered by it;
+        `partition`: the partitions read, which must have been written (else `MissingPartition`)."""
+        where = self._where(table, where, partition)
         delta = self.table(table)
         if delta is None:
             raise FileNotFoundError(f"table {table!r} does not exist yet under {self.root}")

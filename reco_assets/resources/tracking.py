@@ -60,3 +60,24 @@ def register_cohort_model(factors_folder: str, cohort: str, day: str) -> str:
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_model_version_tag(f"reco_als_{cohort}", version, "as_of_date", day)
     return version
+
+
+PUBLISHED_ALIAS = "published"
+
+
+def mark_published(cohorts: list[str], day: str) -> dict[str, str]:
+    """Point the `published` alias of each cohort's registered model at its newest version of the day
+    (called once the day's cards are published); returns cohort -> version. Cohorts without a model of the
+    day (no member) are left out."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    published = {}
+    for cohort in cohorts:
+        name = f"reco_als_{cohort}"
+        versions = client.search_model_versions(f"name = '{name}' and tags.as_of_date = '{day}'")
+        if versions:
+            newest = max(versions, key=lambda v: int(v.version))
+            client.set_registered_model_alias(name, PUBLISHED_ALIAS, newest.version)
+            published[cohort] = newest.version
+    return published

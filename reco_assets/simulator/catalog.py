@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from reco_assets.constants import RELEASES, RETAIL_TIMEZONE
 from reco_assets.simulator.world import TIER_BASE_PRICE, World
 
-EASTERN = ZoneInfo("America/New_York")
-RELEASE_HOURS = (11, 15, 20)
+EASTERN = ZoneInfo(RETAIL_TIMEZONE)
+RELEASE_HOURS = tuple(int(release[:2]) for release in RELEASES)
 """New styles go live at 11:00, 15:00 and 20:00 US Eastern."""
 RELAUNCH = 0.12
 """Chance that a launch brings back one of the ended styles it came across instead of a new style."""
@@ -101,10 +102,36 @@ def launch_releases(
         )
 
 
+SALES_PER_HOUR = 0.05
+"""Units an average-appeal style sells per hour on sale, in the release snapshots' stock."""
+
+
 def catalog_snapshot(world: World, styles: Styles, day: date) -> pd.DataFrame:
     """Styles on sale during the day or launching within the next 24 hours, with stock at midnight."""
     start = utc_day_start(day)
     known = (styles.live_from < start + 48 * HOUR) & (styles.live_until > start)
+    return _snapshot(world, styles, known, styles.qty)
+
+
+def release_snapshots(world: World, styles: Styles, serving: date, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """The catalog at each release of `serving` (its launches must have run): styles on sale at the release
+    or launching within 24 hours after it, ended sales gone, and stock lowered by the day's sales so far.
+    Those sales are drawn for the snapshots only (Poisson, `SALES_PER_HOUR` x appeal), so a style can sell
+    out between releases."""
+    sold = np.zeros(len(styles), dtype=np.int64)
+    since = utc_day_start(serving)
+    snapshots = {}
+    for release in RELEASES:
+        at = int(datetime.combine(serving, time(int(release[:2]), int(release[2:])), tzinfo=EASTERN).timestamp())
+        on_sale = (styles.live_from <= at) & (styles.live_until > at)
+        sold += rng.poisson(SALES_PER_HOUR * styles.appeal * (at - since) / HOUR) * on_sale
+        since = at
+        known = (styles.live_from < at + 24 * HOUR) & (styles.live_until > at)
+        snapshots[release] = _snapshot(world, styles, known, np.maximum(styles.qty - sold, 0))
+    return snapshots
+
+
+def _snapshot(world: World, styles: Styles, known: np.ndarray, qty: np.ndarray) -> pd.DataFrame:
     sb = styles.sb[known]
     hierarchy = np.array(world.subclasses, dtype=object)[world.sb_subclass[sb]]
     utc = {name: pd.to_datetime(getattr(styles, name)[known], unit="s", utc=True) for name in TIME_COLUMNS}
@@ -119,7 +146,7 @@ def catalog_snapshot(world: World, styles: Styles, day: date) -> pd.DataFrame:
             "subclass": hierarchy[:, 3],
             "price": styles.price[known],
             **utc,
-            "qty_on_hand": styles.qty[known],
+            "qty_on_hand": qty[known],
             "prior_sales": styles.prior_sales[known],
         }
     )

@@ -1,4 +1,5 @@
-"""Profiles of the simulator and the landing layout it writes: one events file and one catalog per day."""
+"""Profiles of the simulator and the landing layout it writes: one events file and one catalog per day, and
+the catalog snapshots of the next day's three releases."""
 
 import json
 from collections.abc import Iterator
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reco_assets.resources.landing import catalog_file, events_file
-from reco_assets.simulator.catalog import Styles, catalog_snapshot, launch_releases, write_catalog
+from reco_assets.resources.landing import catalog_file, events_file, release_file
+from reco_assets.simulator.catalog import Styles, catalog_snapshot, launch_releases, release_snapshots, write_catalog
 from reco_assets.simulator.days import Missions, simulate_events
 from reco_assets.simulator.records import corrupt, to_json_lines
 from reco_assets.simulator.world import build_world
@@ -34,7 +35,7 @@ class SimulationProfile:
         return self.last_day - timedelta(days=self.days - 1)
 
 
-SIMULATOR_VERSION = 3
+SIMULATOR_VERSION = 4
 """Raised whenever the simulated behaviour changes, so that landing data of an older simulator is redone."""
 
 PROFILES = {
@@ -74,9 +75,15 @@ PROFILES = {
 }
 
 
-def simulate_days(profile: SimulationProfile) -> Iterator[tuple[date, pd.DataFrame, pd.DataFrame]]:
-    """The profile's days in order: (day, catalog snapshot at midnight, the day's clean events)."""
+Day = tuple[date, pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]
+
+
+def simulate_days(profile: SimulationProfile) -> Iterator[Day]:
+    """The profile's days in order: (day, catalog snapshot at midnight, the day's clean events, release ->
+    catalog snapshot at each release of the next day, the day these recommendations are served)."""
     rng = np.random.default_rng(profile.seed)
+    # The release snapshots draw their sales from their own stream: the events do not depend on them.
+    release_rng = np.random.default_rng([profile.seed, 2])
     world = build_world(rng, profile.members, profile.brands)
     sb_weight = np.exp(rng.normal(0, 0.7, size=len(world.sb_subclass)))
     sb_weight /= sb_weight.sum()
@@ -89,11 +96,13 @@ def simulate_days(profile: SimulationProfile) -> Iterator[tuple[date, pd.DataFra
     # Three warm-up days fill the site before the first landed day.
     for n in range(3, 0, -1):
         launch(profile.first_day - timedelta(days=n))
+    launch(profile.first_day)
     for n in range(profile.days):
         day = profile.first_day + timedelta(days=n)
-        launch(day)
         catalog = catalog_snapshot(world, styles, day)
-        yield day, catalog, simulate_events(rng, world, styles, day, missions)
+        events = simulate_events(rng, world, styles, day, missions)
+        launch(day + timedelta(days=1))
+        yield day, catalog, events, release_snapshots(world, styles, day + timedelta(days=1), release_rng)
 
 
 def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
@@ -108,8 +117,11 @@ def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
     # The malformed records draw from their own stream, so the clean events `simulate_days` yields (and the
     # tests check) are exactly the ones landed.
     rng = np.random.default_rng([profile.seed, 1])
-    for day, catalog, events in simulate_days(profile):
+    for day, catalog, events, releases in simulate_days(profile):
         write_catalog(catalog, catalog_file(landing, day))
+        for release, snapshot in releases.items():
+            release_file(landing, day, release).parent.mkdir(parents=True, exist_ok=True)
+            write_catalog(snapshot, release_file(landing, day, release))
         lines = corrupt(rng, to_json_lines(events), profile.malformed_share, day)
         events_file(landing, day).write_text("\n".join(lines) + "\n")
         log(f"simulated {day}: {len(lines):,} event records")

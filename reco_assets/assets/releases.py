@@ -1,0 +1,135 @@
+"""Release refreshes: at each release (11:00, 15:00, 20:00 US Eastern on the day the cards are served) the
+catalog and inventory snapshot of that moment lands, and the style listings and cards are rebuilt from it.
+
+The day's affinities are reused: only what is on sale changes. New styles of the release enter the cards,
+sold-out and ended ones leave. Each release is its own partition (date x release), so every release's
+cards stay distinguishable; the published cards of a day are those of its latest release
+(`published_release`), or the day's `member_cards` before the first release.
+"""
+
+from datetime import date
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from pyspark.sql import functions as F
+
+from reco_assets import checks
+from reco_assets.assets.cards import build_cards, card_check_specs, card_checks, card_violations
+from reco_assets.assets.common import check, not_empty, not_empty_spec, publish, spec, staged_metadata
+from reco_assets.assets.gate import require_gate
+from reco_assets.assets.ingestion import stage_snapshots
+from reco_assets.assets.listings import rank_live_styles
+from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
+from reco_assets.partitions import daily_release_partitions
+from reco_assets.pipeline.catalog import release_instant, sale_window
+from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.landing import LandingResource
+from reco_assets.resources.spark import SparkResource
+from reco_assets.settings import RecoSettings
+
+
+def release_partition(context: AssetExecutionContext) -> tuple[date, str]:
+    keys = context.partition_key.keys_by_dimension
+    return date.fromisoformat(keys["date"]), keys["release"]
+
+
+def published_release(lakehouse: Lakehouse, day: date) -> str | None:
+    """The latest release whose cards of `day` are published, or None (the day's `member_cards` stand)."""
+    delta = lakehouse.table("release_cards")
+    if delta is None:
+        return None
+    released = {
+        partition["release"]
+        for partition in delta.partitions()
+        if partition["as_of_date"] == day.isoformat() and partition["release"] in RELEASES
+    }
+    return max(released) if released else None
+
+
+@asset(
+    partitions_def=daily_release_partitions,
+    group_name=PUBLISHING,
+    kinds={"spark", "delta"},
+    check_specs=[not_empty_spec("release_catalog")],
+)
+def release_catalog(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, landing: LandingResource
+):
+    """The catalog and inventory snapshot taken at the release (same columns as `catalog`)."""
+    day, release = release_partition(context)
+    path = landing.release_file(day, release)
+    if not path.is_file():
+        raise Failure(f"release snapshot of {release} for the cards of {day} has not landed: {path}")
+    partition = {"as_of_date": day, "release": release}
+    staged = stage_snapshots(spark.session(), lakehouse, [str(path)], "release_catalog", partition, partition)
+    yield from publish([staged], [not_empty([staged])])
+    yield MaterializeResult(metadata=staged_metadata([staged], release_at=str(release_instant(day, release))))
+
+
+@asset(
+    partitions_def=daily_release_partitions,
+    deps=["release_catalog", "raw_events"],
+    group_name=PUBLISHING,
+    kinds={"spark", "delta"},
+    check_specs=[
+        spec("release_listings", "styles_saleable", "every listed style is on sale with stock at the release"),
+        not_empty_spec("release_listings"),
+    ],
+)
+def release_listings(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+):
+    """The style listings again, from the release's snapshot: the styles on sale at the release."""
+    day, release = release_partition(context)
+    session = spark.session()
+    partition = {"as_of_date": day, "release": release}
+    snapshot = lakehouse.read_spark(session, "release_catalog", partition=partition).drop("release")
+    listings = rank_live_styles(session, lakehouse, settings, day, snapshot, release)
+    staged = lakehouse.stage(listings, "release_listings", partition, constants=partition)
+    unsaleable = checks.styles_not_saleable(
+        staged.dataset().to_table(columns=["style_id"]),
+        lakehouse.read_arrow("release_catalog", partition=partition),
+        *sale_window(day, release),
+        settings.min_qty_on_hand,
+    )
+    yield from publish(
+        [staged],
+        [check("styles_saleable", unsaleable, "listed styles not saleable at the release"), not_empty([staged])],
+    )
+    yield MaterializeResult(metadata=staged_metadata([staged]))
+
+
+@asset(
+    partitions_def=daily_release_partitions,
+    deps=["release_listings", "diversified_affinities", "member_cards"],
+    group_name=PUBLISHING,
+    kinds={"spark", "delta"},
+    check_specs=card_check_specs("release_cards"),
+)
+def release_cards(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
+    """Every member's cards rebuilt from the release's listings and the day's affinities.
+
+    Only after the day's cards were published (every cohort's `member_cards`, so its gate passed)."""
+    day, release = release_partition(context)
+    session = spark.session()
+    require_gate(lakehouse, day, settings, "release cards")
+    lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
+    partition = {"as_of_date": day, "release": release}
+    affinities = lakehouse.read_spark(
+        session, "diversified_affinities", partition={"as_of_date": day, "cohort": list(COHORTS)}
+    )
+    listings = lakehouse.read_spark(session, "release_listings", partition=partition).drop("release")
+    cards = build_cards(session, lakehouse, affinities, listings, settings).withColumn("release", F.lit(release))
+    staged = lakehouse.stage(
+        cards, "release_cards", partition | {"cohort": list(COHORTS)}, constants={"as_of_date": day}
+    )
+    catalog = lakehouse.read_arrow("release_catalog", partition=partition)
+    yield from publish(
+        [staged], card_checks([staged], *card_violations(staged, catalog, sale_window(day, release), settings))
+    )
+    yield MaterializeResult(
+        metadata=staged_metadata(
+            [staged],
+            release_at=MetadataValue.text(str(release_instant(day, release))),
+            published_release=MetadataValue.text(published_release(lakehouse, day) or ""),
+        )
+    )
