@@ -17,8 +17,10 @@ from dagster import (
     AssetCheckResult,
     AssetKey,
     AssetSelection,
+    DagsterRunStatus,
     MultiPartitionKey,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
@@ -29,7 +31,12 @@ from dagster import (
 )
 
 from reco_assets.constants import COHORTS, RELEASES, RETAIL_TIMEZONE
-from reco_assets.partitions import daily_cohort_partitions, daily_partitions, daily_release_partitions
+from reco_assets.partitions import (
+    cohort_range_tags,
+    daily_cohort_partitions,
+    daily_partitions,
+    daily_release_partitions,
+)
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.landing import LandingResource
 
@@ -80,11 +87,7 @@ SHARED = ("implicit_ratings", "member_cohorts", "style_listings")
 
 def cohort_runs(day: str, job_tag: str) -> RunRequest:
     """One run over every cohort of the day: each model stage is one Spark job for all cohorts."""
-    first, last = (str(MultiPartitionKey({"date": day, "cohort": c})) for c in (COHORTS[0], COHORTS[-1]))
-    return RunRequest(
-        run_key=f"{job_tag}:{day}",
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-    )
+    return RunRequest(run_key=f"{job_tag}:{day}", tags=cohort_range_tags(day, list(COHORTS)))
 
 
 def _recent_days(landing: LandingResource) -> list[str]:
@@ -97,6 +100,18 @@ def _published(context: SensorEvaluationContext, asset: str) -> set[str]:
     return set(context.instance.get_materialized_partitions(AssetKey(asset)))
 
 
+def _running(context: SensorEvaluationContext, job: str) -> bool:
+    """A run of `job` is queued or running: the sensors start one run of a job at a time, the earliest day
+    first, so two runs never write the same table at once (ingestion of a day reads its neighbours)."""
+    statuses = [
+        DagsterRunStatus.QUEUED,
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+    ]
+    return bool(context.instance.get_run_records(RunsFilter(job_name=job, statuses=statuses), limit=1))
+
+
 def _cards_published(context: SensorEvaluationContext, day: str) -> bool:
     cards = _published(context, "member_cards")
     return all(str(MultiPartitionKey({"date": day, "cohort": c})) in cards for c in COHORTS)
@@ -106,6 +121,8 @@ def _cards_published(context: SensorEvaluationContext, day: str) -> bool:
 def landing_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The day's shared tables, once its events and catalog snapshot have landed (files are dropped whole:
     written elsewhere, then renamed into the landing folder)."""
+    if _running(context, daily_job.name):
+        return SkipReason("a daily run is in progress")
     done = _published(context, "raw_events")
     days = [
         day
@@ -114,32 +131,38 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingResource):
     ]
     if not days:
         return SkipReason("no landed day with both its events and its catalog snapshot")
-    return [RunRequest(run_key=f"daily:{day}", partition_key=day) for day in days]
+    return RunRequest(run_key=f"daily:{days[0]}", partition_key=days[0])
 
 
 @sensor(job=evaluation_job, minimum_interval_seconds=60)
 def evaluation_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The backtest and quality gate of a day, once its events are accepted and published."""
+    if _running(context, evaluation_job.name):
+        return SkipReason("an evaluation run is in progress")
     accepted, done = _published(context, "raw_events"), _published(context, "offline_evaluation")
     days = [day for day in _recent_days(landing) if day in accepted and day not in done]
     if not days:
         return SkipReason("no recent day with published raw_events yet")
-    return [RunRequest(run_key=f"evaluation:{day}", partition_key=day) for day in days]
+    return RunRequest(run_key=f"evaluation:{days[0]}", partition_key=days[0])
 
 
 @sensor(job=cohort_job, minimum_interval_seconds=60)
 def cohort_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The day's cohorts in one run, once the shared tables and the evaluation of the day are published."""
+    if _running(context, cohort_job.name):
+        return SkipReason("a cohort run is in progress")
     ready = set.intersection(*(_published(context, asset) for asset in (*SHARED, "offline_evaluation")))
     days = [day for day in _recent_days(landing) if day in ready and not _cards_published(context, day)]
     if not days:
         return SkipReason(f"waiting for {', '.join(SHARED)} and offline_evaluation of the recent days")
-    return [cohort_runs(day, "cohorts") for day in days]
+    return cohort_runs(days[0], "cohorts")
 
 
 @sensor(job=release_job, minimum_interval_seconds=60)
 def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """A release refresh once its snapshot has landed and the day's cards are published."""
+    if _running(context, release_job.name):
+        return SkipReason("a release run is in progress")
     done = _published(context, "release_cards")
     requests = [
         RunRequest(run_key=f"release:{key}", partition_key=key)
@@ -149,7 +172,7 @@ def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
         if landing.release_file(date.fromisoformat(day), release).is_file()
         and (key := str(MultiPartitionKey({"date": day, "release": release}))) not in done
     ]
-    return requests or SkipReason("no landed release snapshot of a day whose cards are published")
+    return requests[0] if requests else SkipReason("no landed release snapshot of a day whose cards are published")
 
 
 @asset_check(asset="member_cards", name="ready_before_release", blocking=False)

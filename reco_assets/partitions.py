@@ -1,8 +1,9 @@
 """Partitions, defined once and imported everywhere as the same objects."""
 
 import os
+from datetime import date
 
-from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster import DailyPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
 
 from reco_assets.constants import COHORTS, PARTITIONS_START_DEFAULT, PARTITIONS_START_ENV, RELEASES
 
@@ -16,3 +17,11 @@ release_partitions = StaticPartitionsDefinition(list(RELEASES))
 daily_release_partitions = MultiPartitionsDefinition({"date": daily_partitions, "release": release_partitions})
 """A release refresh of the cards of as-of day `date` (served the next day): its catalog snapshot, listings
 and cards."""
+
+
+def cohort_range_tags(day: date | str, cohorts: list[str]) -> dict[str, str]:
+    """Tags of one run over the day's cohorts from the first to the last given (in the partitions' order):
+    a single-run backfill over the cohort dimension, which the model assets read as `partition_keys`."""
+    order = [c for c in COHORTS if c in cohorts]
+    key = lambda cohort: str(MultiPartitionKey({"date": str(day), "cohort": cohort}))  # noqa: E731
+    return {"dagster/asset_partition_range_start": key(order[0]), "dagster/asset_partition_range_end": key(order[-1])}

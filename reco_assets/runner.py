@@ -15,6 +15,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from reco_assets.constants import COHORTS
 from reco_assets.definitions import build_definitions
+from reco_assets.partitions import cohort_range_tags
 from reco_assets.resources import local_resources
 from reco_assets.settings import RecoSettings
 
@@ -147,11 +148,3 @@ def day_range_tags(first: date, last: date) -> dict[str, str]:
         "dagster/asset_partition_range_start": first.isoformat(),
         "dagster/asset_partition_range_end": last.isoformat(),
     }
-
-
-def cohort_range_tags(day: date, cohorts: list[str]) -> dict[str, str]:
-    """Tags of one run over the day's cohorts from the first to the last given (in the partitions' order):
-    a single-run backfill over the cohort dimension, which the model assets read as `partition_keys`."""
-    order = [c for c in COHORTS if c in cohorts]
-    key = lambda cohort: str(MultiPartitionKey({"date": day.isoformat(), "cohort": cohort}))  # noqa: E731
-    return {"dagster/asset_partition_range_start": key(order[0]), "dagster/asset_partition_range_end": key(order[-1])}

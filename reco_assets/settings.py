@@ -239,6 +239,8 @@ class RecoSettings(ConfigurableResource):
     )
     max_quantity: int = Field(
         10_000,
+        ge=1,
+        le=2**31 - 1,  # accepted quantities are stored as int
         description="Units a landed record may hold at most; more is rejected as `out_of_range:quantity` "
         "(project choice: the UCI retail sample's wholesale lines reach 9,360 units; its 74,215-unit order, "
         "cancelled 16 minutes later, is the kind of entry error this keeps out of the ratings).",

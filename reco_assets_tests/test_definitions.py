@@ -4,12 +4,15 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
     MultiPartitionKey,
     PartitionKeyRange,
     SkipReason,
     build_schedule_context,
     build_sensor_context,
 )
+from dagster._core.utils import make_new_run_id
 
 from reco_assets.constants import COHORTS
 from reco_assets.definitions import defs
@@ -69,6 +72,7 @@ def test_blocking_checks_guard_what_gets_published():
         ("raw_events", "records_reconcile"),
         ("raw_events", "unique_event_ids"),
         ("raw_events", "not_empty"),
+        ("catalog", "not_empty"),
         ("member_cohorts", "one_cohort_per_rated_member"),
         ("member_cohorts", "cohorts_are_partitions"),
         ("als_factors", "finite_factors"),
@@ -119,7 +123,7 @@ def _materialize(instance: DagsterInstance, asset: str, *partitions: str) -> Non
 
 def _run(sensor, instance, landing):
     result = sensor(build_sensor_context(instance=instance, resources={"landing": landing}))
-    return result if isinstance(result, SkipReason) else list(result)
+    return result if isinstance(result, SkipReason) else [result]
 
 
 def test_runs_start_when_their_inputs_are_published_not_at_a_time(tmp_path):
@@ -132,6 +136,12 @@ def test_runs_start_when_their_inputs_are_published_not_at_a_time(tmp_path):
         _land(tmp_path / "landing", day, releases=["1100"])
         (daily,) = _run(landing_sensor, instance, landing)
         assert daily.partition_key == DAY
+        running = instance.add_run(
+            DagsterRun(job_name="daily_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED)
+        )
+        assert isinstance(_run(landing_sensor, instance, landing), SkipReason)  # one daily run at a time
+        instance.report_run_failed(running)
+        (daily,) = _run(landing_sensor, instance, landing)
         assert isinstance(_run(evaluation_sensor, instance, landing), SkipReason)  # events not accepted yet
 
         _materialize(instance, "raw_events", DAY)

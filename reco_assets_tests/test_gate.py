@@ -16,8 +16,8 @@ DAY = date(2026, 10, 31)
 KEY = RecoSettings().model_key()
 
 
-def _events(lake: Lakehouse) -> None:
-    lake.write_partition("raw_events", pa.table({"event_id": ["e1"], "event_date": [DAY]}), {"event_date": DAY})
+def _events(lake: Lakehouse, day: date = DAY) -> None:
+    lake.write_partition("raw_events", pa.table({"event_id": ["e1"], "event_date": [day]}), {"event_date": day})
 
 
 def _evaluation(lake: Lakehouse, model: float | None, key: str = KEY) -> None:
@@ -84,3 +84,11 @@ def test_a_stale_evaluation_is_held_back(tmp_path):
     time.sleep(0.01)
     _events(lake)  # the day's events ingested again after its evaluation
     assert "is stale" in _held(lake)
+    _evaluation(lake, model=0.19)
+    time.sleep(0.01)
+    _events(lake, date(2026, 10, 20))  # a training day of the backtest (T = 10-24) ingested again
+    assert "is stale" in _held(lake)
+    _evaluation(lake, model=0.19)
+    time.sleep(0.01)
+    _events(lake, date(2026, 11, 1))  # a later day is not read by the evaluation of 10-31
+    assert require_gate(lake, DAY, RecoSettings(), "member cards").passed

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets import checks
-from reco_assets.assets.common import check, not_empty, partition_days, publish, spec, staged_metadata
+from reco_assets.assets.common import check, not_empty, not_empty_spec, partition_days, publish, spec, staged_metadata
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ingestion import (
@@ -72,14 +72,15 @@ def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     backfill_policy=BackfillPolicy.single_run(),
     group_name=INGESTION,
     kinds={"spark", "delta"},
+    check_specs=[not_empty_spec("catalog")],
 )
 def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, landing: LandingResource):
     """Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, price and stock."""
     days = partition_days(context)
     files = _landed_files({day: landing.catalog_file(day) for day in days})
     staged = stage_snapshots(spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, day_from_name=True)
-    staged.commit()
-    return MaterializeResult(metadata=staged_metadata([staged], days=len(days)))
+    yield from publish([staged], [not_empty([staged])])
+    yield MaterializeResult(metadata=staged_metadata([staged], days=len(days)))
 
 
 def stage_snapshots(

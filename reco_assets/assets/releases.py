@@ -9,7 +9,17 @@ cards stay distinguishable; the published cards of a day are those of its latest
 
 from datetime import date
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    DimensionPartitionMapping,
+    Failure,
+    IdentityPartitionMapping,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionMapping,
+    asset,
+)
 from pyspark.sql import functions as F
 
 from reco_assets import checks
@@ -26,6 +36,8 @@ from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
+SAME_DAY = MultiPartitionMapping({"date": DimensionPartitionMapping("date", IdentityPartitionMapping())})
+
 
 def release_partition(context: AssetExecutionContext) -> tuple[date, str]:
     keys = context.partition_key.keys_by_dimension
@@ -33,7 +45,8 @@ def release_partition(context: AssetExecutionContext) -> tuple[date, str]:
 
 
 def published_release(lakehouse: Lakehouse, day: date) -> str | None:
-    """The latest release whose cards of `day` are published, or None (the day's `member_cards` stand)."""
+    """The latest release whose cards of `day` are published and newer than the day's `member_cards`, or
+    None (the day's `member_cards` stand: none yet, or the day's cards were published again since)."""
     delta = lakehouse.table("release_cards")
     if delta is None:
         return None
@@ -42,7 +55,13 @@ def published_release(lakehouse: Lakehouse, day: date) -> str | None:
         for partition in delta.partitions()
         if partition["as_of_date"] == day.isoformat() and partition["release"] in RELEASES
     }
-    return max(released) if released else None
+    cards_at = lakehouse.written_at("member_cards", {"as_of_date": day})
+    current = [
+        release
+        for release in released
+        if lakehouse.written_at("release_cards", {"as_of_date": day, "release": release}) >= cards_at
+    ]
+    return max(current) if current else None
 
 
 @asset(
@@ -100,7 +119,12 @@ def release_listings(
 
 @asset(
     partitions_def=daily_release_partitions,
-    deps=["release_listings", "diversified_affinities", "member_cards"],
+    deps=[
+        "release_listings",
+        # every cohort of the release's day (Dagster's default mapping between two date x ... partitionings
+        # would match no partition)
+        *(AssetDep(name, partition_mapping=SAME_DAY) for name in ("diversified_affinities", "member_cards")),
+    ],
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=card_check_specs("release_cards"),

@@ -49,7 +49,7 @@ BLANK = r"(?U)^\s*$"
 """Empty or white space only (Unicode white space)."""
 OBJECT_START = r"^[ \t\n\r]*\{"
 """A line holding one JSON value holds an object when its first character other than JSON white space is `{`."""
-FLAT_OBJECT = r"^[ \t\n\r]*\{[^}]*\}[ \t\n\r]*$"
+FLAT_OBJECT = r"^[ \t\n\r]*\{[^}]*\}[ \t\n\r]*\z"
 """A line that parses and holds one `}`, its last character but white space: an object with nothing after it."""
 
 ACCEPTED_COLUMNS = [

@@ -297,6 +297,18 @@ class Lakehouse(ConfigurableResource):
         times = actions.filter(mask).column("modification_time").cast(pa.int64())
         return pc.max(times).as_py() / 1000.0
 
+    def last_written(self, table: str, column: str, first: date, last: date) -> float | None:
+        """When any partition of the days `first`..`last` (of the date partition `column`) was last written
+        (epoch seconds), or None when none was."""
+        delta = self.table(table)
+        if delta is None:
+            return None
+        actions = pa.table(delta.get_add_actions(flatten=True))
+        days = actions.column(f"partition.{column}")
+        mask = pc.and_(pc.greater_equal(days, pa.scalar(first)), pc.less_equal(days, pa.scalar(last)))
+        latest = pc.max(actions.filter(mask).column("modification_time").cast(pa.int64())).as_py()
+        return None if latest is None else latest / 1000.0
+
     def rows(self, table: str, partition: Mapping[str, PartitionValue]) -> int:
         """Rows of one partition, from the Delta log's per-file record counts: no data file is read."""
         delta = self.table(table)

@@ -1,7 +1,7 @@
 """The assortment: three releases a day, relaunches of styles that sold before, and the daily catalog snapshot."""
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from reco_assets.constants import RELEASES, RETAIL_TIMEZONE
+from reco_assets.pipeline.catalog import release_instant
 from reco_assets.simulator.world import TIER_BASE_PRICE, World
 
 EASTERN = ZoneInfo(RETAIL_TIMEZONE)
@@ -122,7 +123,7 @@ def release_snapshots(world: World, styles: Styles, serving: date, rng: np.rando
     since = utc_day_start(serving)
     snapshots = {}
     for release in RELEASES:
-        at = int(datetime.combine(serving, time(int(release[:2]), int(release[2:])), tzinfo=EASTERN).timestamp())
+        at = int(release_instant(serving - timedelta(days=1), release).timestamp())
         on_sale = (styles.live_from <= at) & (styles.live_until > at)
         sold += rng.poisson(SALES_PER_HOUR * styles.appeal * (at - since) / HOUR) * on_sale
         since = at
