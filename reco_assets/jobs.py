@@ -112,67 +112,65 @@ def _running(context: SensorEvaluationContext, job: str) -> bool:
     return bool(context.instance.get_run_records(RunsFilter(job_name=job, statuses=statuses), limit=1))
 
 
-def _cards_published(context: SensorEvaluationContext, day: str) -> bool:
-    cards = _published(context, "member_cards")
+def _cards_published(cards: set[str], day: str) -> bool:
+    """Every cohort's `member_cards` of the day are among the published partitions `cards`."""
     return all(str(MultiPartitionKey({"date": day, "cohort": c})) in cards for c in COHORTS)
+
+
+def _first(context: SensorEvaluationContext, job, pending: list, request, waiting: str):
+    """The run of the earliest pending item, unless a run of `job` is in progress (one at a time)."""
+    if _running(context, job.name):
+        return SkipReason(f"a run of {job.name} is in progress")
+    return request(pending[0]) if pending else SkipReason(waiting)
 
 
 @sensor(job=daily_job, minimum_interval_seconds=60)
 def landing_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The day's shared tables, once its events and catalog snapshot have landed (files are dropped whole:
     written elsewhere, then renamed into the landing folder)."""
-    if _running(context, daily_job.name):
-        return SkipReason("a daily run is in progress")
     done = _published(context, "raw_events")
     days = [
         day
         for day in _recent_days(landing)
         if day not in done and landing.catalog_file(date.fromisoformat(day)).is_file()
     ]
-    if not days:
-        return SkipReason("no landed day with both its events and its catalog snapshot")
-    return RunRequest(run_key=f"daily:{days[0]}", partition_key=days[0])
+    request = lambda day: RunRequest(run_key=f"daily:{day}", partition_key=day)  # noqa: E731
+    return _first(context, daily_job, days, request, "no landed day with both its events and its catalog snapshot")
 
 
 @sensor(job=evaluation_job, minimum_interval_seconds=60)
 def evaluation_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The backtest and quality gate of a day, once its events are accepted and published."""
-    if _running(context, evaluation_job.name):
-        return SkipReason("an evaluation run is in progress")
     accepted, done = _published(context, "raw_events"), _published(context, "offline_evaluation")
     days = [day for day in _recent_days(landing) if day in accepted and day not in done]
-    if not days:
-        return SkipReason("no recent day with published raw_events yet")
-    return RunRequest(run_key=f"evaluation:{days[0]}", partition_key=days[0])
+    request = lambda day: RunRequest(run_key=f"evaluation:{day}", partition_key=day)  # noqa: E731
+    return _first(context, evaluation_job, days, request, "no recent day with published raw_events yet")
 
 
 @sensor(job=cohort_job, minimum_interval_seconds=60)
 def cohort_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """The day's cohorts in one run, once the shared tables and the evaluation of the day are published."""
-    if _running(context, cohort_job.name):
-        return SkipReason("a cohort run is in progress")
     ready = set.intersection(*(_published(context, asset) for asset in (*SHARED, "offline_evaluation")))
-    days = [day for day in _recent_days(landing) if day in ready and not _cards_published(context, day)]
-    if not days:
-        return SkipReason(f"waiting for {', '.join(SHARED)} and offline_evaluation of the recent days")
-    return cohort_runs(days[0], "cohorts")
+    cards = _published(context, "member_cards")
+    days = [day for day in _recent_days(landing) if day in ready and not _cards_published(cards, day)]
+    waiting = f"waiting for {', '.join(SHARED)} and offline_evaluation of the recent days"
+    return _first(context, cohort_job, days, lambda day: cohort_runs(day, "cohorts"), waiting)
 
 
 @sensor(job=release_job, minimum_interval_seconds=60)
 def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
     """A release refresh once its snapshot has landed and the day's cards are published."""
-    if _running(context, release_job.name):
-        return SkipReason("a release run is in progress")
-    done = _published(context, "release_cards")
-    requests = [
-        RunRequest(run_key=f"release:{key}", partition_key=key)
+    done, cards = _published(context, "release_cards"), _published(context, "member_cards")
+    keys = [
+        key
         for day in _recent_days(landing)
-        if _cards_published(context, day)
+        if _cards_published(cards, day)
         for release in RELEASES
         if landing.release_file(date.fromisoformat(day), release).is_file()
         and (key := str(MultiPartitionKey({"date": day, "release": release}))) not in done
     ]
-    return requests[0] if requests else SkipReason("no landed release snapshot of a day whose cards are published")
+    request = lambda key: RunRequest(run_key=f"release:{key}", partition_key=key)  # noqa: E731
+    return _first(context, release_job, keys, request, "no landed release snapshot of a day whose cards are published")
 
 
 @asset_check(asset="member_cards", name="ready_before_release", blocking=False)

@@ -1,5 +1,6 @@
 """Style listings: the live styles of each subclass-brand, ranked by the hybrid style score."""
 
+import pyarrow as pa
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 from pyspark.sql import DataFrame
 
@@ -19,7 +20,7 @@ from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.catalog import sale_window
 from reco_assets.pipeline.listings import style_listings as rank_styles
-from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
@@ -52,16 +53,19 @@ def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehou
     session = spark.session()
     catalog = lakehouse.read_spark(session, "catalog", partition={"as_of_date": day})
     staged = stage_day(lakehouse, "style_listings", rank_live_styles(session, lakehouse, settings, day, catalog), day)
-    unsaleable = checks.styles_not_saleable(
-        staged.dataset().to_table(columns=["style_id"]),
-        lakehouse.read_arrow("catalog", partition={"as_of_date": day}),
-        *sale_window(day),
-        settings.min_qty_on_hand,
+    unsaleable = listed_not_saleable(
+        staged, lakehouse.read_arrow("catalog", partition={"as_of_date": day}), sale_window(day), settings
     )
     yield from publish(
         [staged], [check("styles_saleable", unsaleable, "listed styles not saleable on the day"), not_empty([staged])]
     )
     yield MaterializeResult(metadata=staged_metadata([staged]))
+
+
+def listed_not_saleable(staged: Staged, catalog: pa.Table, window, settings: RecoSettings) -> int:
+    """Listed styles of a staged write not on sale in the sale `window` or short of stock per `catalog`."""
+    styles = staged.dataset().to_table(columns=["style_id"])
+    return checks.styles_not_saleable(styles, catalog, *window, settings.min_qty_on_hand)
 
 
 def rank_live_styles(

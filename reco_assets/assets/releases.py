@@ -22,12 +22,11 @@ from dagster import (
 )
 from pyspark.sql import functions as F
 
-from reco_assets import checks
 from reco_assets.assets.cards import build_cards, card_check_specs, card_checks, card_violations
 from reco_assets.assets.common import check, not_empty, not_empty_spec, publish, spec, staged_metadata
 from reco_assets.assets.gate import require_gate
 from reco_assets.assets.ingestion import stage_snapshots
-from reco_assets.assets.listings import rank_live_styles
+from reco_assets.assets.listings import listed_not_saleable, rank_live_styles
 from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
 from reco_assets.partitions import daily_release_partitions
 from reco_assets.pipeline.catalog import release_instant, sale_window
@@ -104,12 +103,8 @@ def release_listings(
     snapshot = lakehouse.read_spark(session, "release_catalog", partition=partition).drop("release")
     listings = rank_live_styles(session, lakehouse, settings, day, snapshot, release)
     staged = lakehouse.stage(listings, "release_listings", partition, constants=partition)
-    unsaleable = checks.styles_not_saleable(
-        staged.dataset().to_table(columns=["style_id"]),
-        lakehouse.read_arrow("release_catalog", partition=partition),
-        *sale_window(day, release),
-        settings.min_qty_on_hand,
-    )
+    catalog = lakehouse.read_arrow("release_catalog", partition=partition)
+    unsaleable = listed_not_saleable(staged, catalog, sale_window(day, release), settings)
     yield from publish(
         [staged],
         [check("styles_saleable", unsaleable, "listed styles not saleable at the release"), not_empty([staged])],
