@@ -1,4 +1,4 @@
-"""Command line: `python -m reco_assets demo | import | run | release | tune | ui`."""
+"""Command line: `python -m reco_assets demo | import | run | release | serve | versions | tune | ui`."""
 
 import argparse
 import json
@@ -88,6 +88,53 @@ def _release(home: Path, day: date | None, releases: list[str] | None, settings=
     return _exit_code(report)
 
 
+def _tokens(settings) -> list[str]:
+    """Accepted API tokens: RECO_API_TOKENS (comma-separated) and the `api_tokens` setting; without any, one
+    made up for this run and printed (so the demo can be called at once, and never without a token)."""
+    import secrets
+
+    tokens = [t.strip() for t in os.environ.get("RECO_API_TOKENS", "").split(",") if t.strip()]
+    tokens += [t for t in settings.api_tokens if t]
+    if not tokens:
+        tokens = [secrets.token_urlsafe(24)]
+        print(f"RECO_API_TOKENS is not set: this run accepts the bearer token {tokens[0]}")
+    return tokens
+
+
+def _serve(home: Path, host: str, port: int, settings) -> int:
+    import uvicorn
+
+    from reco_assets.resources import local_resources
+    from reco_assets.serving.api import create_app
+
+    serving = local_resources(home)["serving"]
+    store = serving.open(settings.serving_previous_versions)
+    current = store.current()
+    print(
+        f"serving {serving.store} store of {home}: "
+        + (f"version {current.version} (cards of {current.as_of_date})" if current else "no version yet")
+    )
+    app = create_app(store, _tokens(settings), settings.serving_max_age_hours)
+    print(f"API on http://{host}:{port}/v1/members/<member_id>/recommendations   docs: http://{host}:{port}/docs")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    return 0
+
+
+def _versions(home: Path, rollback: str | None, settings) -> int:
+    from reco_assets.resources import local_resources
+
+    store = local_resources(home)["serving"].open(settings.serving_previous_versions)
+    if rollback:
+        store.rollback(rollback)
+        print(f"now serving {rollback}")
+    current = store.current()
+    for version in store.versions():
+        manifest = store.manifest(version)
+        mark = "*" if current and version == current.version else " "
+        print(f"{mark} {version}  {manifest.source:<20} {manifest.members:>10,} members  loaded {manifest.loaded_at}")
+    return 0
+
+
 def _exit_code(report) -> int:
     if report.failed_steps:
         print("\nFAILED STEPS:\n  " + "\n  ".join(report.failed_steps), file=sys.stderr)
@@ -174,9 +221,14 @@ def main(argv: list[str] | None = None) -> None:
     imports = commands.add_parser("import", help="land foreign event files: Open CDP clickstream or retail invoices")
     imports.add_argument("--format", required=True, choices=["opencdp", "online-retail"])
     imports.add_argument("files", nargs="+", help="CSV files, in time order")
-    for command in (demo, run, release, ui, tune, imports):
+    serve = commands.add_parser("serve", help="answer the served version's recommendations over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    versions = commands.add_parser("versions", help="list the serving store's versions; --rollback serves one")
+    versions.add_argument("--rollback", metavar="VERSION", help="serve this kept version again")
+    for command in (demo, run, release, ui, tune, imports, serve, versions):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
-    for command in (demo, run, release, tune):
+    for command in (demo, run, release, tune, serve, versions):
         command.add_argument(
             "--set", action="append", metavar="NAME=VALUE", help="override a setting, e.g. --set affinity_top_k=1000"
         )
@@ -200,6 +252,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":
         sys.exit(_tune(home, args.date, args.trials, args.only, _settings(args.set)))
+    if args.command == "serve":
+        sys.exit(_serve(home, args.host, args.port, _settings(args.set)))
+    if args.command == "versions":
+        sys.exit(_versions(home, args.rollback, _settings(args.set)))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

@@ -12,11 +12,12 @@ from reco_assets.assets import (
     listings,
     ratings,
     releases,
+    serving,
 )
 from reco_assets.jobs import CHECKS, JOBS, SCHEDULES, SENSORS
 from reco_assets.resources import local_resources, reco_home
 
-ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards, releases]
+ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards, releases, serving]
 
 
 def build_definitions(resources: dict) -> Definitions:

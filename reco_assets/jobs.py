@@ -3,9 +3,9 @@
 Order by data, not by the clock: the day's shared tables start when its landing files are there; the
 evaluation when the day's events are accepted; the cohorts' models and cards when the shared tables and the
 evaluation of the day are published; each release refresh when its snapshot has landed and the day's cards
-are published. A materialized partition is a checked one: a failing blocking check publishes nothing and
-records no materialization. A freshness check at 10:45 says when the day's cards are not ready before the
-11:00 release.
+are published; a new served version whenever the day's published cards change. A materialized partition is
+a checked one: a failing blocking check publishes nothing and records no materialization. A freshness check
+at 10:45 says when the day's cards are not ready before the 11:00 release.
 """
 
 from datetime import date, datetime, timedelta
@@ -30,6 +30,7 @@ from dagster import (
     sensor,
 )
 
+from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS, RELEASES, RETAIL_TIMEZONE
 from reco_assets.partitions import (
     cohort_range_tags,
@@ -39,6 +40,7 @@ from reco_assets.partitions import (
 )
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.landing import LandingResource
+from reco_assets.resources.serving import ServingResource
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -73,9 +75,17 @@ cohort_job = define_asset_job(
 )
 release_job = define_asset_job(
     "release_job",
-    selection=AssetSelection.assets("release_catalog", "release_listings", "release_cards"),
+    selection=AssetSelection.assets("release_catalog", "served_withdrawals", "release_listings", "release_cards"),
     partitions_def=daily_release_partitions,
-    description="A release refresh of a day's cards: the release's catalog snapshot, style listings and cards.",
+    description="A release refresh of a day's cards: the release's catalog snapshot (whose sold-out and ended "
+    "styles leave the served answers at once), style listings and cards.",
+)
+serving_job = define_asset_job(
+    "serving_job",
+    selection=AssetSelection.assets("served_feeds", "feed_exports"),
+    partitions_def=daily_partitions,
+    description="The day's published cards into the serving store as a new version (served once checked), and "
+    "the day's export files.",
 )
 
 SENSOR_DAYS = 3
@@ -173,6 +183,26 @@ def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
     return _first(context, release_job, keys, request, "no landed release snapshot of a day whose cards are published")
 
 
+@sensor(job=serving_job, minimum_interval_seconds=60)
+def serving_sensor(
+    context: SensorEvaluationContext, landing: LandingResource, lakehouse: Lakehouse, serving: ServingResource
+):
+    """A new served version when a day's published cards change: its cohorts' cards, then each release's.
+    Days older than the served one are not loaded (a backfill never replaces a later day)."""
+    cards = _published(context, "member_cards")
+    current = serving.open(0).current()
+    pending = []
+    for day in _recent_days(landing):
+        if not _cards_published(cards, day) or (current and day < current.as_of_date):
+            continue
+        release = published_release(lakehouse, date.fromisoformat(day))
+        source = f"release_cards:{release}" if release else "member_cards"
+        if not (current and (current.as_of_date, current.source) == (day, source)):
+            pending.append((day, release or "batch"))
+    request = lambda item: RunRequest(run_key=f"serve:{item[0]}:{item[1]}", partition_key=item[0])  # noqa: E731
+    return _first(context, serving_job, pending, request, "the served version is the latest published cards")
+
+
 @asset_check(asset="member_cards", name="ready_before_release", blocking=False)
 def cards_ready(context: AssetCheckExecutionContext, lakehouse: Lakehouse) -> AssetCheckResult:
     """The cards of every cohort of the latest complete day are published (run at 10:45, before the 11:00
@@ -195,7 +225,7 @@ def freshness_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=f"freshness:{day}", tags={AS_OF_TAG: day})
 
 
-SENSORS = [landing_sensor, evaluation_sensor, cohort_sensor, release_sensor]
+SENSORS = [landing_sensor, evaluation_sensor, cohort_sensor, release_sensor, serving_sensor]
 SCHEDULES = [freshness_schedule]
-JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, release_job, freshness_job]
+JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, release_job, serving_job, freshness_job]
 CHECKS = [cards_ready]

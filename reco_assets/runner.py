@@ -1,4 +1,5 @@
-"""Materialize a whole day in one process: the ingestion window, the day's shared tables, then every cohort.
+"""Materialize a whole day in one process: the ingestion window, the day's shared tables, every cohort, then
+the served version and the export.
 
 All runs share the process's Spark session, so a full day starts one JVM; they are recorded in the Dagster
 instance under the home, so the UI started on the same home shows them.
@@ -98,6 +99,7 @@ def run_releases(
         key = MultiPartitionKey({"date": day.isoformat(), "release": release})
         if not execute(f"release {release}", "release_job", partition_key=key):
             break
+        execute(f"serving {release}", "serving_job", partition_key=day.isoformat())
     return report
 
 
@@ -129,7 +131,9 @@ def run_day(
         f"materializing {day}: factors, affinities and cards of the {len(COHORTS)} cohorts in one run "
         f"({populated} with members)"
     )
-    execute("cohorts", "cohort_job", tags=cohort_range_tags(day, list(COHORTS)))
+    if execute("cohorts", "cohort_job", tags=cohort_range_tags(day, list(COHORTS))):
+        log(f"serving {day}: payloads into a new version of the serving store, then the export files")
+        execute("serving", "serving_job", partition_key=day.isoformat())
     return report
 
 

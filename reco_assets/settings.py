@@ -233,6 +233,21 @@ class RecoSettings(ConfigurableResource):
         "marked as not evaluated. A day with no evaluation at all, a stale one or a failed one is always held.",
     )
 
+    # --- serving --------------------------------------------------------------------------------
+    serving_previous_versions: int = Field(
+        2, ge=0, description="Served versions kept besides the current one, for rollback (project choice)."
+    )
+    serving_max_age_hours: float = Field(
+        36.0,
+        description="`/readyz` fails when the served version was loaded longer ago than this: a day's load "
+        "was missed (project choice: a daily load plus half a day).",
+    )
+    api_tokens: list[str] = Field(
+        default_factory=list,
+        description="Bearer tokens the API accepts, besides those of the environment variable RECO_API_TOKENS "
+        "(comma-separated).",
+    )
+
     # --- ingestion --------------------------------------------------------------------------------
     dedupe_window_days: int = Field(
         7, description="Days either side searched for an event_id accepted before (project choice)."

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource
+from reco_assets.resources.serving import ServingResource
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
@@ -20,7 +21,8 @@ def reco_home(home: str | os.PathLike | None = None) -> Path:
 
 def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     """Spark in local mode, the lakehouse and MLflow under `home`; RECO_LAKEHOUSE_URI, RECO_SPARK_MASTER and
-    MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server)."""
+        MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server); RECO_SERVING_STORE
+    (`lmdb` or `redis`), RECO_REDIS_URL and RECO_EXPORTS_ROOT choose where the served payloads and exports go."""
     return {
         "spark": SparkResource(
             spark_config={
@@ -40,4 +42,10 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
         ),
         "settings": settings or RecoSettings(),
         "landing": LandingResource(root=str(home / "landing")),
+        "serving": ServingResource(
+            store=os.environ.get("RECO_SERVING_STORE", "lmdb"),
+            lmdb_root=str(home / "serving"),
+            redis_url=os.environ.get("RECO_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            exports_root=os.environ.get("RECO_EXPORTS_ROOT", str(home / "exports")),
+        ),
     }

@@ -1,0 +1,589 @@
+"""Serving: loading a day into each store, and the API's latency at fixed request rates and across a switch.
+
+    .venv/bin/python benchmarks/serving.py --home /tmp/reco-v5 --date 2026-10-31
+    .venv/bin/python benchmarks/serving.py --home /tmp/reco-v5 --stores lmdb --rates 100 1000 --seconds 20
+    .venv/bin/python benchmarks/serving.py --home /tmp/reco-v5 --seconds 15 --synthetic 1000000
+
+For each store (`lmdb`: a fresh temporary home; `redis`: a `redis-server` started on a free port, without
+persistence, stopped at the end) the day's published cards of `--home` become payloads in Spark and are
+loaded from the tasks into a new version, counted and switched to, as `served_feeds` does: the seconds and
+payloads per second are printed, with the payloads' sizes. Then `python -m reco_assets serve` answers from
+that store, and a load generator asks for random members of the day at each `--rates` (requests per
+second, open loop: requests are sent on a fixed schedule over up to `rate / 20` keep-alive connections)
+for `--seconds`: latency percentiles (from the moment a request is written), answers other than 200 and
+socket errors, "mixed" answers (a body whose `version` differs from its `X-Reco-Version` header) and the
+mean body size. The generator is `wrk` (a Lua script paces, checks and sums) when it is installed, else an
+asyncio + aiohttp client in a child process. A last run at the highest rate loads a second version of the
+same payloads while it runs, switches to it, then rolls back to the first: it reports the versions the
+answers came from, and any error or mixed answer. `--synthetic N` also times loading N generated payloads
+of the demo's median size into each store (from `spark.range(N)`, never collected), then discards them.
+
+Everything runs on one machine: Spark, the API (one process) and the generator share its cores.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import orjson
+import redis
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reco_assets.resources import local_resources
+from reco_assets.resources.serving import ServingResource
+from reco_assets.serving import published
+from reco_assets.serving.loading import load
+from reco_assets.serving.payloads import member_payloads, store_rows
+from reco_assets.serving.store import MEMBER, Manifest, ServingStore, new_version
+from reco_assets.settings import RecoSettings
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+SWITCH_RUN_CAP = 600
+"""Seconds the run across a version switch may last at most; it is stopped once the switches are done."""
+PRODUCTS_FULL = "struct<feeds:struct<products:array<struct<full:array<string>>>>>"
+
+WRK_SCRIPT = r"""
+-- args: ids file, bearer token, milliseconds between two requests of a thread
+local ffi = require("ffi")
+ffi.cdef("typedef struct { long sec; long nsec; } bench_timespec; int clock_gettime(int, bench_timespec *);")
+local clock = ffi.new("bench_timespec")
+
+local function now_ms()
+  ffi.C.clock_gettime(1, clock) -- CLOCK_MONOTONIC
+  return tonumber(clock.sec) * 1000 + tonumber(clock.nsec) / 1e6
+end
+
+local threads = {}
+
+function setup(thread)
+  threads[#threads + 1] = thread
+  thread:set("index", #threads)
+end
+
+function init(args)
+  ids = {}
+  for line in io.lines(args[1]) do ids[#ids + 1] = line end
+  wrk.headers["Authorization"] = "Bearer " .. args[2]
+  interval = tonumber(args[3])
+  math.randomseed(os.time() * 100 + index)
+  next_at = now_ms()
+  non200, mismatches, body_bytes, seen = 0, 0, 0, {}
+end
+
+-- each request of the thread gets the next slot of a fixed schedule (at most a second of backlog)
+function delay()
+  local now = now_ms()
+  next_at = math.max(next_at + interval, now - 1000)
+  return math.max(next_at - now, 0)
+end
+
+function request()
+  return wrk.format("GET", "/v1/members/" .. ids[math.random(#ids)] .. "/recommendations")
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+    return
+  end
+  local version = headers["x-reco-version"] or headers["X-Reco-Version"] or "none"
+  if version ~= string.match(body, '"version":"([^"]*)"') then mismatches = mismatches + 1 end
+  seen[version] = (seen[version] or 0) + 1
+  body_bytes = body_bytes + #body
+end
+
+function done(summary, latency, requests)
+  local total = { non200 = 0, mismatches = 0, body_bytes = 0 }
+  local seen_all = {}
+  for _, thread in ipairs(threads) do
+    for name, _ in pairs(total) do total[name] = total[name] + thread:get(name) end
+    for version, n in pairs(thread:get("seen")) do seen_all[version] = (seen_all[version] or 0) + n end
+  end
+  local versions = {}
+  for version, n in pairs(seen_all) do versions[#versions + 1] = string.format('"%s":%d', version, n) end
+  local e = summary.errors
+  local ok = summary.requests - total.non200
+  io.write(string.format(
+    'RESULT {"requests":%d,"seconds":%.3f,"p50":%.3f,"p95":%.3f,"p99":%.3f,"max":%.3f,"non200":%d,'
+      .. '"socket_errors":%d,"mismatches":%d,"bytes":%.0f,"versions":{%s}}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, total.non200, e.connect + e.read + e.write + e.timeout,
+    total.mismatches, ok > 0 and total.body_bytes / ok or 0, table.concat(versions, ",")))
+end
+"""
+
+
+# --- the stores --------------------------------------------------------------------------------------
+@dataclass
+class Target:
+    """A store under test: how the benchmark writes to it, and how the API child process finds it."""
+
+    name: str
+    home: Path
+    resource: ServingResource
+    environment: dict[str, str]
+
+    def store(self, keep: int) -> ServingStore:
+        return self.resource.open(keep)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def redis_server():
+    """A throw-away `redis-server` on a free port (no snapshots, no append-only file): its URL."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_for(lambda: redis.Redis.from_url(url).ping(), server, "redis-server")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def open_target(kind: str, stack: ExitStack) -> Target:
+    home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"reco-serving-{kind}-")))
+    environment = {"RECO_SERVING_STORE": kind}
+    if kind == "redis":
+        environment["RECO_REDIS_URL"] = stack.enter_context(redis_server())
+    resource = ServingResource(
+        store=kind,
+        lmdb_root=str(home / "serving"),
+        redis_url=environment.get("RECO_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        exports_root=str(home / "exports"),
+    )
+    return Target(kind, home, resource, environment)
+
+
+# --- loading -----------------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    store: str
+    what: str
+    pairs: int
+    seconds: float
+    switch_seconds: float | None = None
+
+    def __str__(self) -> str:
+        switch = f"; counted and switched in {self.switch_seconds:.2f} s" if self.switch_seconds is not None else ""
+        return (
+            f"{self.store}: {self.what}: {self.pairs:,} pairs loaded in {self.seconds:.1f} s "
+            f"({self.pairs / self.seconds:,.0f} payloads/s){switch}"
+        )
+
+
+@dataclass
+class Day:
+    """The day's published cards, read once (cached) and turned into versions of payloads."""
+
+    cards: published.PublishedCards
+    frame: DataFrame
+    settings: RecoSettings
+
+    def payloads(self, version: str) -> DataFrame:
+        return member_payloads(self.frame, str(self.cards.day), version, self.cards.source)
+
+    def load_and_switch(self, store: ServingStore, name: str) -> tuple[str, Loaded]:
+        """A new version of the day's payloads, loaded from the Spark tasks, counted, then served."""
+        version = new_version(str(self.cards.day), self.cards.label)
+        started = time.perf_counter()
+        pairs = load(store_rows(self.payloads(version)), store, version)
+        loaded = time.perf_counter()
+        manifest = Manifest(
+            version=version,
+            as_of_date=str(self.cards.day),
+            source=self.cards.source,
+            members=store.count(version, MEMBER),
+            loaded_at=published.now(),
+            fallback=orjson.dumps(published.fallback(self.cards, version, self.settings)),
+        )
+        store.switch(manifest)
+        switched = time.perf_counter()
+        what = f"the day ({manifest.members:,} members)"
+        return version, Loaded(name, what, pairs, loaded - started, switched - loaded)
+
+
+def payload_sizes(day: Day) -> dict[str, int]:
+    """Bytes per payload (median, p95, max) and styles in the longest products `full` list of a member."""
+    payloads = day.payloads(new_version(str(day.cards.day), day.cards.label))
+    products = F.from_json("payload", PRODUCTS_FULL)["feeds"]["products"]
+    longest = F.array_max(F.transform(products, lambda group: F.size(group["full"])))
+    row = (
+        payloads.select(F.octet_length("payload").alias("bytes"), longest.alias("styles"))
+        .agg(
+            F.count("*").alias("payloads"),
+            F.percentile_approx("bytes", [0.5, 0.95], 10_000).alias("bytes"),
+            F.max("bytes").alias("max_bytes"),
+            F.percentile_approx("styles", 0.5, 10_000).alias("median_styles"),
+            F.max("styles").alias("max_styles"),
+        )
+        .first()
+    )
+    return {
+        "payloads": row["payloads"],
+        "median": row["bytes"][0],
+        "p95": row["bytes"][1],
+        "max": row["max_bytes"],
+        "median_styles": row["median_styles"],
+        "max_styles": row["max_styles"],
+    }
+
+
+def synthetic_rows(session: SparkSession, count: int, size: int) -> DataFrame:
+    """`count` pairs `m:<id>` -> a JSON payload of about `size` bytes (a products list of 10-digit ids)."""
+    styles = max(1, (size - 100) // 13)  # `"0123456789",` is 13 bytes
+
+    def style(i):
+        return F.lpad(((F.col("id") * 7919 + i * 104_729) % 10_000_000_000).cast("string"), 10, "0")
+
+    full = F.transform(F.sequence(F.lit(1), F.lit(styles)), style)
+    document = F.struct(
+        F.col("id").cast("string").alias("member_id"),
+        F.lit("synthetic").alias("version"),
+        F.struct(F.array(F.struct(full.alias("full"))).alias("products")).alias("feeds"),
+    )
+    return session.range(count).select(
+        F.concat(F.lit(MEMBER.decode()), F.col("id").cast("string")).cast("binary").alias("key"),
+        F.to_json(document).cast("binary").alias("value"),
+    )
+
+
+def room_for(target: Target) -> int:
+    """Bytes free where `target` keeps its data: disk under its home (LMDB), memory (Redis)."""
+    if target.name == "lmdb":
+        return shutil.disk_usage(target.home).free
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return int(meminfo["MemAvailable"].split()[0]) * 1024
+
+
+def load_synthetic(session: SparkSession, target: Target, store: ServingStore, count: int, size: int) -> Loaded | None:
+    rows = synthetic_rows(session, count, size)
+    each = len(rows.select("value").first()["value"])
+    needed = int(count * (each + 200) * 1.2)
+    free = room_for(target)
+    if free < needed:
+        print(f"{target.name}: synthetic load skipped: needs ~{needed / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
+        return None
+    version = new_version("synthetic", "bench")
+    started = time.perf_counter()
+    pairs = load(rows, store, version)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    store.discard(version)
+    print(f"{target.name}: synthetic version discarded in {time.perf_counter() - started:.1f} s")
+    return Loaded(target.name, f"synthetic ({each:,} B each)", pairs, seconds)
+
+
+# --- the API -----------------------------------------------------------------------------------------
+def wait_for(ready, process: subprocess.Popen, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            if ready():
+                return
+        except (OSError, redis.ConnectionError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} not ready after {seconds:.0f} s")
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+            return answer.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+@contextmanager
+def api(target: Target):
+    """`python -m reco_assets serve` over the target's store, once `/readyz` answers 200: its URL."""
+    port = free_port()
+    environment = os.environ | target.environment | {"RECO_API_TOKENS": TOKEN}
+    command = [sys.executable, "-m", "reco_assets", "serve", "--home", str(target.home), "--port", str(port)]
+    log = open(target.home / "api.log", "wb")
+    server = subprocess.Popen(command, env=environment, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: ready(url), server, "the API")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+# --- the load generators -----------------------------------------------------------------------------
+def connections(rate: int) -> int:
+    """Keep-alive connections for `rate`: enough to keep the schedule with answers of up to 50 ms."""
+    return max(8, rate // 20)
+
+
+class WrkRun:
+    def __init__(self, url: str, ids: Path, rate: int, seconds: int):
+        script = ids.with_name("bench.lua")
+        script.write_text(WRK_SCRIPT)
+        command = ["wrk", "-t", "1", "-c", str(connections(rate)), "-d", f"{seconds}s", "-s", str(script), url]
+        command += ["--", str(ids), TOKEN, str(1000 / rate)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+    def result(self) -> dict:
+        output, _ = self.process.communicate()
+        found = [line for line in output.splitlines() if line.startswith("RESULT ")]
+        if not found:
+            raise RuntimeError(f"wrk printed no result:\n{output}")
+        return json.loads(found[-1].removeprefix("RESULT "))
+
+
+async def open_loop(url: str, ids: list[str], rate: int, seconds: int, stop) -> dict:
+    """Requests at `rate` per second on a fixed schedule for `seconds` (or until `stop`): wrk's figures."""
+    latencies, versions, counts = [], Counter(), Counter()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def one(session: aiohttp.ClientSession, member: str) -> None:
+        started = time.perf_counter()
+        try:
+            async with session.get(f"{url}/v1/members/{member}/recommendations", headers=headers) as answer:
+                body = await answer.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            counts["socket_errors"] += 1
+            return
+        latencies.append(time.perf_counter() - started)
+        if answer.status != 200:
+            counts["non200"] += 1
+            return
+        version = answer.headers.get("X-Reco-Version", "none")
+        counts["mismatches"] += version != orjson.loads(body).get("version")
+        counts["bytes"] += len(body)
+        versions[version] += 1
+
+    connector = aiohttp.TCPConnector(limit=connections(rate))
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=2)) as session:
+        tasks, start, sent = set(), time.perf_counter(), 0
+        while sent < rate * seconds and not stop.is_set():
+            await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+            task = asyncio.create_task(one(session, random.choice(ids)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    answered = np.array(latencies or [0.0]) * 1000
+    ok = sum(versions.values())
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        **{f"p{q}": float(np.percentile(answered, q)) for q in (50, 95, 99)},
+        "max": float(answered.max()),
+        "non200": counts["non200"],
+        "socket_errors": counts["socket_errors"],
+        "mismatches": counts["mismatches"],
+        "bytes": counts["bytes"] / ok if ok else 0,
+        "versions": dict(versions),
+    }
+
+
+def _client(url: str, ids: list[str], rate: int, seconds: int, stop, results) -> None:
+    results.put(asyncio.run(open_loop(url, ids, rate, seconds, stop)))
+
+
+class ClientRun:
+    """The aiohttp open-loop client in a child process (so it does not share this process's interpreter)."""
+
+    def __init__(self, url: str, ids: Path, rate: int, seconds: int):
+        context = multiprocessing.get_context("spawn")
+        self.stopping, self.results = context.Event(), context.Queue()
+        members = ids.read_text().split()
+        arguments = (url, members, rate, seconds, self.stopping, self.results)
+        self.process = context.Process(target=_client, args=arguments)
+        self.process.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def result(self) -> dict:
+        result = self.results.get()
+        self.process.join()
+        return result
+
+
+# --- the runs ----------------------------------------------------------------------------------------
+@dataclass
+class Measured:
+    store: str
+    rate: str
+    figures: dict
+
+    @property
+    def errors(self) -> int:
+        return self.figures["non200"] + self.figures["socket_errors"]
+
+    @property
+    def achieved(self) -> float:
+        return self.figures["requests"] / self.figures["seconds"]
+
+    def row(self) -> str:
+        f = self.figures
+        cells = [self.store, self.rate, f"{f['requests']:,}", f"{self.achieved:,.0f}"]
+        cells += [f"{f[p]:.1f}" for p in ("p50", "p95", "p99", "max")]
+        cells += [f"{self.errors:,}", f"{f['mismatches']:,}", f"{f['bytes']:,.0f}"]
+        return "| " + " | ".join(cells) + " |"
+
+
+@dataclass
+class Driver:
+    """A load generator aimed at one store's API."""
+
+    generator: type
+    store: str
+    url: str
+    ids: Path
+
+    def start(self, rate: int, seconds: int):
+        return self.generator(self.url, self.ids, rate, seconds)
+
+    def fixed_rate(self, rate: int, seconds: int) -> Measured:
+        measured = Measured(self.store, str(rate), self.start(rate, seconds).result())
+        print(f"{self.store} at {rate}/s: {measured.row()}", flush=True)
+        return measured
+
+    def across_switches(self, rate: int, store: ServingStore, day: Day, first: str) -> Measured:
+        """At `rate`, from 2 s before a second version is loaded and switched to, to 2 s after the rollback
+        to `first`."""
+        run = self.start(rate, SWITCH_RUN_CAP)
+        time.sleep(2)
+        second, loaded = day.load_and_switch(store, self.store)
+        print(f"{self.store} under load: {loaded}", flush=True)
+        time.sleep(2)
+        started = time.perf_counter()
+        store.rollback(first)
+        print(f"{self.store} under load: rolled back to the first version in {time.perf_counter() - started:.3f} s")
+        time.sleep(2)
+        run.stop()
+        measured = Measured(self.store, f"{rate} + switch", run.result())
+        print(f"{self.store} across the switches: {measured.row()}")
+        for version, answers in sorted(measured.figures["versions"].items()):
+            which = {first: "first", second: "second"}.get(version, "unexpected")
+            print(f"  {answers:>8,} answers from {version} ({which})")
+        return measured
+
+
+def member_ids(frame: DataFrame, folder: Path) -> Path:
+    ids = frame.select(F.col("member_id").cast("string")).distinct().toArrow().column(0).to_pylist()
+    path = folder / "member_ids.txt"
+    path.write_text("\n".join(ids) + "\n")
+    return path
+
+
+def generator_for(choice: str):
+    if choice == "wrk" or (choice == "auto" and shutil.which("wrk")):
+        return "wrk", WrkRun
+    return "aiohttp open-loop client", ClientRun
+
+
+def benchmark_store(kind: str, day: Day, args, generator, ids: Path, median: int) -> tuple[list, list]:
+    with ExitStack() as stack:
+        target = open_target(kind, stack)
+        store = target.store(day.settings.serving_previous_versions)
+        first, loaded = day.load_and_switch(store, kind)
+        print(loaded, flush=True)
+        loads, runs = [loaded], []
+        with api(target) as url:
+            driver = Driver(generator, kind, url, ids)
+            runs += [driver.fixed_rate(rate, args.seconds) for rate in args.rates]
+            runs.append(driver.across_switches(max(args.rates), store, day, first))
+        if args.synthetic:
+            synthetic = load_synthetic(day.frame.sparkSession, target, store, args.synthetic, median)
+            if synthetic:
+                print(synthetic, flush=True)
+                loads.append(synthetic)
+    return loads, runs
+
+
+def report(sizes: dict, loads: list[Loaded], runs: list[Measured], generator: str, seconds: int) -> None:
+    print(
+        f"\n## Serving ({os.cpu_count()} cores; generator: {generator}; {seconds} s per rate)\n\n"
+        f"Payloads: {sizes['payloads']:,}; bytes median {sizes['median']:,}, p95 {sizes['p95']:,}, "
+        f"max {sizes['max']:,}; styles in a member's longest products `full` list: median "
+        f"{sizes['median_styles']}, max {sizes['max_styles']}.\n"
+    )
+    columns = ["store", "rate/s", "requests", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+    columns += ["errors", "mismatches", "bytes"]
+    print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+    for run in runs:
+        print(run.row())
+    print("\n| store | load | pairs | seconds | payloads/s | count + switch s |\n|---|---|---|---|---|---|")
+    for loaded in loads:
+        switch = f"{loaded.switch_seconds:.2f}" if loaded.switch_seconds is not None else ""
+        print(
+            f"| {loaded.store} | {loaded.what} | {loaded.pairs:,} | {loaded.seconds:.1f} | "
+            f"{loaded.pairs / loaded.seconds:,.0f} | {switch} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, default=Path("/tmp/reco-v5"), help="a home with published cards")
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 10, 31))
+    parser.add_argument("--stores", nargs="+", choices=["lmdb", "redis"], default=["lmdb", "redis"])
+    parser.add_argument("--rates", nargs="+", type=int, default=[100, 1000], help="requests per second")
+    parser.add_argument("--seconds", type=int, default=20, help="seconds per rate")
+    parser.add_argument("--synthetic", type=int, metavar="N", help="also load N synthetic payloads per store")
+    parser.add_argument("--generator", choices=["auto", "wrk", "aiohttp"], default="auto")
+    args = parser.parse_args()
+
+    resources = local_resources(args.home.resolve())
+    settings = RecoSettings()
+    cards = published.cards(resources["lakehouse"], args.date)
+    frame = cards.spark(resources["spark"].session()).cache()
+    day = Day(cards, frame, settings)
+    sizes = payload_sizes(day)
+    print(f"{args.date}: {sizes['payloads']:,} payloads of {cards.source}; bytes median {sizes['median']:,}")
+    generator_name, generator = generator_for(args.generator)
+    print(f"load generator: {generator_name}")
+    print(subprocess.run(["df", "-h", tempfile.gettempdir()], capture_output=True, text=True).stdout)
+    loads, runs = [], []
+    with tempfile.TemporaryDirectory(prefix="reco-serving-bench-") as folder:
+        ids = member_ids(frame, Path(folder))
+        for kind in args.stores:
+            store_loads, store_runs = benchmark_store(kind, day, args, generator, ids, sizes["median"])
+            loads += store_loads
+            runs += store_runs
+    report(sizes, loads, runs, generator_name, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

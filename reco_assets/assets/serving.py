@@ -1,0 +1,199 @@
+"""Serving: the day's published cards loaded into the serving store as a new version, and exported.
+
+`served_feeds` builds one JSON payload per member in Spark, loads them from the tasks into a new version
+of the store, checks the version against the cards, and only then switches the API to it. A day held back
+by the quality gate, or a version failing a check, is never switched to. `feed_exports` writes the served
+day's payloads and cards as files for downstream systems, in a folder that appears whole.
+"""
+
+from dataclasses import dataclass, field
+
+import orjson
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from reco_assets.assets.common import check, partition_date, publish, spec
+from reco_assets.assets.gate import require_gate
+from reco_assets.assets.releases import release_partition
+from reco_assets.constants import COHORTS, PUBLISHING
+from reco_assets.partitions import daily_partitions, daily_release_partitions
+from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.serving import ServingResource
+from reco_assets.resources.spark import SparkResource
+from reco_assets.serving import published
+from reco_assets.serving.exports import write_export
+from reco_assets.serving.inventory import withdrawn_styles
+from reco_assets.serving.loading import load
+from reco_assets.serving.payloads import member_payloads, store_rows
+from reco_assets.serving.store import MEMBER, SOURCE, Manifest, ServingStore, Withdrawn, new_version
+from reco_assets.settings import RecoSettings
+
+SAMPLE_MEMBERS = 200
+"""Members whose stored payload is compared with their cards, read back from the store."""
+
+
+@dataclass
+class LoadedVersion:
+    """A loaded, not yet served version: `publish` switches to it after its checks, or discards it."""
+
+    store: ServingStore
+    manifest: Manifest
+    withdrawn: Withdrawn
+    served_day: str | None
+    table: str = "served_feeds"
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def older_than_served(self) -> bool:
+        return self.served_day is not None and self.served_day > self.manifest.as_of_date
+
+    def commit(self) -> None:
+        if self.older_than_served:  # a backfill never replaces a later day's version
+            self.discard()
+            return
+        self.store.set_withdrawn(self.manifest.version, self.withdrawn)
+        self.dropped = self.store.switch(self.manifest)
+
+    def discard(self) -> None:
+        self.store.discard(self.manifest.version)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    deps=["member_cards", "release_cards", "style_listings", "release_listings"],
+    group_name=PUBLISHING,
+    kinds={"spark", "lmdb", "redis"},
+    check_specs=[
+        spec("served_feeds", "every_member_served", "one payload per member with cards, each source id mapped"),
+        spec("served_feeds", "payloads_match_cards", "sampled payloads read back equal the members' cards"),
+    ],
+)
+def served_feeds(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    serving: ServingResource,
+    settings: RecoSettings,
+):
+    """One JSON payload per member (every feed and variant) in a new version of the serving store; the API
+    switches to it once its checks pass. The cards are the day's latest published ones: those of its
+    latest release refresh, else its `member_cards`. The previous versions stay for rollback."""
+    day = partition_date(context)
+    require_gate(lakehouse, day, settings, "served feeds")
+    lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
+    cards = published.cards(lakehouse, day)
+    store = serving.open(settings.serving_previous_versions)
+    version = new_version(str(day), cards.label)
+    payloads = member_payloads(cards.spark(spark.session()), str(day), version, cards.source).cache()
+    loaded = load(store_rows(payloads), store, version)
+    manifest = Manifest(
+        version=version,
+        as_of_date=str(day),
+        source=cards.source,
+        members=store.count(version, MEMBER),
+        loaded_at=published.now(),
+        fallback=orjson.dumps(published.fallback(cards, version, settings)),
+    )
+    current = store.current()
+    staged = LoadedVersion(
+        store, manifest, withdrawn_styles(lakehouse, day, settings.min_qty_on_hand), current and current.as_of_date
+    )
+    expected = published.expected_keys(cards)
+    sources = store.count(version, SOURCE)
+    mismatched = published.mismatched_payloads(cards, store, version, SAMPLE_MEMBERS)
+    payloads.unpersist()
+    yield from publish(
+        [staged],
+        [
+            check(
+                "every_member_served",
+                abs(manifest.members - expected.members) + abs(sources - expected.sources),
+                "members with cards without a payload (or payloads without cards), and unmapped source ids",
+                members_with_cards=expected.members,
+                payloads=manifest.members,
+                source_ids=sources,
+                pairs_written=loaded,
+            ),
+            check(
+                "payloads_match_cards",
+                mismatched,
+                f"payloads of {SAMPLE_MEMBERS} sampled members that differ from their cards",
+            ),
+        ],
+    )
+    served = not staged.older_than_served
+    yield MaterializeResult(
+        metadata={
+            "version": MetadataValue.text(version),
+            "served": MetadataValue.bool(served),
+            "cards": MetadataValue.text(cards.source),
+            "payloads": MetadataValue.int(manifest.members),
+            "withdrawn_styles": MetadataValue.int(len(staged.withdrawn.style_ids)),
+            "store": MetadataValue.text(serving.store),
+            "dropped_versions": MetadataValue.json(staged.dropped),
+            **({} if served else {"not_served": MetadataValue.text(f"a later day ({current.as_of_date}) is served")}),
+        }
+    )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    deps=["served_feeds"],
+    group_name=PUBLISHING,
+    kinds={"spark", "parquet", "json"},
+)
+def feed_exports(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    serving: ServingResource,
+    settings: RecoSettings,
+):
+    """The served day's payloads (JSON lines) and cards (Parquet, with source ids) in
+    `<exports>/<day>/`, for a customer-data platform to pick up: the folder appears whole or not at all."""
+    day = partition_date(context)
+    current = serving.open(settings.serving_previous_versions).current()
+    if current is None or current.as_of_date != str(day):
+        served = current.as_of_date if current else "none"
+        raise Failure(f"the export follows the served version: {day} is not the served day (served: {served})")
+    cards = published.cards(lakehouse, day)
+    frame = cards.spark(spark.session())
+    payloads = member_payloads(frame, str(day), current.version, current.source)
+    manifest = write_export(serving.exports_root, day, current.version, payloads, frame)
+    return MaterializeResult(
+        metadata={
+            "folder": MetadataValue.path(manifest["folder"]),
+            "version": MetadataValue.text(current.version),
+            "payloads": MetadataValue.int(manifest["payloads"]),
+            "card_rows": MetadataValue.int(manifest["card_rows"]),
+        }
+    )
+
+
+@asset(
+    partitions_def=daily_release_partitions,
+    deps=["release_catalog"],
+    group_name=PUBLISHING,
+    kinds={"duckdb"},
+)
+def served_withdrawals(
+    context: AssetExecutionContext, lakehouse: Lakehouse, serving: ServingResource, settings: RecoSettings
+):
+    """As soon as a release snapshot is in the lakehouse, the served version of its day stops showing the
+    styles it says are sold out or ended (the API drops them at request time), before, or without, the
+    release's cards being rebuilt."""
+    day, release = release_partition(context)
+    store = serving.open(settings.serving_previous_versions)
+    current = store.current()
+    if current is None or current.as_of_date != str(day):
+        served = current.as_of_date if current else "nothing"
+        return MaterializeResult(metadata={"applied": False, "reason": f"{day} is not served ({served} is)"})
+    withdrawn = withdrawn_styles(lakehouse, day, settings.min_qty_on_hand)
+    store.set_withdrawn(current.version, withdrawn)
+    return MaterializeResult(
+        metadata={
+            "applied": True,
+            "version": MetadataValue.text(current.version),
+            "snapshot": MetadataValue.text(withdrawn.as_of),
+            "withdrawn_styles": MetadataValue.int(len(withdrawn.style_ids)),
+        }
+    )

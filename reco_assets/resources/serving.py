@@ -1,0 +1,26 @@
+"""Where the served payloads and the exports live: the store behind the API, and the export folders."""
+
+from typing import Literal
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from reco_assets.serving.lmdb_store import LmdbStore
+from reco_assets.serving.redis_store import RedisStore
+from reco_assets.serving.store import ServingStore
+
+
+class ServingResource(ConfigurableResource):
+    store: Literal["lmdb", "redis"] = Field(
+        "lmdb", description="`lmdb`: embedded, under `lmdb_root`, no server; `redis`: the server at `redis_url`."
+    )
+    lmdb_root: str = Field(description="Folder of the LMDB versions and their pointer.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server of the `redis` store.")
+    redis_prefix: str = Field("reco", description="Prefix of every key the `redis` store writes.")
+    exports_root: str = Field(description="Folder of the daily exports, one sub-folder per day.")
+
+    def open(self, keep: int) -> ServingStore:
+        """The store, keeping `keep` previous versions for rollback."""
+        if self.store == "redis":
+            return RedisStore(self.redis_url, self.redis_prefix, keep)
+        return LmdbStore(self.lmdb_root, keep)

@@ -1,0 +1,177 @@
+"""The embedded store: one LMDB environment per version under a folder, and a pointer file.
+
+Layout under `root`: `versions/<version>/` (an LMDB environment: the payloads, then `manifest`),
+`withdrawn/<version>.json`, and `CURRENT` (the served version's name). Every file readers look at is
+replaced whole with `os.replace`, so they see the old or the new one, never a part; a version's environment
+is complete and synced before `CURRENT` names it, and never written again. LMDB readers do not block,
+so the API reads while the next version loads.
+"""
+
+import os
+import shutil
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import lmdb
+
+from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
+
+MAP_SIZE = 1 << 40
+"""Address space reserved per environment (1 TiB, virtual: the file grows with what is written)."""
+MANIFEST = b"~manifest"
+"""Written last into a version's environment, by `switch`."""
+BATCH = 2_000
+
+_ENVIRONMENTS: dict[str, lmdb.Environment] = {}
+"""One handle per environment and process (LMDB forbids opening one environment twice in a process)."""
+_OPENING = threading.Lock()
+
+
+def _environment(path: Path, create: bool = True) -> lmdb.Environment | None:
+    """The process's handle of the environment at `path`; None when it does not exist and `create` is off."""
+    key = str(path)
+    with _OPENING:
+        env = _ENVIRONMENTS.get(key)
+        if env is None:
+            if not create and not path.is_dir():
+                return None
+            path.mkdir(parents=True, exist_ok=True)
+            # sync off while loading: `switch` syncs once the version is complete
+            env = lmdb.open(key, map_size=MAP_SIZE, sync=False, metasync=False, readahead=False, max_readers=1024)
+            _ENVIRONMENTS[key] = env
+        return env
+
+
+def _forget(path: Path) -> None:
+    """Drop the process's handle: the environment closes (and its memory map goes) once no read holds it,
+    so a read in progress in another thread finishes on the removed version."""
+    with _OPENING:
+        _ENVIRONMENTS.pop(str(path), None)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary file beside it, synced, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    with open(temporary, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+class LmdbStore(ServingStore):
+    def __init__(self, root: str, keep: int = 2):
+        self.root = Path(root)
+        self.keep = keep
+        self._pointer: tuple | None = None
+        self._current: Manifest | None = None
+        self._withdrawn: dict[str, tuple[tuple, Withdrawn]] = {}
+
+    def __getstate__(self):  # shipped to Spark tasks: configuration only
+        return {"root": str(self.root), "keep": self.keep}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def _version_path(self, version: str) -> Path:
+        if "/" in version or version.startswith("."):
+            raise ValueError(f"not a version name: {version!r}")
+        return self.root / "versions" / version
+
+    def _withdrawn_path(self, version: str) -> Path:
+        return self.root / "withdrawn" / f"{version}.json"
+
+    # --- loading -----------------------------------------------------------------------------------
+    def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+        env, written = _environment(self._version_path(version)), 0
+        for batch in batched(items, BATCH):
+            with env.begin(write=True) as txn:
+                written += txn.cursor().putmulti(batch)[1]
+        env.sync(True)
+        return written
+
+    def count(self, version: str, prefix: bytes) -> int:
+        env = _environment(self._version_path(version))
+        with env.begin() as txn:
+            cursor = txn.cursor()
+            found = 0
+            if cursor.set_range(prefix):
+                for key in cursor.iternext(values=False):
+                    if not key.startswith(prefix):
+                        break
+                    found += 1
+            return found
+
+    def switch(self, manifest: Manifest) -> list[str]:
+        env = _environment(self._version_path(manifest.version))
+        with env.begin(write=True) as txn:
+            txn.put(MANIFEST, manifest.to_json())
+        env.sync(True)
+        _replace(self.root / "CURRENT", manifest.version.encode())
+        kept = [v for v in self.versions() if v != manifest.version][-self.keep :] if self.keep else []
+        dropped = [v for v in self.versions() if v not in kept and v != manifest.version]
+        for version in dropped:
+            self.discard(version)
+        return dropped
+
+    def discard(self, version: str) -> None:
+        path = self._version_path(version)
+        _forget(path)
+        shutil.rmtree(path, ignore_errors=True)
+        self._withdrawn_path(version).unlink(missing_ok=True)
+
+    def set_withdrawn(self, version: str, withdrawn: Withdrawn) -> None:
+        _replace(self._withdrawn_path(version), withdrawn.to_json())
+
+    # --- reading -----------------------------------------------------------------------------------
+    def current(self) -> Manifest | None:
+        """The served manifest; re-read only when `CURRENT` was replaced (one `stat` per call)."""
+        try:
+            stat = os.stat(self.root / "CURRENT")
+        except FileNotFoundError:
+            return None
+        pointer = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if pointer != self._pointer:
+            version = (self.root / "CURRENT").read_text()
+            self._current, self._pointer = self.manifest(version), pointer
+            self._forget_removed()
+        return self._current
+
+    def _forget_removed(self) -> None:
+        """Let go of versions another process removed (their files are freed once unmapped)."""
+        for path in [Path(p) for p in list(_ENVIRONMENTS) if p.startswith(str(self.root))]:
+            if not path.is_dir():
+                _forget(path)
+
+    def manifest(self, version: str) -> Manifest | None:
+        data = self.get(version, MANIFEST)
+        return Manifest.from_json(data) if data else None
+
+    def versions(self) -> list[str]:
+        """Versions switched to at least once (a version still loading, or abandoned by a crash, has no
+        manifest), in load order."""
+        folder = self.root / "versions"
+        names = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+        return sorted((v for v in names if self.manifest(v) is not None), key=lambda v: (v.split(".")[2:3], v))
+
+    def get(self, version: str, key: bytes) -> bytes | None:
+        env = _environment(self._version_path(version), create=False)
+        if env is None:
+            return None
+        with env.begin(buffers=False) as txn:
+            return txn.get(key)
+
+    def withdrawn(self, version: str) -> Withdrawn:
+        path = self._withdrawn_path(version)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return Withdrawn.from_json(None)
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._withdrawn.get(version)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, Withdrawn.from_json(path.read_bytes()))
+            self._withdrawn = {version: cached}
+        return cached[1]

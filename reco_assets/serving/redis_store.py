@@ -1,0 +1,105 @@
+"""The shared store: versioned keys in a Redis server and a pointer key switched atomically.
+
+Keys under `prefix` (default `reco`): `<prefix>:<version>:<key>` (payloads, source ids), then
+`<prefix>:<version>:~manifest`, `<prefix>:<version>:~withdrawn`; `<prefix>:current` names the served
+version and `<prefix>:versions` (a sorted set, by switch time) the stored ones. Versioned keys rather than
+`SWAPDB`, so the layout also works on a Redis cluster. Spark tasks load with pipelined `SET`s; a version
+beyond the kept ones gets an expiry (`grace` seconds, so requests in flight finish) instead of a delete.
+"""
+
+import time
+from collections.abc import Iterable
+
+import redis
+
+from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
+
+BATCH = 1_000
+WITHDRAWN_REFRESH_SECONDS = 1.0
+"""How long an API process reuses a version's withdrawn list before reading it again."""
+
+
+class RedisStore(ServingStore):
+    def __init__(self, url: str, prefix: str = "reco", keep: int = 2, grace: int = 300):
+        self.url, self.prefix, self.keep, self.grace = url, prefix, keep, grace
+        self._client: redis.Redis | None = None
+        self._manifests: dict[str, Manifest] = {}
+        self._withdrawn: tuple[str, float, Withdrawn] | None = None
+
+    def __getstate__(self):  # shipped to Spark tasks: configuration only
+        return {"url": self.url, "prefix": self.prefix, "keep": self.keep, "grace": self.grace}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.url)
+        return self._client
+
+    def _key(self, version: str, key: bytes) -> bytes:
+        return f"{self.prefix}:{version}:".encode() + key
+
+    # --- loading -----------------------------------------------------------------------------------
+    def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+        written = 0
+        for batch in batched(items, BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in batch:
+                pipe.set(self._key(version, key), value)
+            written += sum(1 for ok in pipe.execute() if ok)
+        return written
+
+    def count(self, version: str, prefix: bytes) -> int:
+        return sum(1 for _ in self.client.scan_iter(match=self._key(version, prefix) + b"*", count=10_000))
+
+    def switch(self, manifest: Manifest) -> list[str]:
+        version = manifest.version
+        self.client.set(self._key(version, b"~manifest"), manifest.to_json())
+        pipe = self.client.pipeline(transaction=True)  # MULTI/EXEC: pointer and version list together
+        pipe.set(f"{self.prefix}:current", version)
+        pipe.zadd(f"{self.prefix}:versions", {version: time.time()})
+        pipe.execute()
+        others = [v for v in self.versions() if v != version]
+        dropped = others[: max(len(others) - self.keep, 0)]
+        for old in dropped:
+            self.discard(old)
+        return dropped
+
+    def discard(self, version: str) -> None:
+        self.client.zrem(f"{self.prefix}:versions", version)
+        for keys in batched(self.client.scan_iter(match=self._key(version, b"*"), count=10_000), BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.expire(key, self.grace)
+            pipe.execute()
+
+    def set_withdrawn(self, version: str, withdrawn: Withdrawn) -> None:
+        self.client.set(self._key(version, b"~withdrawn"), withdrawn.to_json())
+
+    # --- reading -----------------------------------------------------------------------------------
+    def current(self) -> Manifest | None:
+        version = self.client.get(f"{self.prefix}:current")
+        return None if version is None else self.manifest(version.decode())
+
+    def manifest(self, version: str) -> Manifest | None:
+        if version not in self._manifests:  # a version's manifest never changes
+            data = self.client.get(self._key(version, b"~manifest"))
+            if data is None:
+                return None
+            self._manifests = {version: Manifest.from_json(data)}
+        return self._manifests[version]
+
+    def versions(self) -> list[str]:
+        return [v.decode() for v in self.client.zrange(f"{self.prefix}:versions", 0, -1)]
+
+    def get(self, version: str, key: bytes) -> bytes | None:
+        return self.client.get(self._key(version, key))
+
+    def withdrawn(self, version: str) -> Withdrawn:
+        cached = self._withdrawn
+        if cached is None or cached[0] != version or time.monotonic() - cached[1] > WITHDRAWN_REFRESH_SECONDS:
+            cached = (version, time.monotonic(), Withdrawn.from_json(self.get(version, b"~withdrawn")))
+            self._withdrawn = cached
+        return cached[2]

@@ -1,0 +1,48 @@
+"""The payload's schema, for the OpenAPI document (answers are stored bytes, not built from these)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ID_TEXT = (
+    "Decimal string. Ids are 63-bit integers, beyond the 53 bits a JavaScript number holds exactly, so every "
+    "id travels as a string."
+)
+
+
+class Group(BaseModel):
+    position: int = Field(description="1-based rank of the group in its feed.")
+    group_key: str = Field(
+        description="`all` (products), the brand, or the class key (JSON path [division, department, class]); "
+        "`popular` in a fallback."
+    )
+    group_name: str = Field(description="Title to show, e.g. 'Nike you might like'.")
+    affinity: float | None = Field(description="Summed affinity of the member's groups behind it (null: fallback).")
+    card: list[str] = Field(description=f"Style ids of the short card, best first. {ID_TEXT}")
+    full: list[str] = Field(description=f"Style ids of the full list, best first; `card` is its head. {ID_TEXT}")
+    card_source_ids: list[str] | None = Field(None, description="Imported data: the source's ids of `card`.")
+    full_source_ids: list[str] | None = Field(None, description="Imported data: the source's ids of `full`.")
+
+
+class Feeds(BaseModel):
+    products: list[Group] = Field(description="One group: the member's product feed (at most 300 styles).")
+    brands: list[Group] = Field(description="Brand cards, best first.")
+    categories: list[Group] = Field(description="Category (class) cards, best first.")
+
+
+class Payload(BaseModel):
+    member_id: str | None = Field(description=f"The lakehouse's member id. {ID_TEXT}")
+    member_source_id: str | None = Field(None, description="Imported data: the source's member id.")
+    as_of_date: str = Field(description="Day of the data the cards were computed from (served the next day).")
+    version: str = Field(description="The served version (also in the `X-Reco-Version` header).")
+    source: str = Field(description="`member_cards` (the nightly batch) or `release_cards:<HHMM>` (a release).")
+    cohort: str | None = Field(description="The member's cohort, e.g. `women_3` (null: fallback).")
+    fallback: bool = Field(
+        description="True when the member has no recommendations of their own (new, or nothing rated): the "
+        "day's most popular styles on sale instead."
+    )
+    feeds: Feeds
+
+
+FeedName = Literal["products", "brands", "categories"]
+Namespace = Literal["lakehouse", "source"]

@@ -1,0 +1,156 @@
+"""The serving store's small interface: versions of per-member payloads, loaded whole, then switched to.
+
+A version is written completely (from the Spark tasks, in parallel), checked, then made current by one
+atomic pointer switch; readers always read one version, so a payload is never half old and half new. The
+previous versions stay for rollback (`keep` of them), older ones are removed. Beside its payloads a
+version holds its manifest (day, source cards, counts, fallback) and a `withdrawn` list: styles of the
+version that the latest inventory snapshot shows sold out or ended, removed from answers at request time.
+
+Two implementations: `LmdbStore` (embedded, no server; the default) and `RedisStore` (a shared server for
+several API machines). Both are plain picklable objects holding only their configuration, so a Spark task
+can load its rows with the same object the driver switches with.
+"""
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+MEMBER = b"m:"
+"""Key prefix of a payload, by the lakehouse's member id (decimal text)."""
+SOURCE = b"s:"
+"""Key prefix of the lakehouse member id of a source (imported) member id."""
+
+
+def member_key(member_id: str) -> bytes:
+    return MEMBER + member_id.encode()
+
+
+def source_key(source_id: str) -> bytes:
+    return SOURCE + source_id.encode()
+
+
+def new_version(day: str, source: str) -> str:
+    """A version name that sorts by load time within a day: ``2026-10-31.batch.20261123T221503.a1b2``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{day}.{source}.{stamp}.{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a served version is: written with the version, read by the API for headers and readiness."""
+
+    version: str
+    as_of_date: str
+    source: str
+    """`member_cards`, or `release_cards:<HHMM>` for a release refresh."""
+    members: int
+    loaded_at: str
+    """UTC, ISO 8601."""
+    fallback: bytes = b"{}"
+    """The payload answered for a member without one (JSON, `member_id` filled in at request time)."""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self) | {"fallback": orjson.loads(self.fallback)})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Manifest":
+        fields = orjson.loads(data)
+        return cls(**(fields | {"fallback": orjson.dumps(fields["fallback"])}))
+
+    def age_hours(self, now: datetime | None = None) -> float:
+        now = now or datetime.now(timezone.utc)
+        return (now - datetime.fromisoformat(self.loaded_at)).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """Styles of a version no longer to be shown, as of an inventory snapshot."""
+
+    as_of: str
+    """Which snapshot said so, e.g. ``2026-11-01 11:00``; empty when none did."""
+    style_ids: frozenset[str]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"as_of": self.as_of, "style_ids": sorted(self.style_ids)})
+
+    @classmethod
+    def from_json(cls, data: bytes | None) -> "Withdrawn":
+        if not data:
+            return NOTHING_WITHDRAWN
+        fields = orjson.loads(data)
+        return cls(fields["as_of"], frozenset(fields["style_ids"]))
+
+
+NOTHING_WITHDRAWN = Withdrawn("", frozenset())
+
+
+class ServingStore(ABC):
+    """Versions of payloads by key; one of them current."""
+
+    keep: int
+    """Versions kept besides the current one (for rollback)."""
+
+    # --- loading (Spark tasks write; the driver checks, then switches) -------------------------------
+    @abstractmethod
+    def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Write key/value pairs into `version` (not visible until `switch`); returns how many."""
+
+    @abstractmethod
+    def count(self, version: str, prefix: bytes) -> int:
+        """Keys of `version` starting with `prefix` (a check of the load)."""
+
+    @abstractmethod
+    def switch(self, manifest: Manifest) -> list[str]:
+        """Make the loaded `manifest.version` current, atomically; drop versions beyond `keep` previous
+        ones. Returns the versions dropped."""
+
+    @abstractmethod
+    def discard(self, version: str) -> None:
+        """Remove a version that was loaded but is not to be served."""
+
+    @abstractmethod
+    def set_withdrawn(self, version: str, withdrawn: Withdrawn) -> None:
+        """Replace the withdrawn styles of `version` (atomically: readers see the old or the new list)."""
+
+    # --- reading ---------------------------------------------------------------------------------
+    @abstractmethod
+    def current(self) -> Manifest | None:
+        """The served version's manifest, or None before the first switch."""
+
+    @abstractmethod
+    def versions(self) -> list[str]:
+        """Stored versions (current and kept), oldest first."""
+
+    @abstractmethod
+    def get(self, version: str, key: bytes) -> bytes | None:
+        """The value of `key` in `version`."""
+
+    @abstractmethod
+    def withdrawn(self, version: str) -> Withdrawn:
+        """The withdrawn styles of `version`."""
+
+    def rollback(self, version: str) -> None:
+        """Serve a kept version again."""
+        manifest = self.manifest(version) if version in self.versions() else None
+        if manifest is None:
+            raise KeyError(f"no stored version {version!r}; stored: {', '.join(self.versions())}")
+        self.switch(manifest)
+
+    @abstractmethod
+    def manifest(self, version: str) -> Manifest | None:
+        """The manifest a stored version was loaded with."""
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,243 @@
+"""The API as shoppers' clients see it: `python -m reco_assets serve` (uvicorn) over a real LMDB store, called
+over loopback HTTP. The store is filled here by hand, so each answer can be compared with known bytes."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+import requests
+
+from reco_assets.serving.lmdb_store import LmdbStore
+from reco_assets.serving.store import SOURCE, Manifest, Withdrawn, member_key
+
+from .conftest import free_port
+
+TOKENS = ("token-one", "token-two")
+MEMBERS = ("1", "2", str(2**63 - 1))
+FALLBACK = {
+    "member_id": None,
+    "as_of_date": "2026-10-31",
+    "version": None,
+    "source": "member_cards",
+    "cohort": None,
+    "fallback": True,
+    "feeds": {
+        "products": [
+            {
+                "position": 1,
+                "group_key": "popular",
+                "group_name": "Popular today",
+                "affinity": None,
+                "card": ["900"],
+                "full": ["900", "901"],
+            }
+        ],
+        "brands": [],
+        "categories": [],
+    },
+}
+
+
+def payload(member: str, version: str) -> bytes:
+    group = {
+        "position": 1,
+        "group_key": "all",
+        "group_name": "Picked for you",
+        "affinity": 1.5,
+        "card": ["10", "11"],
+        "full": ["10", "11", "12", "13"],
+    }
+    return orjson.dumps(
+        {
+            "member_id": member,
+            "member_source_id": f"src-{member}",
+            "as_of_date": "2026-10-31",
+            "version": version,
+            "source": "member_cards",
+            "cohort": "women_1",
+            "fallback": False,
+            "feeds": {"products": [group], "brands": [], "categories": []},
+        }
+    )
+
+
+def publish(store: LmdbStore, version: str, loaded_at: str | None = None) -> None:
+    pairs = [(member_key(m), payload(m, version)) for m in MEMBERS]
+    pairs += [(SOURCE + f"src-{m}".encode(), m.encode()) for m in MEMBERS]
+    store.write(version, iter(pairs))
+    store.switch(
+        Manifest(
+            version,
+            "2026-10-31",
+            "member_cards",
+            len(MEMBERS),
+            loaded_at or datetime.now(timezone.utc).isoformat(),
+            orjson.dumps(FALLBACK | {"version": version}),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("serving-home")
+    port = free_port()
+    env = dict(os.environ, RECO_API_TOKENS=",".join(TOKENS), RECO_SERVING_STORE="lmdb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reco_assets", "serve", "--home", str(home), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert server.poll() is None, server.stdout.read().decode()
+            time.sleep(0.1)
+    yield url, LmdbStore(str(home / "serving"), keep=2)
+    server.terminate()
+    server.wait(10)
+
+
+def get(url: str, path: str, token: str | None = TOKENS[0], **headers) -> requests.Response:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.get(f"{url}{path}", headers=headers, timeout=5)
+
+
+def test_not_ready_until_a_version_is_served_then_ready(api):
+    url, store = api  # the module's first test: nothing served yet
+    ready = get(url, "/readyz")
+    assert ready.status_code == 503 and ready.json()["reason"] == "no version served yet"
+    assert get(url, "/v1/members/1/recommendations").status_code == 503
+    publish(store, "2026-10-31.batch.20261101T000000.0001")
+    ready = get(url, "/readyz", token=None)
+    assert ready.status_code == 200 and ready.json()["version"] == "2026-10-31.batch.20261101T000000.0001"
+    assert get(url, "/healthz", token=None).json() == {"status": "ok"}
+
+
+def test_a_stale_version_is_not_ready(api):
+    url, store = api
+    publish(store, "2026-10-31.batch.20261101T000000.0002", loaded_at="2026-01-01T00:00:00+00:00")
+    ready = get(url, "/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "stale"
+    publish(store, "2026-10-31.batch.20261101T000000.0003")
+    assert get(url, "/readyz").status_code == 200
+
+
+def test_tokens_are_required(api):
+    url, store = api
+    publish(store, "2026-10-31.batch.20261101T000000.0004")
+    path = "/v1/members/1/recommendations"
+    missing, wrong = get(url, path, token=None), get(url, path, token="token-on")
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert get(url, path, token=TOKENS[1]).status_code == 200
+
+
+def test_the_stored_bytes_are_the_answer_with_version_and_etag(api):
+    url, store = api
+    version = "2026-10-31.batch.20261101T000000.0005"
+    publish(store, version)
+    answer = get(url, f"/v1/members/{MEMBERS[2]}/recommendations")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    assert answer.content == payload(MEMBERS[2], version)  # byte for byte
+    assert answer.json()["member_id"] == "9223372036854775807"  # 64-bit ids as strings
+    assert answer.headers["X-Reco-Version"] == version
+    again = get(url, f"/v1/members/{MEMBERS[2]}/recommendations", **{"If-None-Match": answer.headers["ETag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert "X-Reco-Fallback" not in answer.headers
+
+
+def test_ids_that_are_not_ids_are_422(api):
+    url, store = api
+    publish(store, "2026-10-31.batch.20261101T000000.0006")
+    for bad in ("abc", "-1", "1.5", str(2**63), "%20"):
+        assert get(url, f"/v1/members/{bad}/recommendations").status_code == 422, bad
+    assert get(url, "/v1/members/1/recommendations?limit=0").status_code == 422
+    assert get(url, "/v1/members/1/recommendations?feed=shoes").status_code == 422
+
+
+def test_an_unknown_member_gets_the_flagged_fallback(api):
+    url, store = api
+    version = "2026-10-31.batch.20261101T000000.0007"
+    publish(store, version)
+    answer = get(url, "/v1/members/424242/recommendations")
+    assert answer.status_code == 200 and answer.headers["X-Reco-Fallback"] == "true"
+    assert answer.json() == FALLBACK | {"version": version, "member_id": "424242"}
+    unknown_source = get(url, "/v1/members/nobody/recommendations?id_namespace=source").json()
+    assert unknown_source["fallback"] is True and unknown_source["member_source_id"] == "nobody"
+    assert unknown_source["member_id"] is None
+
+
+def test_source_ids_answer_the_same_payload(api):
+    url, store = api
+    version = "2026-10-31.batch.20261101T000000.0008"
+    publish(store, version)
+    answer = get(url, "/v1/members/src-2/recommendations?id_namespace=source")
+    assert answer.status_code == 200 and answer.content == payload("2", version)
+
+
+def test_styles_withdrawn_after_loading_leave_the_answers_at_once(api):
+    url, store = api
+    version = "2026-10-31.batch.20261101T000000.0009"
+    publish(store, version)
+    before = get(url, "/v1/members/1/recommendations")
+    store.set_withdrawn(version, Withdrawn("2026-11-01 11:00 EST", frozenset({"11", "12"})))
+    after = get(url, "/v1/members/1/recommendations")
+    group = after.json()["feeds"]["products"][0]
+    assert group["full"] == ["10", "13"] and group["card"] == ["10", "13"]
+    assert after.headers["ETag"] != before.headers["ETag"]
+    limited = get(url, "/v1/members/1/recommendations?feed=products&limit=1").json()
+    assert list(limited["feeds"]) == ["products"] and limited["feeds"]["products"][0]["full"] == ["10"]
+
+
+def test_the_openapi_document_describes_the_payload(api):
+    url, _ = api
+    document = get(url, "/openapi.json", token=None).json()
+    schema = document["components"]["schemas"]["Payload"]
+    assert {"member_id", "version", "fallback", "feeds"} <= set(schema["properties"])
+    assert "string" in schema["properties"]["member_id"]["description"]
+    route = document["paths"]["/v1/members/{member_id}/recommendations"]["get"]
+    assert route["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Payload")
+    assert {p["name"] for p in route["parameters"]} >= {"member_id", "feed", "limit", "id_namespace"}
+
+
+def test_a_switch_under_concurrent_requests_never_fails_or_mixes(api):
+    """Clients keep asking while five versions are switched in: every answer is 200 and is one version's
+    payload of the member asked for, the version its header names."""
+    url, store = api
+    publish(store, "2026-10-31.batch.20261101T000001.0000")
+    stop, problems, seen = threading.Event(), [], set()
+
+    def client(member: str):
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {TOKENS[0]}"
+            while not stop.is_set():
+                answer = session.get(f"{url}/v1/members/{member}/recommendations", timeout=5)
+                version = answer.headers.get("X-Reco-Version")
+                seen.add(version)
+                if answer.status_code != 200 or answer.content != payload(member, version):
+                    problems.append((answer.status_code, version, answer.content[:80]))
+
+    clients = [threading.Thread(target=client, args=(m,)) for m in MEMBERS]
+    for thread in clients:
+        thread.start()
+    try:
+        for n in range(1, 6):
+            time.sleep(0.2)
+            publish(store, f"2026-10-31.batch.20261101T000001.000{n}")
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert problems == []
+    assert len(seen) >= 4  # the clients saw the switches
