@@ -10,13 +10,16 @@ loaded from the tasks into a new version, counted and switched to, as `served_fe
 payloads per second are printed, with the payloads' sizes. Then `python -m reco_assets serve` answers from
 that store, and a load generator asks for random members of the day at each `--rates` (requests per
 second, open loop: requests are sent on a fixed schedule over up to `rate / 20` keep-alive connections)
-for `--seconds`: latency percentiles (from the moment a request is written), answers other than 200 and
-socket errors, "mixed" answers (a body whose `version` differs from its `X-Reco-Version` header) and the
-mean body size. The generator is `wrk` (a Lua script paces, checks and sums) when it is installed, else an
-asyncio + aiohttp client in a child process. A last run at the highest rate loads a second version of the
-same payloads while it runs, switches to it, then rolls back to the first: it reports the versions the
-answers came from, and any error or mixed answer. `--synthetic N` also times loading N generated payloads
-of the demo's median size into each store (from `spark.range(N)`, never collected), then discards them.
+for `--seconds`: latency percentiles, answers other than 200 and socket errors (timeout 2 s), "mixed"
+answers (a body whose `version` differs from its `X-Reco-Version` header) and the mean body size. The
+generator is `wrk` (one thread; a Lua script paces, checks and sums; latency from the moment a request is
+written) when it is installed, else an asyncio + aiohttp client in a child process (latency from the
+scheduled send, waits for a free connection included; on 2 cores it saturates below 1000/s). A last run
+at the highest rate loads a second version of the same payloads while it runs, switches to it, then rolls
+back to the first: it reports the versions the answers came from, and any error or mixed answer.
+`--synthetic N` also times loading N generated payloads of the demo's median size into each store (from
+`spark.range(N)`, never collected), then discards them; skipped when the disk (LMDB) or the memory
+(Redis) has not room for them.
 
 Everything runs on one machine: Spark, the API (one process) and the generator share its cores.
 """

@@ -29,6 +29,7 @@ def _summary(home: Path, day: date) -> None:
     print(
         f"\nBrowse them in the Dagster UI:  python -m reco_assets ui --home {home}"
         f"\nMLflow runs:                    mlflow ui --backend-store-uri sqlite:///{home / 'mlflow.db'}"
+        f"\nServe the recommendations:      python -m reco_assets serve --home {home}   (API docs on /docs)"
     )
 
 

@@ -22,9 +22,13 @@ from reco_assets.jobs import (
     freshness_schedule,
     landing_sensor,
     release_sensor,
+    serving_sensor,
 )
 from reco_assets.partitions import daily_cohort_partitions
+from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource, catalog_file, events_file, release_file
+from reco_assets.resources.serving import ServingResource
+from reco_assets.serving.store import Manifest
 
 CONTRACT = {
     "raw_events",
@@ -43,12 +47,14 @@ CONTRACT = {
     "release_listings",
     "release_cards",
 }
+SERVING = {"served_feeds", "served_withdrawals", "feed_exports"}
+"""Assets outside the lakehouse: the serving store's versions and the export folders."""
 
 
 def test_every_contract_table_is_an_asset_with_its_lineage():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == CONTRACT
+    assert keys == CONTRACT | SERVING
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
@@ -58,6 +64,8 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
     assert parents["release_cards"] == {"release_listings", "diversified_affinities", "member_cards"}
+    assert parents["served_feeds"] == {"member_cards", "release_cards", "style_listings", "release_listings"}
+    assert parents["feed_exports"] == {"served_feeds"} and parents["served_withdrawals"] == {"release_catalog"}
     assert parents["release_listings"] == {"release_catalog", "raw_events"}
 
 
@@ -86,6 +94,8 @@ def test_blocking_checks_guard_what_gets_published():
         ("release_listings", "styles_saleable"),
         ("release_cards", "cards_saleable"),
         ("release_cards", "lists_well_formed"),
+        ("served_feeds", "every_member_served"),
+        ("served_feeds", "payloads_match_cards"),
         *(
             (table, "not_empty")
             for table in (
@@ -102,7 +112,7 @@ def test_blocking_checks_guard_what_gets_published():
 
 
 def test_jobs_run_in_one_process_so_one_spark_session_per_run():
-    for name in ("ingest_job", "daily_job", "evaluation_job", "cohort_job", "release_job"):
+    for name in ("ingest_job", "daily_job", "evaluation_job", "cohort_job", "release_job", "serving_job"):
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
 
@@ -121,8 +131,8 @@ def _materialize(instance: DagsterInstance, asset: str, *partitions: str) -> Non
         instance.report_runless_asset_event(AssetMaterialization(AssetKey(asset), partition=partition))
 
 
-def _run(sensor, instance, landing):
-    result = sensor(build_sensor_context(instance=instance, resources={"landing": landing}))
+def _run(sensor, instance, landing, **resources):
+    result = sensor(build_sensor_context(instance=instance, resources={"landing": landing, **resources}))
     return result if isinstance(result, SkipReason) else [result]
 
 
@@ -172,6 +182,30 @@ def test_runs_start_when_their_inputs_are_published_not_at_a_time(tmp_path):
         _materialize(instance, "release_cards", release.partition_key)
         for sensor in (landing_sensor, evaluation_sensor, cohort_sensor, release_sensor):
             assert isinstance(_run(sensor, instance, landing), SkipReason), sensor.name
+
+
+def test_the_serving_sensor_loads_each_days_published_cards_once_never_an_older_day(tmp_path):
+    landing = LandingResource(root=str(tmp_path / "landing"))
+    serving = ServingResource(lmdb_root=str(tmp_path / "serving"), exports_root=str(tmp_path / "exports"))
+    resources = {"lakehouse": Lakehouse(root=str(tmp_path / "lakehouse")), "serving": serving}
+    day, before = date.fromisoformat(DAY), date.fromisoformat("2026-10-30")
+    cards = lambda on: [str(MultiPartitionKey({"date": str(on), "cohort": c})) for c in COHORTS]  # noqa: E731
+    with DagsterInstance.ephemeral() as instance:
+        _land(tmp_path / "landing", day)
+        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # no cards yet
+        _materialize(instance, "member_cards", *cards(day)[:-1])
+        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # one cohort missing
+        _materialize(instance, "member_cards", cards(day)[-1])
+        (load,) = _run(serving_sensor, instance, landing, **resources)
+        assert (load.partition_key, load.run_key) == (DAY, f"serve:{DAY}:batch")
+
+        store = serving.open(1)  # the day is served: nothing to do
+        store.write("v1", iter([(b"m:1", b"{}")]))
+        store.switch(Manifest("v1", DAY, "member_cards", 1, "2026-11-01T00:00:00+00:00"))
+        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
+        _land(tmp_path / "landing", before)  # an earlier day's cards, published later, do not replace it
+        _materialize(instance, "member_cards", *cards(before))
+        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
 
 
 def test_the_freshness_check_runs_before_the_first_release_on_yesterdays_cards():

@@ -1,5 +1,6 @@
 """The whole day on the `tiny` profile, through the CLI, with real Spark, Delta, DuckDB, MLflow and Dagster."""
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from reco_assets.definitions import build_definitions
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.runner import QUIET, dagster_instance
+from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
 
@@ -200,8 +202,9 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     instance = DagsterInstance.from_config(str(home / "dagster"))
     runs = instance.get_runs()
     cohorts = set(table(home, "member_cohorts").cohort)
-    # history, the day's shared tables, the evaluation, and every cohort's models and cards in one run
-    assert len(runs) == 4 and all(run.is_success for run in runs)
+    # history, the day's shared tables, the evaluation, every cohort's models and cards in one run, serving
+    assert len(runs) == 5 and all(run.is_success for run in runs)
+    assert runs[0].job_name == "serving_job"  # newest first
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
@@ -240,6 +243,78 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     both = predicted.merge(stored, on="subclass_brand_id", suffixes=("_model", "_stored"))
     assert len(both) == len(stored) > 0  # every group the pipeline ranked is scored by the registered model
     assert both.prediction_model.to_numpy() == pytest.approx(both.prediction_stored.to_numpy(), rel=1e-4, abs=1e-5)
+
+
+def served(home: Path) -> LmdbStore:
+    return LmdbStore(str(home / "serving"))
+
+
+def test_the_served_version_holds_every_members_cards(home):
+    """After `demo`, the embedded store serves the day: one payload per member, equal to their cards (rebuilt
+    here with pandas from `member_cards`), ids as strings, every feed and variant."""
+    store = served(home)
+    current = store.current()
+    assert (current.as_of_date, current.source) == (str(DAY), "member_cards")
+    cards = table(home, "member_cards")
+    assert current.members == cards.member_id.nunique() == store.count(current.version, b"m:")
+    for member, rows in cards.groupby("member_id"):
+        document = json.loads(store.get(current.version, f"m:{member}".encode()))
+        assert document["member_id"] == str(member) and document["cohort"] == rows.cohort.iloc[0]
+        assert (document["as_of_date"], document["version"], document["fallback"]) == (
+            str(DAY),
+            current.version,
+            False,
+        )
+        for feed in ("products", "brands", "categories"):
+            got = {
+                (g["position"], variant, g["group_key"], g["group_name"]): g[variant]
+                for g in document["feeds"][feed]
+                for variant in ("card", "full")
+            }
+            want = {
+                (r.position, r.variant, r.group_key, r.group_name): [str(s) for s in r.style_ids]
+                for r in rows[rows.feed == feed].itertuples()
+            }
+            assert got == want, (member, feed)
+    fallback = json.loads(current.fallback)
+    assert fallback["fallback"] is True and len(fallback["feeds"]["products"][0]["full"]) > 0
+
+
+def test_the_export_holds_the_served_payloads_and_the_cards(home):
+    store = served(home)
+    current = store.current()
+    folder = home / "exports" / str(DAY)
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    lines = [line for part in sorted((folder / "payloads").glob("part-*")) for line in part.read_bytes().splitlines()]
+    cards = table(home, "member_cards")
+    assert manifest["version"] == current.version and manifest["payloads"] == len(lines) == cards.member_id.nunique()
+    for line in lines:  # the same bytes the API passes through
+        assert store.get(current.version, f"m:{json.loads(line)['member_id']}".encode()) == line
+    exported = pd.read_parquet(folder / "cards")
+    assert len(exported) == manifest["card_rows"] == len(cards)
+    assert set(exported.version) == {current.version}
+    assert not [p for p in (home / "exports").iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_the_redis_store_serves_the_same_payloads(home, redis_url, tmp_path):
+    """The day loaded into a real redis-server from the Spark tasks: the same members and payloads as the
+    embedded store's (but for the version's name)."""
+    from reco_assets.resources.serving import ServingResource
+    from reco_assets.serving.redis_store import RedisStore
+
+    serving = ServingResource(
+        store="redis", redis_url=redis_url, lmdb_root=str(tmp_path / "unused"), exports_root=str(tmp_path / "exports")
+    )
+    assert _run(home, "serving_job", DAY.isoformat(), serving=serving).success
+    shared, embedded = RedisStore(redis_url), served(home)
+    on_redis, on_lmdb = shared.current(), embedded.current()
+    assert on_redis.as_of_date == str(DAY) and on_redis.version != on_lmdb.version
+    assert on_redis.members == on_lmdb.members == shared.count(on_redis.version, b"m:")
+    for member in table(home, "member_cards").member_id.unique():
+        key = f"m:{member}".encode()
+        from_redis = json.loads(shared.get(on_redis.version, key))
+        from_lmdb = json.loads(embedded.get(on_lmdb.version, key))
+        assert from_redis == from_lmdb | {"version": on_redis.version}
 
 
 def test_rerunning_a_day_replaces_it(home):
@@ -499,6 +574,8 @@ def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
     snapshot.to_csv(path, index=False)
 
     assert _run(home, "release_job", MultiPartitionKey({"date": DAY.isoformat(), "release": "1100"})).success
+    serving = served(home).current()  # the batch's version, until the release's cards are loaded
+    assert serving.source == "member_cards" and str(sold_out) in served(home).withdrawn(serving.version).style_ids
     released = table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1100'")
     styles = {s for ids in released.style_ids for s in ids}
     at = pd.Timestamp(f"{DAY + timedelta(days=1)} 11:00", tz="America/New_York").tz_convert("UTC")
@@ -516,6 +593,7 @@ def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
         main(["release", "--home", str(home), "--release", "1500"])
     assert exit_code.value.code == 0
     assert published_release(Lakehouse(root=str(home / "lakehouse")), DAY) == "1500"
+    assert served(home).current().source == "release_cards:1500"  # the command loaded the release's cards
     later = table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1500'")
     assert not later.empty and not table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1100'").empty
 
@@ -540,3 +618,7 @@ def test_the_quality_gate_holds_back_the_models_and_cards_of_a_broken_model(home
     pd.testing.assert_frame_equal(table(home, "member_cards", where), cards_before)  # the last good cards stay
     assert _files(home, "als_factors") == factors_before
     assert len(mlflow.MlflowClient().search_model_versions(f"name = 'reco_als_{cohort}'")) == versions_before
+    serving_before = served(home).current()
+    held = _run(home, "serving_job", DAY.isoformat(), untrained)  # the day's cards are not served again
+    assert "held back by the quality gate" in _failures(held)["served_feeds"]
+    assert served(home).current() == serving_before
