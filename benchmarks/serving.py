@@ -305,6 +305,20 @@ def load_synthetic(session: SparkSession, target: Target, store: ServingStore, c
     return Loaded(target.name, f"synthetic ({each:,} B each)", pairs, seconds)
 
 
+class Discarding:
+    """Stands for a store in `load`: takes every pair and keeps none, so what is timed is Spark's share."""
+
+    def write(self, version: str, items) -> int:
+        return sum(1 for _ in items)
+
+
+def spark_share(session: SparkSession, count: int, size: int) -> Loaded:
+    """The synthetic load into no store: pairs generated, handed to the Python tasks and dropped."""
+    started = time.perf_counter()
+    pairs = load(synthetic_rows(session, count, size), Discarding(), "none")
+    return Loaded("none", "synthetic, Spark's share (nothing written)", pairs, time.perf_counter() - started)
+
+
 # --- the API -----------------------------------------------------------------------------------------
 def wait_for(ready, process: subprocess.Popen, what: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
@@ -581,6 +595,9 @@ def main() -> None:
     loads, runs = [], []
     with tempfile.TemporaryDirectory(prefix="reco-serving-bench-") as folder:
         ids = member_ids(frame, Path(folder))
+        if args.synthetic:
+            loads.append(spark_share(frame.sparkSession, args.synthetic, sizes["median"]))
+            print(loads[-1], flush=True)
         for kind in args.stores:
             store_loads, store_runs = benchmark_store(kind, day, args, generator, ids, sizes["median"])
             loads += store_loads

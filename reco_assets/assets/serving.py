@@ -23,8 +23,8 @@ from reco_assets.serving import published
 from reco_assets.serving.exports import write_export
 from reco_assets.serving.inventory import withdrawn_styles
 from reco_assets.serving.loading import load
-from reco_assets.serving.payloads import member_payloads, store_rows
-from reco_assets.serving.store import MEMBER, SOURCE, Manifest, ServingStore, Withdrawn, new_version
+from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
+from reco_assets.serving.store import MEMBER, SOURCE, STYLES, Manifest, ServingStore, Withdrawn, new_version
 from reco_assets.settings import RecoSettings
 
 SAMPLE_MEMBERS = 200
@@ -83,20 +83,25 @@ def served_feeds(
     cards = published.cards(lakehouse, day)
     store = serving.open(settings.serving_previous_versions)
     version = new_version(str(day), cards.label)
-    payloads = member_payloads(cards.spark(spark.session()), str(day), version, cards.source).cache()
+    frame = cards.spark(spark.session())
+    payloads = member_payloads(frame, str(day), version, cards.source).cache()
     loaded = load(store_rows(payloads), store, version)
+    fallback = published.fallback(cards, version, settings)
+    # bounded by the catalog's styles: the driver holds them as the serving layer's inventory of the version
+    styles = frozenset(carded_styles(frame).toArrow().column("style_id").to_pylist())
+    styles |= frozenset(fallback["feeds"]["products"][0]["full"])
+    store.write(version, [(STYLES, orjson.dumps(sorted(styles)))])
     manifest = Manifest(
         version=version,
         as_of_date=str(day),
         source=cards.source,
         members=store.count(version, MEMBER),
         loaded_at=published.now(),
-        fallback=orjson.dumps(published.fallback(cards, version, settings)),
+        fallback=orjson.dumps(fallback),
     )
     current = store.current()
-    staged = LoadedVersion(
-        store, manifest, withdrawn_styles(lakehouse, day, settings.min_qty_on_hand), current and current.as_of_date
-    )
+    withdrawn = withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand)
+    staged = LoadedVersion(store, manifest, withdrawn, current and current.as_of_date)
     expected = published.expected_keys(cards)
     sources = store.count(version, SOURCE)
     mismatched = published.mismatched_payloads(cards, store, version, SAMPLE_MEMBERS)
@@ -187,7 +192,8 @@ def served_withdrawals(
     if current is None or current.as_of_date != str(day):
         served = current.as_of_date if current else "nothing"
         return MaterializeResult(metadata={"applied": False, "reason": f"{day} is not served ({served} is)"})
-    withdrawn = withdrawn_styles(lakehouse, day, settings.min_qty_on_hand)
+    styles = frozenset(orjson.loads(store.get(current.version, STYLES) or b"[]"))
+    withdrawn = withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand)
     store.set_withdrawn(current.version, withdrawn)
     return MaterializeResult(
         metadata={

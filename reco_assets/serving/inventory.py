@@ -8,6 +8,7 @@ those from its answers at request time, until the next version of the cards repl
 from datetime import date
 
 import duckdb
+import pyarrow as pa
 
 from reco_assets.constants import RELEASES
 from reco_assets.pipeline.catalog import release_instant, sale_window
@@ -24,27 +25,24 @@ def latest_snapshot(lakehouse: Lakehouse, day: date) -> str | None:
     return max((r for r in RELEASES if r in landed), default=None)
 
 
-def withdrawn_styles(lakehouse: Lakehouse, day: date, min_qty: int) -> Withdrawn:
-    """Styles of the day's catalog and release snapshots that the latest snapshot shows off sale or below
-    `min_qty` units (unknown stock counts as available); nothing before the first release snapshot."""
+def withdrawn_styles(lakehouse: Lakehouse, day: date, styles: frozenset[str], min_qty: int) -> Withdrawn:
+    """Of the version's `styles`, those the latest snapshot of `day` shows off sale, missing, or below
+    `min_qty` units (unknown stock counts as available); none before the first release snapshot."""
     release = latest_snapshot(lakehouse, day)
-    if release is None:
+    if release is None or not styles:
         return NOTHING_WITHDRAWN
     start, end = sale_window(day, release)
     with duckdb.connect() as con:
-        con.register("catalog", lakehouse.dataset("catalog"))
         con.register("releases", lakehouse.dataset("release_catalog"))
-        styles = con.execute(
+        con.register("styles", pa.table({"style_id": pa.array(sorted(int(s) for s in styles), pa.int64())}))
+        withdrawn = con.execute(
             """
-            WITH known AS (
-                SELECT style_id FROM catalog WHERE as_of_date = $day
-                UNION SELECT style_id FROM releases WHERE as_of_date = $day
-            ), latest AS (SELECT * FROM releases WHERE as_of_date = $day AND release = $release)
-            SELECT DISTINCT k.style_id FROM known k LEFT JOIN latest s USING (style_id)
+            WITH latest AS (SELECT * FROM releases WHERE as_of_date = $day AND release = $release)
+            SELECT v.style_id FROM styles v LEFT JOIN latest s USING (style_id)
             WHERE s.style_id IS NULL OR NOT (s.live_from < $end AND s.live_until > $start)
                OR s.qty_on_hand < $min_qty
             """,
             {"day": day, "release": release, "start": start, "end": end, "min_qty": min_qty},
         ).fetchall()
     at = release_instant(day, release)
-    return Withdrawn(f"{at:%Y-%m-%d %H:%M %Z}".strip(), frozenset(str(s) for (s,) in styles))
+    return Withdrawn(f"{at:%Y-%m-%d %H:%M %Z}".strip(), frozenset(str(s) for (s,) in withdrawn))

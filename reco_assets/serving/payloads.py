@@ -80,6 +80,11 @@ def store_rows(payloads: DataFrame) -> DataFrame:
     return by_member.unionByName(by_source)
 
 
+def carded_styles(cards: DataFrame) -> DataFrame:
+    """The distinct style ids of the cards (at most the catalog's styles), as text."""
+    return cards.select(F.explode("style_ids").cast("string").alias("style_id")).distinct()
+
+
 def fallback_payload(
     styles: list[str], source_ids: list[str] | None, card_size: int, as_of_date: str, version: str, source: str
 ) -> dict:

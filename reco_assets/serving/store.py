@@ -23,6 +23,8 @@ MEMBER = b"m:"
 """Key prefix of a payload, by the lakehouse's member id (decimal text)."""
 SOURCE = b"s:"
 """Key prefix of the lakehouse member id of a source (imported) member id."""
+STYLES = b"~styles"
+"""Key of the style ids a version names (JSON list): those a later snapshot can withdraw."""
 
 
 def member_key(member_id: str) -> bytes:
