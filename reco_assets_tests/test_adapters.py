@@ -16,6 +16,7 @@ import pytest
 from reco_assets.adapters.ids import stable_id
 from reco_assets.adapters.importer import import_files
 from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.serving.lmdb_store import LmdbStore
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RETAIL = DATA / "uci_online_retail_2010-12_2011-01.csv"
@@ -179,3 +180,13 @@ def test_retail_days_materialize_end_to_end_and_the_gate_weighs_them(retail):
         id_map = lake.read_arrow("id_map").to_pandas()
         customers = id_map[id_map.namespace == "member"].set_index("id").source_id
         assert (cards.member_id.map(customers) == cards.member_source_id).all()
+        # served by the customer's own id, with the source's stock codes beside the lakehouse's ids
+        store = LmdbStore(str(home / "serving"))
+        version, member = store.current().version, cards.iloc[0]
+        internal = store.get(version, f"s:{member.member_source_id}".encode())
+        assert internal == str(member.member_id).encode()
+        payload = json.loads(store.get(version, b"m:" + internal))
+        assert payload["member_source_id"] == member.member_source_id
+        products = id_map[id_map.namespace == "style"].set_index("id").source_id
+        (feed,) = payload["feeds"]["products"]
+        assert feed["full_source_ids"] == [products[int(style)] for style in feed["full"]]

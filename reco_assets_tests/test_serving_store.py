@@ -21,7 +21,7 @@ def store(request, tmp_path):
     if request.param == "lmdb":
         return LmdbStore(str(tmp_path / "serving"), keep=1)
     url = request.getfixturevalue("redis_url")
-    return RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}", keep=1, grace=1)
+    return RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}", keep=1, grace=30)
 
 
 def payload(member: str, version: str) -> bytes:

@@ -83,9 +83,43 @@ def served_feeds(
     cards = published.cards(lakehouse, day)
     store = serving.open(settings.serving_previous_versions)
     version = new_version(str(day), cards.label)
+    try:
+        staged, results = load_and_check(spark, lakehouse, cards, store, version, settings)
+    except BaseException:
+        store.discard(version)  # a load that did not get to its checks leaves nothing behind
+        raise
+    yield from publish([staged], results)
+    served = not staged.older_than_served
+    current = staged.served_day
+    yield MaterializeResult(
+        metadata={
+            "version": MetadataValue.text(version),
+            "served": MetadataValue.bool(served),
+            "cards": MetadataValue.text(cards.source),
+            "payloads": MetadataValue.int(staged.manifest.members),
+            "withdrawn_styles": MetadataValue.int(len(staged.withdrawn.style_ids)),
+            "store": MetadataValue.text(serving.store),
+            "dropped_versions": MetadataValue.json(staged.dropped),
+            **({} if served else {"not_served": MetadataValue.text(f"a later day ({current}) is served")}),
+        }
+    )
+
+
+def load_and_check(
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    cards: published.PublishedCards,
+    store: ServingStore,
+    version: str,
+    settings: RecoSettings,
+) -> tuple[LoadedVersion, list]:
+    """Load the cards' payloads into `version` from the Spark tasks, with the styles they name and the
+    fallback; return the version ready to switch to and its check results."""
+    day = cards.day
     frame = cards.spark(spark.session())
     payloads = member_payloads(frame, str(day), version, cards.source).cache()
     loaded = load(store_rows(payloads), store, version)
+    payloads.unpersist()
     fallback = published.fallback(cards, version, settings)
     # bounded by the catalog's styles: the driver holds them as the serving layer's inventory of the version
     styles = frozenset(carded_styles(frame).toArrow().column("style_id").to_pylist())
@@ -104,40 +138,23 @@ def served_feeds(
     staged = LoadedVersion(store, manifest, withdrawn, current and current.as_of_date)
     expected = published.expected_keys(cards)
     sources = store.count(version, SOURCE)
-    mismatched = published.mismatched_payloads(cards, store, version, SAMPLE_MEMBERS)
-    payloads.unpersist()
-    yield from publish(
-        [staged],
-        [
-            check(
-                "every_member_served",
-                abs(manifest.members - expected.members) + abs(sources - expected.sources),
-                "members with cards without a payload (or payloads without cards), and unmapped source ids",
-                members_with_cards=expected.members,
-                payloads=manifest.members,
-                source_ids=sources,
-                pairs_written=loaded,
-            ),
-            check(
-                "payloads_match_cards",
-                mismatched,
-                f"payloads of {SAMPLE_MEMBERS} sampled members that differ from their cards",
-            ),
-        ],
-    )
-    served = not staged.older_than_served
-    yield MaterializeResult(
-        metadata={
-            "version": MetadataValue.text(version),
-            "served": MetadataValue.bool(served),
-            "cards": MetadataValue.text(cards.source),
-            "payloads": MetadataValue.int(manifest.members),
-            "withdrawn_styles": MetadataValue.int(len(staged.withdrawn.style_ids)),
-            "store": MetadataValue.text(serving.store),
-            "dropped_versions": MetadataValue.json(staged.dropped),
-            **({} if served else {"not_served": MetadataValue.text(f"a later day ({current.as_of_date}) is served")}),
-        }
-    )
+    results = [
+        check(
+            "every_member_served",
+            abs(manifest.members - expected.members) + abs(sources - expected.sources),
+            "members with cards without a payload (or payloads without cards), and unmapped source ids",
+            members_with_cards=expected.members,
+            payloads=manifest.members,
+            source_ids=sources,
+            pairs_written=loaded,
+        ),
+        check(
+            "payloads_match_cards",
+            published.mismatched_payloads(cards, store, version, SAMPLE_MEMBERS),
+            f"payloads of {SAMPLE_MEMBERS} sampled members that differ from their cards",
+        ),
+    ]
+    return staged, results
 
 
 @asset(

@@ -29,7 +29,7 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
     accepted = [t.encode() for t in tokens]
     bearer = HTTPBearer(auto_error=False, description="One of the tokens of RECO_API_TOKENS.")
 
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         given = credentials.credentials.encode() if credentials else b""
         # every token compared, each in constant time: the answer's timing says nothing about which is close
         if not (sum(hmac.compare_digest(given, token) for token in accepted) and credentials):

@@ -29,16 +29,23 @@ _OPENING = threading.Lock()
 
 
 def _environment(path: Path, create: bool = True) -> lmdb.Environment | None:
-    """The process's handle of the environment at `path`; None when it does not exist and `create` is off."""
+    """The process's handle of the environment at `path`; None when it does not exist and `create` is off
+    (a version being removed is never made again by a read)."""
     key = str(path)
     with _OPENING:
         env = _ENVIRONMENTS.get(key)
         if env is None:
-            if not create and not path.is_dir():
+            if create:
+                path.mkdir(parents=True, exist_ok=True)
+            try:
+                # sync off while loading: `switch` syncs once the version is complete
+                env = lmdb.open(
+                    key, map_size=MAP_SIZE, sync=False, metasync=False, readahead=False, max_readers=1024, create=create
+                )
+            except lmdb.Error:
+                if create:
+                    raise
                 return None
-            path.mkdir(parents=True, exist_ok=True)
-            # sync off while loading: `switch` syncs once the version is complete
-            env = lmdb.open(key, map_size=MAP_SIZE, sync=False, metasync=False, readahead=False, max_readers=1024)
             _ENVIRONMENTS[key] = env
         return env
 
@@ -85,12 +92,18 @@ class LmdbStore(ServingStore):
 
     # --- loading -----------------------------------------------------------------------------------
     def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
-        env, written = _environment(self._version_path(version)), 0
-        for batch in batched(items, BATCH):
-            with env.begin(write=True) as txn:
-                written += txn.cursor().putmulti(batch)[1]
-        env.sync(True)
-        return written
+        path = self._version_path(version)
+        opened_here = str(path) not in _ENVIRONMENTS
+        env, written = _environment(path), 0
+        try:
+            for batch in batched(items, BATCH):
+                with env.begin(write=True) as txn:
+                    written += txn.cursor().putmulti(batch)[1]
+        finally:
+            if opened_here:  # a Spark task's handle: closed, so a removed version's files are freed
+                _forget(path)
+                env.close()
+        return written  # unsynced: `switch` syncs the file once, whichever processes wrote it
 
     def count(self, version: str, prefix: bytes) -> int:
         env = _environment(self._version_path(version))

@@ -82,7 +82,8 @@ def store_rows(payloads: DataFrame) -> DataFrame:
 
 def carded_styles(cards: DataFrame) -> DataFrame:
     """The distinct style ids of the cards (at most the catalog's styles), as text."""
-    return cards.select(F.explode("style_ids").cast("string").alias("style_id")).distinct()
+    styles = cards.select(F.explode("style_ids").alias("style_id")).distinct()
+    return styles.select(F.col("style_id").cast("string").alias("style_id"))
 
 
 def fallback_payload(

@@ -15,8 +15,10 @@ import redis
 from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
 
 BATCH = 1_000
-WITHDRAWN_REFRESH_SECONDS = 1.0
-"""How long an API process reuses a version's withdrawn list before reading it again."""
+REFRESH_SECONDS = 1.0
+"""How long an API process reuses the pointer and a version's withdrawn list before reading them again: a
+request then costs one round trip. A switch reaches every API process within this time; each answer still
+comes from one version, and the previous versions stay readable."""
 
 
 class RedisStore(ServingStore):
@@ -24,6 +26,7 @@ class RedisStore(ServingStore):
         self.url, self.prefix, self.keep, self.grace = url, prefix, keep, grace
         self._client: redis.Redis | None = None
         self._manifests: dict[str, Manifest] = {}
+        self._current: tuple[float, Manifest | None] | None = None
         self._withdrawn: tuple[str, float, Withdrawn] | None = None
 
     def __getstate__(self):  # shipped to Spark tasks: configuration only
@@ -61,6 +64,7 @@ class RedisStore(ServingStore):
         pipe.set(f"{self.prefix}:current", version)
         pipe.zadd(f"{self.prefix}:versions", {version: time.time()})
         pipe.execute()
+        self._current = None
         others = [v for v in self.versions() if v != version]
         dropped = others[: max(len(others) - self.keep, 0)]
         for old in dropped:
@@ -80,8 +84,12 @@ class RedisStore(ServingStore):
 
     # --- reading -----------------------------------------------------------------------------------
     def current(self) -> Manifest | None:
-        version = self.client.get(f"{self.prefix}:current")
-        return None if version is None else self.manifest(version.decode())
+        cached = self._current
+        if cached is None or time.monotonic() - cached[0] > REFRESH_SECONDS:
+            version = self.client.get(f"{self.prefix}:current")
+            cached = (time.monotonic(), None if version is None else self.manifest(version.decode()))
+            self._current = cached
+        return cached[1]
 
     def manifest(self, version: str) -> Manifest | None:
         if version not in self._manifests:  # a version's manifest never changes
@@ -99,7 +107,7 @@ class RedisStore(ServingStore):
 
     def withdrawn(self, version: str) -> Withdrawn:
         cached = self._withdrawn
-        if cached is None or cached[0] != version or time.monotonic() - cached[1] > WITHDRAWN_REFRESH_SECONDS:
+        if cached is None or cached[0] != version or time.monotonic() - cached[1] > REFRESH_SECONDS:
             cached = (version, time.monotonic(), Withdrawn.from_json(self.get(version, b"~withdrawn")))
             self._withdrawn = cached
         return cached[2]
