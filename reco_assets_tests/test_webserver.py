@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from reco_assets_tests.test_definitions import CONTRACT
+from reco_assets_tests.test_definitions import CONTRACT, SERVING
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned } }"
@@ -48,7 +48,8 @@ def test_ui_lists_every_asset_and_its_lineage(tmp_path):
             time.sleep(1)
         assert nodes, "the webserver did not answer with asset nodes within 120 s"
         edges = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-        assert set(edges) == CONTRACT
+        assert set(edges) == CONTRACT | SERVING
+        assert edges["served_feeds"] >= {"member_cards", "release_cards"}
         assert all(n["isPartitioned"] for n in nodes)
         assert edges["member_cards"] == {"diversified_affinities", "style_listings", "catalog", "offline_evaluation"}
         assert edges["als_factors"] == {"implicit_ratings", "member_cohorts"}
