@@ -30,7 +30,6 @@ from dagster import (
     sensor,
 )
 
-from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS, RELEASES, RETAIL_TIMEZONE
 from reco_assets.partitions import (
     cohort_range_tags,
@@ -41,6 +40,7 @@ from reco_assets.partitions import (
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.serving import ServingResource
+from reco_assets.serving import published
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -187,20 +187,21 @@ def release_sensor(context: SensorEvaluationContext, landing: LandingResource):
 def serving_sensor(
     context: SensorEvaluationContext, landing: LandingResource, lakehouse: Lakehouse, serving: ServingResource
 ):
-    """A new served version when a day's published cards change: its cohorts' cards, then each release's.
-    Days older than the served one are not loaded (a backfill never replaces a later day)."""
+    """A new served version when a day's published cards change: its cohorts' cards, each release's, and
+    each publication again of either. Days older than the served one are not loaded (a backfill never
+    replaces a later day)."""
     cards = _published(context, "member_cards")
     current = serving.open(0).current()
     pending = []
     for day in _recent_days(landing):
         if not _cards_published(cards, day) or (current and day < current.as_of_date):
             continue
-        release = published_release(lakehouse, date.fromisoformat(day))
-        source = f"release_cards:{release}" if release else "member_cards"
-        if not (current and (current.as_of_date, current.source) == (day, source)):
-            pending.append((day, release or "batch"))
+        day_cards = published.cards(lakehouse, date.fromisoformat(day))
+        if not day_cards.is_served_by(current):
+            pending.append((day, f"{day_cards.label}:{day_cards.written_at() * 1000:.0f}"))
     request = lambda item: RunRequest(run_key=f"serve:{item[0]}:{item[1]}", partition_key=item[0])  # noqa: E731
-    return _first(context, serving_job, pending, request, "the served version is the latest published cards")
+    # the latest day first: an earlier day's failed load must not keep the newest cards from being served
+    return _first(context, serving_job, pending[::-1], request, "the served version is the latest published cards")
 
 
 @asset_check(asset="member_cards", name="ready_before_release", blocking=False)

@@ -1,5 +1,7 @@
+import time
 from datetime import date, datetime, timezone
 
+import pyarrow as pa
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -28,6 +30,7 @@ from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource, catalog_file, events_file, release_file
 from reco_assets.resources.serving import ServingResource
+from reco_assets.serving import published
 from reco_assets.serving.store import Manifest
 
 CONTRACT = {
@@ -184,26 +187,50 @@ def test_runs_start_when_their_inputs_are_published_not_at_a_time(tmp_path):
             assert isinstance(_run(sensor, instance, landing), SkipReason), sensor.name
 
 
-def test_the_serving_sensor_loads_each_days_published_cards_once_never_an_older_day(tmp_path):
+def _publish_cards(lakehouse: Lakehouse, day: date) -> None:
+    """Every cohort's `member_cards` partition of the day, as the cohort run commits them (one row each)."""
+    rows = pa.table(
+        {
+            "member_id": pa.array(range(len(COHORTS)), pa.int64()),
+            "as_of_date": pa.array([day] * len(COHORTS), pa.date32()),
+            "cohort": list(COHORTS),
+        }
+    )
+    lakehouse.replace("member_cards", rows, f"as_of_date = '{day}'", ["as_of_date", "cohort"])
+
+
+def test_the_serving_sensor_loads_each_publication_of_the_cards_once_never_an_older_day(tmp_path):
     landing = LandingResource(root=str(tmp_path / "landing"))
+    lakehouse = Lakehouse(root=str(tmp_path / "lakehouse"))
     serving = ServingResource(lmdb_root=str(tmp_path / "serving"), exports_root=str(tmp_path / "exports"))
-    resources = {"lakehouse": Lakehouse(root=str(tmp_path / "lakehouse")), "serving": serving}
+    resources = {"lakehouse": lakehouse, "serving": serving}
     day, before = date.fromisoformat(DAY), date.fromisoformat("2026-10-30")
     cards = lambda on: [str(MultiPartitionKey({"date": str(on), "cohort": c})) for c in COHORTS]  # noqa: E731
     with DagsterInstance.ephemeral() as instance:
         _land(tmp_path / "landing", day)
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # no cards yet
+        _publish_cards(lakehouse, day)
         _materialize(instance, "member_cards", *cards(day)[:-1])
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # one cohort missing
         _materialize(instance, "member_cards", cards(day)[-1])
         (load,) = _run(serving_sensor, instance, landing, **resources)
-        assert (load.partition_key, load.run_key) == (DAY, f"serve:{DAY}:batch")
+        written_at = published.cards(lakehouse, day).written_at()
+        assert (load.partition_key, load.run_key) == (DAY, f"serve:{DAY}:batch:{written_at * 1000:.0f}")
 
-        store = serving.open(1)  # the day is served: nothing to do
+        store = serving.open(1)  # the day's cards are served: nothing to do
         store.write("v1", iter([(b"m:1", b"{}")]))
-        store.switch(Manifest("v1", DAY, "member_cards", 1, "2026-11-01T00:00:00+00:00"))
+        store.switch(Manifest("v1", DAY, "member_cards", 1, "2026-11-01T00:00:00+00:00", cards_written_at=written_at))
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
+        time.sleep(0.05)
+        _publish_cards(lakehouse, day)  # published again (a re-run): served again
+        (again,) = _run(serving_sensor, instance, landing, **resources)
+        assert again.partition_key == DAY and again.run_key != load.run_key
+
+        store.write("v2", iter([(b"m:1", b"{}")]))
+        republished = published.cards(lakehouse, day).written_at()
+        store.switch(Manifest("v2", DAY, "member_cards", 1, "2026-11-01T01:00:00+00:00", cards_written_at=republished))
         _land(tmp_path / "landing", before)  # an earlier day's cards, published later, do not replace it
+        _publish_cards(lakehouse, before)
         _materialize(instance, "member_cards", *cards(before))
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
 

@@ -287,7 +287,8 @@ def test_the_export_holds_the_served_payloads_and_the_cards(home):
     manifest = json.loads((folder / "_manifest.json").read_text())
     lines = [line for part in sorted((folder / "payloads").glob("part-*")) for line in part.read_bytes().splitlines()]
     cards = table(home, "member_cards")
-    assert manifest["version"] == current.version and manifest["payloads"] == len(lines) == cards.member_id.nunique()
+    assert (manifest["version"], manifest["served"]) == (current.version, True)
+    assert manifest["payloads"] == len(lines) == cards.member_id.nunique()
     for line in lines:  # the same bytes the API passes through
         assert store.get(current.version, f"m:{json.loads(line)['member_id']}".encode()) == line
     exported = pd.read_parquet(folder / "cards")

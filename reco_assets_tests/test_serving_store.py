@@ -21,7 +21,7 @@ def store(request, tmp_path):
     if request.param == "lmdb":
         return LmdbStore(str(tmp_path / "serving"), keep=1)
     url = request.getfixturevalue("redis_url")
-    return RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}", keep=1, grace=30)
+    return RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}", keep=1, grace=30, refresh=0)
 
 
 def payload(member: str, version: str) -> bytes:
@@ -61,6 +61,10 @@ def test_keeps_the_set_number_of_previous_versions_and_rolls_back(store):
     assert store.get(second.version, member_key("5")) == payload("5", second.version)
     with pytest.raises(KeyError):
         store.rollback(first.version)
+    # the next load keeps the version rolled back to (the last served), not the one rolled back from
+    fourth = load(store, "2026-11-01.batch.4")
+    assert store.switch(fourth) == [third.version]
+    assert store.versions() == [second.version, fourth.version]
 
 
 def test_a_discarded_version_is_gone(store):
@@ -69,7 +73,8 @@ def test_a_discarded_version_is_gone(store):
     assert store.manifest(manifest.version) is None and store.versions() == []
     if isinstance(store, RedisStore):  # expired after the grace period
         client = redis.Redis.from_url(store.url)
-        assert all(client.ttl(k) > 0 for k in client.scan_iter(match=f"{store.prefix}:v.discarded.1:*"))
+        keys = list(client.scan_iter(match=f"{store.prefix}:v.discarded.1:*"))
+        assert len(keys) == len(MEMBERS) + 1 and all(0 < client.ttl(k) <= 30 for k in keys)
     else:
         assert store.get(manifest.version, member_key("1")) is None
 
@@ -88,13 +93,14 @@ def test_switching_under_concurrent_reads_never_mixes_or_misses(store):
     """Readers take the current version and read members from it while versions are loaded and switched:
     every payload read exists and belongs to the version the reader took."""
     store.switch(load(store, "2026-10-31.batch.00"))
-    stop, problems, reads = threading.Event(), [], [0]
+    stop, problems, reads, seen = threading.Event(), [], [0], set()
 
     def reader():
         view = type(store).__new__(type(store))
         view.__setstate__(store.__getstate__())
         while not stop.is_set():
             version = view.current().version
+            seen.add(version)
             for member in ("1", "150", "300"):
                 data = view.get(version, member_key(member))
                 if data is None or orjson.loads(data) != orjson.loads(payload(member, version)):
@@ -107,8 +113,8 @@ def test_switching_under_concurrent_reads_never_mixes_or_misses(store):
     try:
         for n in range(1, 8):
             store.switch(load(store, f"2026-10-31.batch.{n:02d}"))
-            seen = reads[0]
-            while reads[0] < seen + 30 and all(t.is_alive() for t in threads):  # readers read every version
+            before = reads[0]
+            while reads[0] < before + 30 and all(t.is_alive() for t in threads):  # readers read every version
                 time.sleep(0.001)
     finally:
         stop.set()
@@ -116,4 +122,39 @@ def test_switching_under_concurrent_reads_never_mixes_or_misses(store):
             thread.join()
     assert problems == []
     assert reads[0] >= 7 * 30
+    assert len(seen) >= 4  # the readers saw the switches
     assert store.current().version == "2026-10-31.batch.07"
+
+
+def test_a_load_abandoned_by_a_crash_is_removed_at_a_later_switch(store, monkeypatch):
+    import reco_assets.serving.lmdb_store as lmdb_store
+    import reco_assets.serving.redis_store as redis_store
+
+    crashed = load(store, "2026-10-30.batch.crashed")  # loaded, never switched to
+    monkeypatch.setattr(lmdb_store, "ABANDONED_SECONDS", -1)
+    monkeypatch.setattr(redis_store, "ABANDONED_SECONDS", -1)
+    store.switch(load(store, "2026-10-31.batch.next"))
+    assert store.get(crashed.version, member_key("1")) is None or isinstance(store, RedisStore)
+    if isinstance(store, RedisStore):  # expiring
+        client = redis.Redis.from_url(store.url)
+        keys = list(client.scan_iter(match=f"{store.prefix}:{crashed.version}:*"))
+        assert keys and all(client.ttl(k) > 0 for k in keys)
+    assert store.current().version == "2026-10-31.batch.next"
+    assert store.get("2026-10-31.batch.next", member_key("1")) is not None
+
+
+def test_a_version_failing_a_check_is_discarded_and_the_served_one_stays(store):
+    """The asset's path: `publish` with a failing check never switches to the loaded version."""
+    from dagster import Failure
+
+    from reco_assets.assets.common import check, publish
+    from reco_assets.assets.serving import LoadedVersion
+    from reco_assets.serving.store import NOTHING_WITHDRAWN
+
+    served = load(store, "2026-10-31.batch.good")
+    store.switch(served)
+    bad = LoadedVersion(store, load(store, "2026-11-01.batch.bad"), lambda: NOTHING_WITHDRAWN)
+    with pytest.raises(Failure, match="payloads_match_cards"):
+        list(publish([bad], [check("payloads_match_cards", 3, "sampled payloads that differ")]))
+    assert store.current() == served and store.versions() == [served.version]
+    assert store.manifest("2026-11-01.batch.bad") is None

@@ -6,10 +6,11 @@ by the quality gate, or a version failing a check, is never switched to. `feed_e
 day's payloads and cards as files for downstream systems, in a folder that appears whole.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from reco_assets.assets.common import check, partition_date, publish, spec
 from reco_assets.assets.gate import require_gate
@@ -24,7 +25,16 @@ from reco_assets.serving.exports import write_export
 from reco_assets.serving.inventory import withdrawn_styles
 from reco_assets.serving.loading import load
 from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
-from reco_assets.serving.store import MEMBER, SOURCE, STYLES, Manifest, ServingStore, Withdrawn, new_version
+from reco_assets.serving.store import (
+    MEMBER,
+    NOTHING_WITHDRAWN,
+    SOURCE,
+    STYLES,
+    Manifest,
+    ServingStore,
+    Withdrawn,
+    new_version,
+)
 from reco_assets.settings import RecoSettings
 
 SAMPLE_MEMBERS = 200
@@ -37,9 +47,12 @@ class LoadedVersion:
 
     store: ServingStore
     manifest: Manifest
-    withdrawn: Withdrawn
-    served_day: str | None
+    withdrawals: Callable[[], Withdrawn]
+    """The version's withdrawn styles per the latest snapshot, computed at the switch (one may land while
+    the version loads)."""
     table: str = "served_feeds"
+    withdrawn: Withdrawn = NOTHING_WITHDRAWN
+    served_day: str | None = None
     dropped: list[str] = field(default_factory=list)
 
     @property
@@ -47,9 +60,12 @@ class LoadedVersion:
         return self.served_day is not None and self.served_day > self.manifest.as_of_date
 
     def commit(self) -> None:
+        current = self.store.current()
+        self.served_day = current and current.as_of_date
         if self.older_than_served:  # a backfill never replaces a later day's version
             self.discard()
             return
+        self.withdrawn = self.withdrawals()
         self.store.set_withdrawn(self.manifest.version, self.withdrawn)
         self.dropped = self.store.switch(self.manifest)
 
@@ -132,10 +148,9 @@ def load_and_check(
         members=store.count(version, MEMBER),
         loaded_at=published.now(),
         fallback=orjson.dumps(fallback),
+        cards_written_at=cards.written_at(),
     )
-    current = store.current()
-    withdrawn = withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand)
-    staged = LoadedVersion(store, manifest, withdrawn, current and current.as_of_date)
+    staged = LoadedVersion(store, manifest, lambda: withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand))
     expected = published.expected_keys(cards)
     sources = store.count(version, SOURCE)
     results = [
@@ -170,21 +185,24 @@ def feed_exports(
     serving: ServingResource,
     settings: RecoSettings,
 ):
-    """The served day's payloads (JSON lines) and cards (Parquet, with source ids) in
-    `<exports>/<day>/`, for a customer-data platform to pick up: the folder appears whole or not at all."""
+    """The day's payloads (JSON lines) and cards (Parquet, with source ids) in `<exports>/<day>/`, for a
+    customer-data platform to pick up: the folder appears whole or not at all. The payloads carry the
+    served version's name when the day's published cards are the ones served, else a version name of
+    their own (an older day, backfilled: `served` false in the manifest)."""
     day = partition_date(context)
-    current = serving.open(settings.serving_previous_versions).current()
-    if current is None or current.as_of_date != str(day):
-        served = current.as_of_date if current else "none"
-        raise Failure(f"the export follows the served version: {day} is not the served day (served: {served})")
+    require_gate(lakehouse, day, settings, "exports")
     cards = published.cards(lakehouse, day)
+    current = serving.open(settings.serving_previous_versions).current()
+    served = cards.is_served_by(current)
+    version = current.version if served else new_version(str(day), cards.label)
     frame = cards.spark(spark.session())
-    payloads = member_payloads(frame, str(day), current.version, current.source)
-    manifest = write_export(serving.exports_root, day, current.version, payloads, frame)
+    payloads = member_payloads(frame, str(day), version, cards.source)
+    manifest = write_export(serving.exports_root, day, version, payloads, frame, served)
     return MaterializeResult(
         metadata={
             "folder": MetadataValue.path(manifest["folder"]),
-            "version": MetadataValue.text(current.version),
+            "version": MetadataValue.text(version),
+            "served": MetadataValue.bool(served),
             "payloads": MetadataValue.int(manifest["payloads"]),
             "card_rows": MetadataValue.int(manifest["card_rows"]),
         }

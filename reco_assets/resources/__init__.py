@@ -21,8 +21,9 @@ def reco_home(home: str | os.PathLike | None = None) -> Path:
 
 def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     """Spark in local mode, the lakehouse and MLflow under `home`; RECO_LAKEHOUSE_URI, RECO_SPARK_MASTER and
-        MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server); RECO_SERVING_STORE
-    (`lmdb` or `redis`), RECO_REDIS_URL and RECO_EXPORTS_ROOT choose where the served payloads and exports go."""
+    MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server). RECO_SERVING_STORE
+    (`lmdb` or `redis`), RECO_REDIS_URL, RECO_REDIS_PREFIX, RECO_REDIS_REFRESH_SECONDS and RECO_EXPORTS_ROOT
+    choose where the served payloads and exports go."""
     return {
         "spark": SparkResource(
             spark_config={
@@ -46,6 +47,8 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
             store=os.environ.get("RECO_SERVING_STORE", "lmdb"),
             lmdb_root=str(home / "serving"),
             redis_url=os.environ.get("RECO_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_prefix=os.environ.get("RECO_REDIS_PREFIX", "reco"),
+            redis_refresh_seconds=float(os.environ.get("RECO_REDIS_REFRESH_SECONDS", "1.0")),
             exports_root=os.environ.get("RECO_EXPORTS_ROOT", str(home / "exports")),
         ),
     }

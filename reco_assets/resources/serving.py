@@ -17,10 +17,13 @@ class ServingResource(ConfigurableResource):
     lmdb_root: str = Field(description="Folder of the LMDB versions and their pointer.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server of the `redis` store.")
     redis_prefix: str = Field("reco", description="Prefix of every key the `redis` store writes.")
+    redis_refresh_seconds: float = Field(
+        1.0, description="Seconds an API process reuses the `redis` store's pointer before reading it again."
+    )
     exports_root: str = Field(description="Folder of the daily exports, one sub-folder per day.")
 
     def open(self, keep: int) -> ServingStore:
         """The store, keeping `keep` previous versions for rollback."""
         if self.store == "redis":
-            return RedisStore(self.redis_url, self.redis_prefix, keep)
+            return RedisStore(self.redis_url, self.redis_prefix, keep, refresh=self.redis_refresh_seconds)
         return LmdbStore(self.lmdb_root, keep)

@@ -3,7 +3,7 @@
 - `payloads/part-*.txt`: JSON lines, one member's payload per line (the API's schema);
 - `cards/part-*.parquet`: the cards, one row per member x feed x variant x group, with source ids for
   imported data and the served `version`;
-- `_manifest.json`: version, counts, time written.
+- `_manifest.json`: version (and whether it is the one the API serves), counts, time written.
 
 Spark writes everything into a hidden staging folder beside the target; the folder is then renamed into
 place (a previous export of the day is first moved aside, then deleted), so a reader sees no folder or a
@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from reco_assets.serving.published import now
 
 
-def write_export(root: str, day: date, version: str, payloads: DataFrame, cards: DataFrame) -> dict:
+def write_export(root: str, day: date, version: str, payloads: DataFrame, cards: DataFrame, served: bool) -> dict:
     """Export the day's `payloads` (column `payload`) and `cards`; returns the manifest written."""
     base = Path(root)
     base.mkdir(parents=True, exist_ok=True)
@@ -36,6 +36,7 @@ def write_export(root: str, day: date, version: str, payloads: DataFrame, cards:
         manifest = {
             "as_of_date": str(day),
             "version": version,
+            "served": served,
             # counted from the files written, not from what was meant to be written
             "payloads": session.read.text(str(staging / "payloads")).count(),
             "card_rows": session.read.parquet(str(staging / "cards")).count(),

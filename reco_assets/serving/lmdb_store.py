@@ -1,7 +1,8 @@
 """The embedded store: one LMDB environment per version under a folder, and a pointer file.
 
 Layout under `root`: `versions/<version>/` (an LMDB environment: the payloads, then `manifest`),
-`withdrawn/<version>.json`, and `CURRENT` (the served version's name). Every file readers look at is
+`withdrawn/<version>.json`, `switched/<version>` (when it was last switched to: the order in which
+versions are kept), and `CURRENT` (the served version's name). Every file readers look at is
 replaced whole with `os.replace`, so they see the old or the new one, never a part; a version's environment
 is complete and synced before `CURRENT` names it, and never written again. LMDB readers do not block,
 so the API reads while the next version loads.
@@ -10,6 +11,7 @@ so the API reads while the next version loads.
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +24,9 @@ MAP_SIZE = 1 << 40
 MANIFEST = b"~manifest"
 """Written last into a version's environment, by `switch`."""
 BATCH = 2_000
+ABANDONED_SECONDS = 6 * 3600
+"""A version loading for longer than this without being switched to is taken as abandoned (its loader
+crashed or was killed) and removed at the next switch."""
 
 _ENVIRONMENTS: dict[str, lmdb.Environment] = {}
 """One handle per environment and process (LMDB forbids opening one environment twice in a process)."""
@@ -118,20 +123,34 @@ class LmdbStore(ServingStore):
             return found
 
     def switch(self, manifest: Manifest) -> list[str]:
-        env = _environment(self._version_path(manifest.version))
+        version = manifest.version
+        env = _environment(self._version_path(version))
         with env.begin(write=True) as txn:
             txn.put(MANIFEST, manifest.to_json())
         env.sync(True)
-        _replace(self.root / "CURRENT", manifest.version.encode())
-        kept = [v for v in self.versions() if v != manifest.version][-self.keep :] if self.keep else []
-        dropped = [v for v in self.versions() if v not in kept and v != manifest.version]
-        for version in dropped:
-            self.discard(version)
+        others = [v for v in self.versions() if v != version]
+        dropped = others[: max(len(others) - self.keep, 0)]
+        # removed before the pointer moves: an API process lets go of them when it sees the new pointer
+        for old in dropped + [v for v in self._abandoned() if v != version]:
+            self.discard(old)
+        _replace(self.root / "switched" / version, str(time.time_ns()).encode())
+        _replace(self.root / "CURRENT", version.encode())
         return dropped
+
+    def _abandoned(self) -> list[str]:
+        """Versions never switched to whose folder has not changed for `ABANDONED_SECONDS`."""
+        folder, switched = self.root / "versions", set(self.versions())
+        now = time.time()
+        return [
+            p.name
+            for p in (folder.iterdir() if folder.is_dir() else [])
+            if p.is_dir() and p.name not in switched and now - p.stat().st_mtime > ABANDONED_SECONDS
+        ]
 
     def discard(self, version: str) -> None:
         path = self._version_path(version)
         _forget(path)
+        (self.root / "switched" / version).unlink(missing_ok=True)
         shutil.rmtree(path, ignore_errors=True)
         self._withdrawn_path(version).unlink(missing_ok=True)
 
@@ -163,11 +182,14 @@ class LmdbStore(ServingStore):
         return Manifest.from_json(data) if data else None
 
     def versions(self) -> list[str]:
-        """Versions switched to at least once (a version still loading, or abandoned by a crash, has no
-        manifest), in load order."""
-        folder = self.root / "versions"
-        names = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
-        return sorted((v for v in names if self.manifest(v) is not None), key=lambda v: (v.split(".")[2:3], v))
+        """Versions switched to at least once (not one still loading), the latest switched to last."""
+        folder = self.root / "switched"
+        stamps = (
+            {p.name: int(p.read_text()) for p in folder.iterdir() if not p.name.startswith(".")}
+            if (folder.is_dir())
+            else {}
+        )
+        return sorted((v for v in stamps if self._version_path(v).is_dir()), key=stamps.get)
 
     def get(self, version: str, key: bytes) -> bytes | None:
         env = _environment(self._version_path(version), create=False)

@@ -52,6 +52,18 @@ class PublishedCards:
             return "release_listings", {"as_of_date": self.day, "release": self.release}
         return "style_listings", {"as_of_date": self.day}
 
+    def written_at(self) -> float:
+        """When these cards were published (epoch seconds): tells one publication of a day from the next."""
+        return self.lakehouse.written_at(self.table, self.partition)
+
+    def is_served_by(self, manifest) -> bool:
+        """`manifest` (a served version's) was built from exactly this publication of the cards."""
+        return manifest is not None and (manifest.as_of_date, manifest.source, manifest.cards_written_at) == (
+            str(self.day),
+            self.source,
+            self.written_at(),
+        )
+
     def spark(self, session: SparkSession) -> DataFrame:
         return self.lakehouse.read_spark(session, self.table, partition=self.partition)
 

@@ -2,9 +2,11 @@
 
 Keys under `prefix` (default `reco`): `<prefix>:<version>:<key>` (payloads, source ids), then
 `<prefix>:<version>:~manifest`, `<prefix>:<version>:~withdrawn`; `<prefix>:current` names the served
-version and `<prefix>:versions` (a sorted set, by switch time) the stored ones. Versioned keys rather than
-`SWAPDB`, so the layout also works on a Redis cluster. Spark tasks load with pipelined `SET`s; a version
-beyond the kept ones gets an expiry (`grace` seconds, so requests in flight finish) instead of a delete.
+version, `<prefix>:versions` (a sorted set, by switch time) the stored ones and `<prefix>:loading` (by
+start time) those being loaded: one loading for longer than `ABANDONED_SECONDS` is removed at a switch.
+Versioned keys rather than `SWAPDB`, so the layout also works on a Redis cluster. Spark tasks load with
+pipelined `SET`s; a version beyond the kept ones gets an expiry (`grace` seconds, so requests in flight
+finish) instead of a delete.
 """
 
 import time
@@ -15,22 +17,24 @@ import redis
 from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
 
 BATCH = 1_000
-REFRESH_SECONDS = 1.0
-"""How long an API process reuses the pointer and a version's withdrawn list before reading them again: a
-request then costs one round trip. A switch reaches every API process within this time; each answer still
-comes from one version, and the previous versions stay readable."""
+ABANDONED_SECONDS = 6 * 3600
+TIMEOUT_SECONDS = 2.0
+"""Connect and read timeout: a stalled server fails a request (503) instead of holding the API."""
 
 
 class RedisStore(ServingStore):
-    def __init__(self, url: str, prefix: str = "reco", keep: int = 2, grace: int = 300):
-        self.url, self.prefix, self.keep, self.grace = url, prefix, keep, grace
+    def __init__(self, url: str, prefix: str = "reco", keep: int = 2, grace: int = 300, refresh: float = 1.0):
+        """`refresh`: seconds an API process reuses the pointer and a version's withdrawn list before reading
+        them again, so that a request costs one round trip. A switch reaches every API process within it;
+        each answer still comes from one version, and the previous versions stay readable."""
+        self.url, self.prefix, self.keep, self.grace, self.refresh = url, prefix, keep, grace, refresh
         self._client: redis.Redis | None = None
         self._manifests: dict[str, Manifest] = {}
         self._current: tuple[float, Manifest | None] | None = None
         self._withdrawn: tuple[str, float, Withdrawn] | None = None
 
     def __getstate__(self):  # shipped to Spark tasks: configuration only
-        return {"url": self.url, "prefix": self.prefix, "keep": self.keep, "grace": self.grace}
+        return {"url": self.url, "prefix": self.prefix, "keep": self.keep, "grace": self.grace, "refresh": self.refresh}
 
     def __setstate__(self, state):
         self.__init__(**state)
@@ -38,7 +42,9 @@ class RedisStore(ServingStore):
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = redis.Redis.from_url(self.url)
+            self._client = redis.Redis.from_url(
+                self.url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+            )
         return self._client
 
     def _key(self, version: str, key: bytes) -> bytes:
@@ -46,6 +52,7 @@ class RedisStore(ServingStore):
 
     # --- loading -----------------------------------------------------------------------------------
     def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+        self.client.zadd(f"{self.prefix}:loading", {version: time.time()}, nx=True)
         written = 0
         for batch in batched(items, BATCH):
             pipe = self.client.pipeline(transaction=False)
@@ -55,7 +62,9 @@ class RedisStore(ServingStore):
         return written
 
     def count(self, version: str, prefix: bytes) -> int:
-        return sum(1 for _ in self.client.scan_iter(match=self._key(version, prefix) + b"*", count=10_000))
+        """Exact: SCAN may return a key twice while the server rehashes, so keys are counted once each
+        (the driver holds the version's keys of `prefix` meanwhile: about 60 bytes per member)."""
+        return len(set(self.client.scan_iter(match=self._key(version, prefix) + b"*", count=10_000)))
 
     def switch(self, manifest: Manifest) -> list[str]:
         version = manifest.version
@@ -63,16 +72,19 @@ class RedisStore(ServingStore):
         pipe = self.client.pipeline(transaction=True)  # MULTI/EXEC: pointer and version list together
         pipe.set(f"{self.prefix}:current", version)
         pipe.zadd(f"{self.prefix}:versions", {version: time.time()})
+        pipe.zrem(f"{self.prefix}:loading", version)
         pipe.execute()
         self._current = None
         others = [v for v in self.versions() if v != version]
         dropped = others[: max(len(others) - self.keep, 0)]
-        for old in dropped:
+        abandoned = self.client.zrangebyscore(f"{self.prefix}:loading", 0, time.time() - ABANDONED_SECONDS)
+        for old in dropped + [v.decode() for v in abandoned]:
             self.discard(old)
         return dropped
 
     def discard(self, version: str) -> None:
         self.client.zrem(f"{self.prefix}:versions", version)
+        self.client.zrem(f"{self.prefix}:loading", version)
         for keys in batched(self.client.scan_iter(match=self._key(version, b"*"), count=10_000), BATCH):
             pipe = self.client.pipeline(transaction=False)
             for key in keys:
@@ -85,7 +97,7 @@ class RedisStore(ServingStore):
     # --- reading -----------------------------------------------------------------------------------
     def current(self) -> Manifest | None:
         cached = self._current
-        if cached is None or time.monotonic() - cached[0] > REFRESH_SECONDS:
+        if cached is None or time.monotonic() - cached[0] > self.refresh:
             version = self.client.get(f"{self.prefix}:current")
             cached = (time.monotonic(), None if version is None else self.manifest(version.decode()))
             self._current = cached
@@ -107,7 +119,7 @@ class RedisStore(ServingStore):
 
     def withdrawn(self, version: str) -> Withdrawn:
         cached = self._withdrawn
-        if cached is None or cached[0] != version or time.monotonic() - cached[1] > REFRESH_SECONDS:
+        if cached is None or cached[0] != version or time.monotonic() - cached[1] > self.refresh:
             cached = (version, time.monotonic(), Withdrawn.from_json(self.get(version, b"~withdrawn")))
             self._withdrawn = cached
         return cached[2]

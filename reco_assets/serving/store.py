@@ -11,11 +11,13 @@ several API machines). Both are plain picklable objects holding only their confi
 can load its rows with the same object the driver switches with.
 """
 
+import hashlib
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 
 import orjson
 
@@ -36,8 +38,8 @@ def source_key(source_id: str) -> bytes:
 
 
 def new_version(day: str, source: str) -> str:
-    """A version name that sorts by load time within a day: ``2026-10-31.batch.20261123T221503.a1b2``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    """A version name whose third part sorts by load time: ``2026-10-31.batch.20261123T221503123456.a1b2``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     return f"{day}.{source}.{stamp}.{secrets.token_hex(2)}"
 
 
@@ -54,6 +56,8 @@ class Manifest:
     """UTC, ISO 8601."""
     fallback: bytes = b"{}"
     """The payload answered for a member without one (JSON, `member_id` filled in at request time)."""
+    cards_written_at: float = 0.0
+    """When the cards it was built from were published (epoch seconds): which publication it serves."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self) | {"fallback": orjson.loads(self.fallback)})
@@ -75,6 +79,11 @@ class Withdrawn:
     as_of: str
     """Which snapshot said so, e.g. ``2026-11-01 11:00``; empty when none did."""
     style_ids: frozenset[str]
+
+    @cached_property
+    def digest(self) -> str:
+        """Short fingerprint of the list (answers' ETags change with it)."""
+        return hashlib.blake2b(self.to_json(), digest_size=8).hexdigest()
 
     def to_json(self) -> bytes:
         return orjson.dumps({"as_of": self.as_of, "style_ids": sorted(self.style_ids)})
