@@ -17,9 +17,10 @@ written) when it is installed, else an asyncio + aiohttp client in a child proce
 scheduled send, waits for a free connection included; on 2 cores it saturates below 1000/s). A last run
 at the highest rate loads a second version of the same payloads while it runs, switches to it, then rolls
 back to the first: it reports the versions the answers came from, and any error or mixed answer.
-`--synthetic N` also times loading N generated payloads of the demo's median size into each store (from
-`spark.range(N)`, never collected), then discards them; skipped when the disk (LMDB) or the memory
-(Redis) has not room for them.
+A run at the highest rate with one in 20 of the version's styles withdrawn measures the answers that are
+decoded and filtered at request time. `--synthetic N` also times loading N generated payloads of the
+demo's median size into each store (from `spark.range(N)`, never collected), then discards them; skipped
+when the disk (LMDB) or the memory (Redis) has not room for them.
 
 Everything runs on one machine: Spark, the API (one process) and the generator share its cores.
 """
@@ -56,8 +57,8 @@ from reco_assets.resources import local_resources
 from reco_assets.resources.serving import ServingResource
 from reco_assets.serving import published
 from reco_assets.serving.loading import load
-from reco_assets.serving.payloads import member_payloads, store_rows
-from reco_assets.serving.store import MEMBER, Manifest, ServingStore, new_version
+from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
+from reco_assets.serving.store import MEMBER, NOTHING_WITHDRAWN, Manifest, ServingStore, Withdrawn, new_version
 from reco_assets.settings import RecoSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -497,6 +498,19 @@ class Driver:
         print(f"{self.store} at {rate}/s: {measured.row()}", flush=True)
         return measured
 
+    def with_withdrawals(self, rate: int, seconds: int, store: ServingStore, day: Day, version: str) -> Measured:
+        """At `rate` while one in 20 of the styles the version names are withdrawn (as after a release
+        snapshot): answers naming one are decoded, filtered and encoded again."""
+        styles = sorted(carded_styles(day.frame).toArrow().column("style_id").to_pylist())
+        store.set_withdrawn(version, Withdrawn("benchmark", frozenset(styles[::20])))
+        time.sleep(1.5)  # the API's Redis store re-reads the list within a second
+        try:
+            measured = Measured(self.store, f"{rate} + 5% withdrawn", self.start(rate, seconds).result())
+        finally:
+            store.set_withdrawn(version, NOTHING_WITHDRAWN)
+        print(f"{self.store} with withdrawals: {measured.row()}", flush=True)
+        return measured
+
     def across_switches(self, rate: int, store: ServingStore, day: Day, first: str) -> Measured:
         """At `rate`, from 2 s before a second version is loaded and switched to, to 2 s after the rollback
         to `first`."""
@@ -541,6 +555,8 @@ def benchmark_store(kind: str, day: Day, args, generator, ids: Path, median: int
         with api(target) as url:
             driver = Driver(generator, kind, url, ids)
             runs += [driver.fixed_rate(rate, args.seconds) for rate in args.rates]
+            runs.append(driver.with_withdrawals(max(args.rates), args.seconds, store, day, first))
+            time.sleep(1.5)
             runs.append(driver.across_switches(max(args.rates), store, day, first))
         if args.synthetic:
             synthetic = load_synthetic(day.frame.sparkSession, target, store, args.synthetic, median)
