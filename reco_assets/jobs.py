@@ -196,9 +196,12 @@ def serving_sensor(
     for day in _recent_days(landing):
         if not _cards_published(cards, day) or (current and day < current.as_of_date):
             continue
-        day_cards = published.cards(lakehouse, date.fromisoformat(day))
-        if not day_cards.is_served_by(current):
-            pending.append((day, f"{day_cards.label}:{day_cards.written_at() * 1000:.0f}"))
+        try:
+            day_cards = published.cards(lakehouse, date.fromisoformat(day))
+            if not day_cards.is_served_by(current):
+                pending.append((day, f"{day_cards.label}:{day_cards.written_at() * 1000:.0f}"))
+        except MissingPartition:  # materialized in the instance, not in this lakehouse: nothing to load
+            continue
     request = lambda item: RunRequest(run_key=f"serve:{item[0]}:{item[1]}", partition_key=item[0])  # noqa: E731
     # the latest day first: an earlier day's failed load must not keep the newest cards from being served
     return _first(context, serving_job, pending[::-1], request, "the served version is the latest published cards")
