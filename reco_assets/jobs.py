@@ -91,6 +91,8 @@ serving_job = define_asset_job(
 SENSOR_DAYS = 3
 """The latest landed days the sensors look at (older days are backfills: `python -m reco_assets run`)."""
 AS_OF_TAG = "reco/as_of"
+RUN_KEY_TAG = "dagster/run_key"
+"""The tag Dagster puts on a run a sensor started with a run key."""
 SHARED = ("implicit_ratings", "member_cohorts", "style_listings")
 """The daily tables the cohort runs read (besides ingestion's)."""
 
@@ -202,9 +204,16 @@ def serving_sensor(
                 pending.append((day, f"{day_cards.label}:{day_cards.written_at() * 1000:.0f}"))
         except MissingPartition:  # materialized in the instance, not in this lakehouse: nothing to load
             continue
-    request = lambda item: RunRequest(run_key=f"serve:{item[0]}:{item[1]}", partition_key=item[0])  # noqa: E731
-    # the latest day first: an earlier day's failed load must not keep the newest cards from being served
-    return _first(context, serving_job, pending[::-1], request, "the served version is the latest published cards")
+    key = lambda item: f"serve:{item[0]}:{item[1]}"  # noqa: E731
+    # the latest day first; a publication whose load already ran (and failed) is not asked again, so it
+    # does not hold back the others
+    pending = [item for item in pending[::-1] if not _attempted(context, key(item))]
+    request = lambda item: RunRequest(run_key=key(item), partition_key=item[0])  # noqa: E731
+    return _first(context, serving_job, pending, request, "the served version is the latest published cards")
+
+
+def _attempted(context: SensorEvaluationContext, run_key: str) -> bool:
+    return bool(context.instance.get_run_records(RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 @asset_check(asset="member_cards", name="ready_before_release", blocking=False)

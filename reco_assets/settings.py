@@ -235,7 +235,10 @@ class RecoSettings(ConfigurableResource):
 
     # --- serving --------------------------------------------------------------------------------
     serving_previous_versions: int = Field(
-        2, ge=0, description="Served versions kept besides the current one, for rollback (project choice)."
+        2,
+        ge=1,
+        description="Served versions kept besides the current one, for rollback (project choice; at least one, "
+        "so that a request that read the pointer just before a switch still finds its version).",
     )
     serving_max_age_hours: float = Field(
         36.0,

@@ -207,17 +207,30 @@ def test_the_serving_sensor_loads_each_publication_of_the_cards_once_never_an_ol
     day, before = date.fromisoformat(DAY), date.fromisoformat("2026-10-30")
     cards = lambda on: [str(MultiPartitionKey({"date": str(on), "cohort": c})) for c in COHORTS]  # noqa: E731
     with DagsterInstance.ephemeral() as instance:
+        _land(tmp_path / "landing", before)
         _land(tmp_path / "landing", day)
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # no cards yet
-        _publish_cards(lakehouse, day)
-        _materialize(instance, "member_cards", *cards(day)[:-1])
+        _materialize(instance, "member_cards", *cards(day))
+        # materialized in the instance but not in this lakehouse: nothing to load
+        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
+        _publish_cards(lakehouse, before)
+        _materialize(instance, "member_cards", *cards(before)[:-1])
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)  # one cohort missing
-        _materialize(instance, "member_cards", cards(day)[-1])
-        (load,) = _run(serving_sensor, instance, landing, **resources)
+        _materialize(instance, "member_cards", cards(before)[-1])
+        _publish_cards(lakehouse, day)
+        (load,) = _run(serving_sensor, instance, landing, **resources)  # the latest day first
         written_at = published.cards(lakehouse, day).written_at()
         assert (load.partition_key, load.run_key) == (DAY, f"serve:{DAY}:batch:{written_at * 1000:.0f}")
 
-        store = serving.open(1)  # the day's cards are served: nothing to do
+        # its load ran and failed: the next pending day is asked for instead of the same run again
+        failed = instance.add_run(
+            DagsterRun(job_name="serving_job", run_id=make_new_run_id(), tags={"dagster/run_key": load.run_key})
+        )
+        instance.report_run_failed(failed)
+        (other,) = _run(serving_sensor, instance, landing, **resources)
+        assert other.partition_key == str(before)
+
+        store = serving.open(1)  # the day's cards are served: nothing to do (the day before is older)
         store.write("v1", iter([(b"m:1", b"{}")]))
         store.switch(Manifest("v1", DAY, "member_cards", 1, "2026-11-01T00:00:00+00:00", cards_written_at=written_at))
         assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
@@ -225,14 +238,6 @@ def test_the_serving_sensor_loads_each_publication_of_the_cards_once_never_an_ol
         _publish_cards(lakehouse, day)  # published again (a re-run): served again
         (again,) = _run(serving_sensor, instance, landing, **resources)
         assert again.partition_key == DAY and again.run_key != load.run_key
-
-        store.write("v2", iter([(b"m:1", b"{}")]))
-        republished = published.cards(lakehouse, day).written_at()
-        store.switch(Manifest("v2", DAY, "member_cards", 1, "2026-11-01T01:00:00+00:00", cards_written_at=republished))
-        _land(tmp_path / "landing", before)  # an earlier day's cards, published later, do not replace it
-        _publish_cards(lakehouse, before)
-        _materialize(instance, "member_cards", *cards(before))
-        assert isinstance(_run(serving_sensor, instance, landing, **resources), SkipReason)
 
 
 def test_the_freshness_check_runs_before_the_first_release_on_yesterdays_cards():

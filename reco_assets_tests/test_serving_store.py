@@ -126,21 +126,28 @@ def test_switching_under_concurrent_reads_never_mixes_or_misses(store):
     assert store.current().version == "2026-10-31.batch.07"
 
 
+def _gone_or_expiring(store, version: str) -> bool:
+    if isinstance(store, RedisStore):
+        client = redis.Redis.from_url(store.url)
+        keys = list(client.scan_iter(match=f"{store.prefix}:{version}:*"))
+        return bool(keys) and all(client.ttl(k) > 0 for k in keys)
+    return store.get(version, member_key("1")) is None
+
+
 def test_a_load_abandoned_by_a_crash_is_removed_at_a_later_switch(store, monkeypatch):
     import reco_assets.serving.lmdb_store as lmdb_store
     import reco_assets.serving.redis_store as redis_store
 
     crashed = load(store, "2026-10-30.batch.crashed")  # loaded, never switched to
-    monkeypatch.setattr(lmdb_store, "ABANDONED_SECONDS", -1)
-    monkeypatch.setattr(redis_store, "ABANDONED_SECONDS", -1)
     store.switch(load(store, "2026-10-31.batch.next"))
-    assert store.get(crashed.version, member_key("1")) is None or isinstance(store, RedisStore)
-    if isinstance(store, RedisStore):  # expiring
-        client = redis.Redis.from_url(store.url)
-        keys = list(client.scan_iter(match=f"{store.prefix}:{crashed.version}:*"))
-        assert keys and all(client.ttl(k) > 0 for k in keys)
-    assert store.current().version == "2026-10-31.batch.next"
-    assert store.get("2026-10-31.batch.next", member_key("1")) is not None
+    assert store.get(crashed.version, member_key("1")) is not None  # a recent load may still be running
+    assert not _gone_or_expiring(store, crashed.version)
+    monkeypatch.setattr(lmdb_store, "ABANDONED_SECONDS", -1)  # now it has been loading for too long
+    monkeypatch.setattr(redis_store, "ABANDONED_SECONDS", -1)
+    store.switch(load(store, "2026-11-01.batch.later"))
+    assert _gone_or_expiring(store, crashed.version)
+    assert store.current().version == "2026-11-01.batch.later"
+    assert store.get("2026-11-01.batch.later", member_key("1")) is not None
 
 
 def test_a_version_failing_a_check_is_discarded_and_the_served_one_stays(store):
@@ -157,4 +164,22 @@ def test_a_version_failing_a_check_is_discarded_and_the_served_one_stays(store):
     with pytest.raises(Failure, match="payloads_match_cards"):
         list(publish([bad], [check("payloads_match_cards", 3, "sampled payloads that differ")]))
     assert store.current() == served and store.versions() == [served.version]
-    assert store.manifest("2026-11-01.batch.bad") is None
+    assert _gone_or_expiring(store, "2026-11-01.batch.bad")
+
+
+def test_a_later_publication_served_meanwhile_is_not_replaced(store):
+    """Two loads of the same day overlapped: the one built from the older publication of the cards is
+    discarded at its switch instead of replacing the newer one."""
+    from dataclasses import replace
+
+    from reco_assets.assets.serving import LoadedVersion
+    from reco_assets.serving.store import NOTHING_WITHDRAWN
+
+    newer = replace(load(store, "2026-10-31.batch.newer"), cards_written_at=200.0)
+    store.switch(newer)
+    older = LoadedVersion(
+        store, replace(load(store, "2026-10-31.batch.older"), cards_written_at=100.0), lambda: NOTHING_WITHDRAWN
+    )
+    older.commit()
+    assert store.current() == newer and older.older_than_served
+    assert _gone_or_expiring(store, "2026-10-31.batch.older")

@@ -55,19 +55,28 @@ class LoadedVersion:
     served_day: str | None = None
     dropped: list[str] = field(default_factory=list)
 
+    served_cards_at: float = 0.0
+
     @property
     def older_than_served(self) -> bool:
-        return self.served_day is not None and self.served_day > self.manifest.as_of_date
+        """A later day, or a later publication of the same day's cards, is served (by a run that overlapped)."""
+        served = (self.served_day or "", self.served_cards_at)
+        return served > (self.manifest.as_of_date, self.manifest.cards_written_at)
 
     def commit(self) -> None:
         current = self.store.current()
-        self.served_day = current and current.as_of_date
+        if current is not None:
+            self.served_day, self.served_cards_at = current.as_of_date, current.cards_written_at
         if self.older_than_served:  # a backfill never replaces a later day's version
             self.discard()
             return
         self.withdrawn = self.withdrawals()
         self.store.set_withdrawn(self.manifest.version, self.withdrawn)
         self.dropped = self.store.switch(self.manifest)
+        later = self.withdrawals()  # a snapshot that landed during the switch applies to the new version
+        if later != self.withdrawn:
+            self.withdrawn = later
+            self.store.set_withdrawn(self.manifest.version, later)
 
     def discard(self) -> None:
         self.store.discard(self.manifest.version)
@@ -116,7 +125,7 @@ def served_feeds(
             "withdrawn_styles": MetadataValue.int(len(staged.withdrawn.style_ids)),
             "store": MetadataValue.text(serving.store),
             "dropped_versions": MetadataValue.json(staged.dropped),
-            **({} if served else {"not_served": MetadataValue.text(f"a later day ({current}) is served")}),
+            **({} if served else {"not_served": MetadataValue.text(f"later cards (of {current}) are served")}),
         }
     )
 

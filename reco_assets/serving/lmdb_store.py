@@ -74,6 +74,9 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 class LmdbStore(ServingStore):
+    errors = (lmdb.Error, OSError)
+    blocking = False
+
     def __init__(self, root: str, keep: int = 2):
         self.root = Path(root)
         self.keep = keep
@@ -138,13 +141,17 @@ class LmdbStore(ServingStore):
         return dropped
 
     def _abandoned(self) -> list[str]:
-        """Versions never switched to whose folder has not changed for `ABANDONED_SECONDS`."""
+        """Versions never switched to whose files have not been written for `ABANDONED_SECONDS`."""
         folder, switched = self.root / "versions", set(self.versions())
         now = time.time()
+
+        def last_written(path: Path) -> float:
+            return max((f.stat().st_mtime for f in path.iterdir()), default=path.stat().st_mtime)
+
         return [
             p.name
             for p in (folder.iterdir() if folder.is_dir() else [])
-            if p.is_dir() and p.name not in switched and now - p.stat().st_mtime > ABANDONED_SECONDS
+            if p.is_dir() and p.name not in switched and now - last_written(p) > ABANDONED_SECONDS
         ]
 
     def discard(self, version: str) -> None:

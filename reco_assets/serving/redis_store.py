@@ -19,10 +19,13 @@ from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
 BATCH = 1_000
 ABANDONED_SECONDS = 6 * 3600
 TIMEOUT_SECONDS = 2.0
-"""Connect and read timeout: a stalled server fails a request (503) instead of holding the API."""
+"""Connect and read timeout: a request to a stalled server fails (503) after it."""
 
 
 class RedisStore(ServingStore):
+    errors = (redis.RedisError, OSError)
+    blocking = True
+
     def __init__(self, url: str, prefix: str = "reco", keep: int = 2, grace: int = 300, refresh: float = 1.0):
         """`refresh`: seconds an API process reuses the pointer and a version's withdrawn list before reading
         them again, so that a request costs one round trip. A switch reaches every API process within it;
@@ -63,7 +66,7 @@ class RedisStore(ServingStore):
 
     def count(self, version: str, prefix: bytes) -> int:
         """Exact: SCAN may return a key twice while the server rehashes, so keys are counted once each
-        (the driver holds the version's keys of `prefix` meanwhile: about 60 bytes per member)."""
+        (the driver holds the version's keys of `prefix` meanwhile: about 100-130 bytes per member)."""
         return len(set(self.client.scan_iter(match=self._key(version, prefix) + b"*", count=10_000)))
 
     def switch(self, manifest: Manifest) -> list[str]:

@@ -104,6 +104,10 @@ class ServingStore(ABC):
 
     keep: int
     """Versions kept besides the current one (for rollback)."""
+    errors: tuple[type[Exception], ...]
+    """What a read raises when the store is unavailable (the API answers 503)."""
+    blocking: bool
+    """Reads wait on a network round trip: the API runs them off its event loop."""
 
     # --- loading (Spark tasks write; the driver checks, then switches) -------------------------------
     @abstractmethod
