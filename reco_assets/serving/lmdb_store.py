@@ -75,7 +75,6 @@ def _replace(path: Path, data: bytes) -> None:
 
 class LmdbStore(ServingStore):
     errors = (lmdb.Error, OSError)
-    blocking = False
 
     def __init__(self, root: str, keep: int = 2):
         self.root = Path(root)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 import redis
+import redis.asyncio
 
 from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
 
@@ -24,7 +25,6 @@ TIMEOUT_SECONDS = 2.0
 
 class RedisStore(ServingStore):
     errors = (redis.RedisError, OSError)
-    blocking = True
 
     def __init__(self, url: str, prefix: str = "reco", keep: int = 2, grace: int = 300, refresh: float = 1.0):
         """`refresh`: seconds an API process reuses the pointer and a version's withdrawn list before reading
@@ -32,6 +32,7 @@ class RedisStore(ServingStore):
         each answer still comes from one version, and the previous versions stay readable."""
         self.url, self.prefix, self.keep, self.grace, self.refresh = url, prefix, keep, grace, refresh
         self._client: redis.Redis | None = None
+        self._async_client: redis.asyncio.Redis | None = None
         self._manifests: dict[str, Manifest] = {}
         self._current: tuple[float, Manifest | None] | None = None
         self._withdrawn: tuple[str, float, Withdrawn] | None = None
@@ -49,6 +50,15 @@ class RedisStore(ServingStore):
                 self.url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
             )
         return self._client
+
+    @property
+    def async_client(self) -> redis.asyncio.Redis:
+        """The API's client (made in its event loop on first use): a slow server holds no other request."""
+        if self._async_client is None:
+            self._async_client = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+            )
+        return self._async_client
 
     def _key(self, version: str, key: bytes) -> bytes:
         return f"{self.prefix}:{version}:".encode() + key
@@ -99,12 +109,10 @@ class RedisStore(ServingStore):
 
     # --- reading -----------------------------------------------------------------------------------
     def current(self) -> Manifest | None:
-        cached = self._current
-        if cached is None or time.monotonic() - cached[0] > self.refresh:
+        if self._stale_current():
             version = self.client.get(f"{self.prefix}:current")
-            cached = (time.monotonic(), None if version is None else self.manifest(version.decode()))
-            self._current = cached
-        return cached[1]
+            self._current = (time.monotonic(), None if version is None else self.manifest(version.decode()))
+        return self._current[1]
 
     def manifest(self, version: str) -> Manifest | None:
         if version not in self._manifests:  # a version's manifest never changes
@@ -121,8 +129,37 @@ class RedisStore(ServingStore):
         return self.client.get(self._key(version, key))
 
     def withdrawn(self, version: str) -> Withdrawn:
+        if self._stale_withdrawn(version):
+            self._withdrawn = (version, time.monotonic(), Withdrawn.from_json(self.get(version, b"~withdrawn")))
+        return self._withdrawn[2]
+
+    def _stale_withdrawn(self, version: str) -> bool:
         cached = self._withdrawn
-        if cached is None or cached[0] != version or time.monotonic() - cached[1] > self.refresh:
-            cached = (version, time.monotonic(), Withdrawn.from_json(self.get(version, b"~withdrawn")))
-            self._withdrawn = cached
-        return cached[2]
+        return cached is None or cached[0] != version or time.monotonic() - cached[1] > self.refresh
+
+    def _stale_current(self) -> bool:
+        return self._current is None or time.monotonic() - self._current[0] > self.refresh
+
+    # --- the same reads, for the API's event loop ----------------------------------------------------
+    async def current_async(self) -> Manifest | None:
+        if self._stale_current():
+            version = await self.async_client.get(f"{self.prefix}:current")
+            manifest = None
+            if version is not None:
+                name = version.decode()
+                manifest = self._manifests.get(name)
+                if manifest is None:
+                    data = await self.async_client.get(self._key(name, b"~manifest"))
+                    manifest = Manifest.from_json(data) if data is not None else None
+                    self._manifests = {name: manifest} if manifest else self._manifests
+            self._current = (time.monotonic(), manifest)
+        return self._current[1]
+
+    async def get_async(self, version: str, key: bytes) -> bytes | None:
+        return await self.async_client.get(self._key(version, key))
+
+    async def withdrawn_async(self, version: str) -> Withdrawn:
+        if self._stale_withdrawn(version):
+            data = await self.get_async(version, b"~withdrawn")
+            self._withdrawn = (version, time.monotonic(), Withdrawn.from_json(data))
+        return self._withdrawn[2]

@@ -106,8 +106,6 @@ class ServingStore(ABC):
     """Versions kept besides the current one (for rollback)."""
     errors: tuple[type[Exception], ...]
     """What a read raises when the store is unavailable (the API answers 503)."""
-    blocking: bool
-    """Reads wait on a network round trip: the API runs them off its event loop."""
 
     # --- loading (Spark tasks write; the driver checks, then switches) -------------------------------
     @abstractmethod
@@ -147,6 +145,16 @@ class ServingStore(ABC):
     @abstractmethod
     def withdrawn(self, version: str) -> Withdrawn:
         """The withdrawn styles of `version`."""
+
+    # --- reading from the API's event loop: a network store overrides these with an asynchronous client --
+    async def current_async(self) -> Manifest | None:
+        return self.current()
+
+    async def get_async(self, version: str, key: bytes) -> bytes | None:
+        return self.get(version, key)
+
+    async def withdrawn_async(self, version: str) -> Withdrawn:
+        return self.withdrawn(version)
 
     def rollback(self, version: str) -> None:
         """Serve a kept version again."""
