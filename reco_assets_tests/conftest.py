@@ -36,10 +36,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url():
-    """A real redis-server on a loopback port for the session (Debian's `redis-server`; `.ci/run` installs it
-    when it runs as root). Tests that need it skip, saying so, where it is not installed."""
+def start_redis():
+    """A real redis-server on a free loopback port, without persistence: (process, url). Skips the test,
+    saying why, where Debian's `redis-server` is not installed (`.ci/run` installs it when run as root)."""
     import shutil
     import subprocess
     import time
@@ -62,6 +61,13 @@ def redis_url():
             break
         except redis.ConnectionError:
             time.sleep(0.05)
+    return server, url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real redis-server on a loopback port for the session."""
+    server, url = start_redis()
     yield url
     server.terminate()
     server.wait(10)

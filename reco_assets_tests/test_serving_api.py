@@ -18,7 +18,7 @@ from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.serving.redis_store import RedisStore
 from reco_assets.serving.store import SOURCE, Manifest, ServingStore, Withdrawn, member_key
 
-from .conftest import free_port
+from .conftest import free_port, start_redis
 
 TOKENS = ("token-one", "token-two")
 MEMBERS = ("1", "2", str(2**63 - 1))
@@ -96,6 +96,14 @@ def api(request, tmp_path_factory):
         # the server reads the pointer on every request here, so each test sees its own switch at once
         env |= {"RECO_REDIS_URL": url, "RECO_REDIS_PREFIX": prefix, "RECO_REDIS_REFRESH_SECONDS": "0"}
         store = RedisStore(url, prefix, keep=2, refresh=0)
+    server, url = serve(home, port, env)
+    yield url, store
+    server.terminate()
+    server.wait(10)
+
+
+def serve(home, port: int, env: dict) -> tuple[subprocess.Popen, str]:
+    """`python -m reco_assets serve` on `port`, once it answers `/healthz`."""
     server = subprocess.Popen(
         [sys.executable, "-m", "reco_assets", "serve", "--home", str(home), "--port", str(port)],
         env=env,
@@ -110,9 +118,7 @@ def api(request, tmp_path_factory):
         except requests.ConnectionError:
             assert server.poll() is None, server.stdout.read().decode()
             time.sleep(0.1)
-    yield url, store
-    server.terminate()
-    server.wait(10)
+    return server, url
 
 
 def get(url: str, path: str, token: str | None = TOKENS[0], **headers) -> requests.Response:
@@ -250,3 +256,35 @@ def test_a_switch_under_concurrent_requests_never_fails_or_mixes(api):
             thread.join()
     assert problems == []
     assert len(seen) >= 4  # the clients saw the switches
+
+
+def test_a_redis_server_that_goes_away_gives_503_and_the_process_stays_healthy(tmp_path):
+    """Its own redis-server, stopped while the API runs: requests answer 503 with the reason (after at most
+    the client's timeout), and `/healthz` answers at once."""
+    redis_server, redis_url = start_redis()
+    prefix = "gone"
+    env = dict(
+        os.environ,
+        RECO_API_TOKENS=TOKENS[0],
+        RECO_SERVING_STORE="redis",
+        RECO_REDIS_URL=redis_url,
+        RECO_REDIS_PREFIX=prefix,
+        RECO_REDIS_REFRESH_SECONDS="0",
+    )
+    api_server, url = serve(tmp_path, free_port(), env)
+    try:
+        publish(RedisStore(redis_url, prefix, keep=2), "2026-10-31.batch.20261101T000000.0001")
+        assert get(url, "/v1/members/1/recommendations").status_code == 200
+        redis_server.terminate()
+        redis_server.wait(10)
+        gone = get(url, "/v1/members/1/recommendations")
+        assert gone.status_code == 503 and "serving store unavailable" in gone.json()["detail"]
+        assert get(url, "/readyz").status_code == 503
+        started = time.perf_counter()
+        assert get(url, "/healthz", token=None).status_code == 200
+        assert time.perf_counter() - started < 1
+    finally:
+        api_server.terminate()
+        api_server.wait(10)
+        if redis_server.poll() is None:
+            redis_server.terminate()
