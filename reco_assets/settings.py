@@ -217,6 +217,12 @@ class RecoSettings(ConfigurableResource):
         "test window (the rankings and metrics of the scored members are computed on the driver; 20,000 members "
         "give NDCG@10 a standard error below 0.003). The demo scores about 4,000, all of them.",
     )
+    evaluation_bootstrap_draws: int = Field(
+        200,
+        ge=20,
+        description="Bootstrap resamples of the scored members behind each figure's 95 % interval (`ci_low`, "
+        "`ci_high` of `offline_evaluation`); the same resamples for every method (project choice).",
+    )
     evaluation_ablations: bool = Field(
         True, description="Also backtest without the boost, without diversification and with one global ALS."
     )

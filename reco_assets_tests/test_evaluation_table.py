@@ -56,6 +56,14 @@ def test_segments_methods_and_values():
     assert value(table, "men_3", "model", "diversity", 2) == 1.0  # 12 and 13 are both class a
     assert value(table, "all", "model", "novelty", 1) == pytest.approx((1.0 + 2.0) / 2)
     pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False)  # the stored types
+    # every mean over members has its bootstrap interval around it; coverage, not a mean, has none
+    means = table[table.metric != "coverage"]
+    assert means.ci_low.notna().all() and (means.ci_low <= means.value + 1e-12).all()
+    assert (means.value <= means.ci_high + 1e-12).all()
+    assert table[table.metric == "coverage"].ci_low.isna().all()
+    # both members hit within 2 (mrr@2 is 0.5 for each): every resample's mean is 1
+    row = table.query("segment == 'all' and method == 'repeat' and metric == 'hit_rate' and k == 2")
+    assert (row.ci_low.item(), row.value.item(), row.ci_high.item()) == (1.0, 1.0, 1.0)
 
 
 def test_gate_on_the_table():

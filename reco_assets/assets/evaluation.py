@@ -59,7 +59,14 @@ def offline_evaluation(
     backtest = run_backtest(
         spark.session(), lakehouse, day, settings, settings.evaluation_ablations, settings.evaluation_styles
     )
-    table = evaluation_table(backtest, day, settings.evaluation_ks, settings.model_key())
+    table = evaluation_table(
+        backtest,
+        day,
+        settings.evaluation_ks,
+        settings.model_key(),
+        settings.evaluation_bootstrap_draws,
+        settings.evaluation_seed,
+    )
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
         for name in (

@@ -93,3 +93,28 @@ def coverage(ranked: pd.DataFrame, members: pd.Index, ks: list[int], catalog_siz
         ("coverage", k): (lists.loc[lists["rank"] <= k, "item_id"].nunique() / catalog_size if catalog_size else 0.0)
         for k in ks
     }
+
+
+def bootstrap_weights(members: pd.Index, draws: int, seed: int) -> pd.DataFrame:
+    """Poisson(1) weights per (draw, member): each row resamples the members with replacement (the Poisson
+    bootstrap). Drawn once per set of members and shared by every method, so that the intervals of two
+    methods come from the same resamples (a paired comparison)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.poisson(1.0, size=(draws, len(members))).astype(np.float32), columns=members)
+
+
+def mean_intervals(
+    per_member: pd.DataFrame, weights: pd.DataFrame, level: float = 0.95
+) -> dict[object, tuple[float, float, float]]:
+    """Per column of `per_member` (one row per member): (mean, low, high), the percentile interval of the
+    bootstrapped means at `level`. Done by hand as one matrix product over all columns and draws: a
+    resampling library would loop over the columns, methods and segments, thousands of them a day."""
+    if per_member.empty:
+        return {}
+    chosen = weights[per_member.index].to_numpy(dtype=np.float64)
+    totals = chosen.sum(axis=1, keepdims=True)
+    means = (chosen @ per_member.to_numpy(dtype=np.float64)) / np.where(totals > 0, totals, np.nan)
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(means, [tail, 100 - tail], axis=0)
+    point = per_member.mean().to_numpy(dtype=np.float64)
+    return {key: (float(m), float(lo), float(hi)) for key, m, lo, hi in zip(per_member.columns, point, low, high)}

@@ -8,7 +8,13 @@ import pandas as pd
 import pyarrow as pa
 
 from reco_assets.evaluation.backtest import BASELINES, MODEL, Backtest
-from reco_assets.evaluation.metrics import coverage, member_accuracy, member_lists
+from reco_assets.evaluation.metrics import (
+    bootstrap_weights,
+    coverage,
+    mean_intervals,
+    member_accuracy,
+    member_lists,
+)
 
 SCHEMA = pa.schema(
     [
@@ -21,6 +27,8 @@ SCHEMA = pa.schema(
         ("metric", pa.string()),
         ("k", pa.int64()),
         ("value", pa.float64()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
         ("members", pa.int64()),
         ("model_key", pa.string()),
     ]
@@ -41,20 +49,30 @@ def _segments(backtest: Backtest, relevant: pd.DataFrame) -> dict[str, tuple[pd.
     return segments
 
 
-def _means(per_member: pd.DataFrame, members: pd.Index) -> dict[tuple[str, int], float]:
-    chosen = per_member.loc[per_member.index.intersection(members)]
-    return {} if chosen.empty else {key: float(value) for key, value in chosen.mean().items()}
+def _means(
+    per_member: pd.DataFrame, members: pd.Index, weights: pd.DataFrame
+) -> dict[tuple[str, int], tuple[float, float, float]]:
+    return mean_intervals(per_member.loc[per_member.index.intersection(members)], weights)
 
 
-def evaluation_table(backtest: Backtest, day: date, ks: list[int], model_key: str) -> pd.DataFrame:
+def _without_interval(values: dict) -> dict:
+    return {key: (value, None, None) for key, value in values.items()}
+
+
+def evaluation_table(
+    backtest: Backtest, day: date, ks: list[int], model_key: str, draws: int = 200, seed: int = 7
+) -> pd.DataFrame:
     """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`; `model_key`
     names the model settings evaluated (`RecoSettings.model_key`).
 
-    Per-member figures are computed once per method and relevant set; a segment averages its members."""
+    Per-member figures are computed once per method and relevant set; a segment averages its members, with
+    a 95 % bootstrap interval over them (`draws` resamples, the same for every method; none for coverage,
+    which is not a mean over members)."""
     rows = []
     for level_name, level in backtest.levels.items():
         segments = _segments(backtest, level.relevant)
         everyone = pd.Index(level.relevant["member_id"].unique())
+        weights = bootstrap_weights(everyone, draws, seed)
         for method, ranking in level.rankings.items():
             accuracy = member_accuracy(ranking, level.relevant, ks)
             lists = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
@@ -64,11 +82,13 @@ def evaluation_table(backtest: Backtest, day: date, ks: list[int], model_key: st
                     continue
                 own = accuracy if as_all else member_accuracy(ranking, relevant, ks)
                 values = (
-                    _means(own, scored) | coverage(ranking, scored, ks, level.recommendable) | _means(lists, scored)
+                    _means(own, scored, weights)
+                    | _without_interval(coverage(ranking, scored, ks, level.recommendable))
+                    | _means(lists, scored, weights)
                 )
                 rows += [
-                    (level_name, segment, method, metric, k, value, len(scored))
-                    for (metric, k), value in values.items()
+                    (level_name, segment, method, metric, k, value, low, high, len(scored))
+                    for (metric, k), (value, low, high) in values.items()
                 ]
     table = pd.DataFrame(rows, columns=SCHEMA.names[3:-1]).assign(model_key=model_key)
     table.insert(0, "test_end_date", backtest.split.test_end)

@@ -68,7 +68,14 @@ def tune(
 
             mlflow.log_params({"trial": label} | {k: str(v) for k, v in overrides.items()})
             backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
-            table = evaluation_table(backtest, day, settings.evaluation_ks, settings.model_key())
+            table = evaluation_table(
+                backtest,
+                day,
+                settings.evaluation_ks,
+                settings.model_key(),
+                settings.evaluation_bootstrap_draws,
+                settings.evaluation_seed,
+            )
             overall = table[(table["segment"] == "all") & (table["method"] == MODEL)]
             values = {f"{m}@{k}": overall.query("metric == @m and k == @k")["value"].sum() for m, k in HEADLINE}
             mlflow.log_metrics({name.replace("@", "_at_"): value for name, value in values.items()})
