@@ -15,7 +15,7 @@ from reco_assets.assets.common import partition_date, spec, table_metadata
 from reco_assets.assets.ratings import RATINGS_WINDOW
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.backtest import run_backtest
-from reco_assets.evaluation.report import SCHEMA, evaluation_table, quality_gate
+from reco_assets.evaluation.report import SCHEMA, quality_gate, settings_table
 from reco_assets.evaluation.runs import log_backtest
 from reco_assets.partitions import daily_partitions
 from reco_assets.resources.lakehouse import Lakehouse
@@ -59,14 +59,7 @@ def offline_evaluation(
     backtest = run_backtest(
         spark.session(), lakehouse, day, settings, settings.evaluation_ablations, settings.evaluation_styles
     )
-    table = evaluation_table(
-        backtest,
-        day,
-        settings.evaluation_ks,
-        settings.model_key(),
-        settings.evaluation_bootstrap_draws,
-        settings.evaluation_seed,
-    )
+    table = settings_table(backtest, day, settings)
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
         for name in (

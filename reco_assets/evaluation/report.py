@@ -15,6 +15,7 @@ from reco_assets.evaluation.metrics import (
     member_accuracy,
     member_lists,
 )
+from reco_assets.settings import RecoSettings
 
 SCHEMA = pa.schema(
     [
@@ -95,6 +96,18 @@ def evaluation_table(
     table.insert(0, "train_end_date", backtest.split.train_end)
     table.insert(0, "as_of_date", day)
     return table[SCHEMA.names]
+
+
+def settings_table(backtest: Backtest, day: date, settings: RecoSettings) -> pd.DataFrame:
+    """`evaluation_table` with the cut-offs, model key and bootstrap of `settings` (the asset's and tuning's)."""
+    return evaluation_table(
+        backtest,
+        day,
+        settings.evaluation_ks,
+        settings.model_key(),
+        settings.evaluation_bootstrap_draws,
+        settings.evaluation_seed,
+    )
 
 
 @dataclass(frozen=True)

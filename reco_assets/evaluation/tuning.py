@@ -11,7 +11,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from reco_assets.evaluation.backtest import MODEL, run_backtest
-from reco_assets.evaluation.report import evaluation_table
+from reco_assets.evaluation.report import settings_table
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
@@ -68,14 +68,7 @@ def tune(
 
             mlflow.log_params({"trial": label} | {k: str(v) for k, v in overrides.items()})
             backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
-            table = evaluation_table(
-                backtest,
-                day,
-                settings.evaluation_ks,
-                settings.model_key(),
-                settings.evaluation_bootstrap_draws,
-                settings.evaluation_seed,
-            )
+            table = settings_table(backtest, day, settings)
             overall = table[(table["segment"] == "all") & (table["method"] == MODEL)]
             values = {f"{m}@{k}": overall.query("metric == @m and k == @k")["value"].sum() for m, k in HEADLINE}
             mlflow.log_metrics({name.replace("@", "_at_"): value for name, value in values.items()})

@@ -7,14 +7,13 @@ from pyspark.sql import DataFrame
 
 from reco_assets.serving.store import ServingStore
 
+WRITTEN = pa.schema([("written", pa.int64())])
+
 
 def _load_task(batches, store: ServingStore, version: str):
     for batch in batches:
         pairs = zip(batch.column("key").to_pylist(), batch.column("value").to_pylist())
         yield pa.RecordBatch.from_pydict({"written": [store.write(version, pairs)]}, schema=WRITTEN)
-
-
-WRITTEN = pa.schema([("written", pa.int64())])
 
 
 def load(rows: DataFrame, store: ServingStore, version: str) -> int:
