@@ -71,8 +71,8 @@ def engines(home: Path) -> None:
     for engine in ("implicit", "mllib"):
         settings = RecoSettings(als_engine=engine)
         backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
-        table = evaluation_table(backtest, day, [10], settings.model_key())
-        chosen = (table["segment"] == "all") & (table["method"] == MODEL) & (table["metric"] == "ndcg")
+        table, _ = evaluation_table([backtest], day, [10], settings.model_key())
+        chosen = (table["segment"] == "all") & (table["method"] == MODEL.name) & (table["metric"] == "ndcg")
         ndcg = table[chosen & (table["k"] == 10)]["value"].sum()
         results[engine] = (backtest.seconds["models"], ndcg, backtest.fits)
         print(

@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from reco_assets.pipeline.methods import DIVERSIFIED
+
 DUCKDB_CONFIG = {"memory_limit": "4GB", "temp_directory": str(Path(tempfile.gettempdir()) / "reco-duckdb")}
 """Checks of a large partition (a million members' affinities) spill to disk rather than take the driver's RAM."""
 
@@ -97,8 +99,12 @@ def boosts_outside_intent(boosted: pa.Table, groups: pa.Table, max_subclasses: i
 
 
 def classes_over_limit(diversified: pa.Table, per_class: int) -> int:
+    """Member x class pairs over the limit, among the rows of methods that diversify (a baseline that is a
+    cohort's champion is published as it was scored, without the limit)."""
+    diversifying = ", ".join(f"'{m}'" for m in DIVERSIFIED)
+    only = f"WHERE method IN ({diversifying})" if "method" in diversified.schema.names else ""
     return _count(
-        f"""SELECT count(*) FROM (SELECT member_id, class_key FROM diversified GROUP BY ALL
+        f"""SELECT count(*) FROM (SELECT member_id, class_key FROM diversified {only} GROUP BY ALL
             HAVING count(*) > {int(per_class)})""",
         diversified=diversified,
     )

@@ -45,6 +45,7 @@ TABLES = {
     "diversified_affinities": "as_of_date",
     "style_listings": "as_of_date",
     "offline_evaluation": "as_of_date",
+    "ranking_champions": "as_of_date",
     "member_cards": "as_of_date",
     "release_catalog": "as_of_date",
     "release_listings": "as_of_date",

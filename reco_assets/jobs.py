@@ -58,7 +58,7 @@ daily_job = define_asset_job(
 )
 evaluation_job = define_asset_job(
     "evaluation_job",
-    selection=AssetSelection.assets("offline_evaluation"),
+    selection=AssetSelection.assets("offline_evaluation", "ranking_champions"),
     partitions_def=daily_partitions,
     description="Backtest of the pipeline on the last days (temporal holdout) and the day's quality gate.",
 )

@@ -227,10 +227,29 @@ class RecoSettings(ConfigurableResource):
         True, description="Also backtest without the boost, without diversification and with one global ALS."
     )
     evaluation_styles: bool = Field(True, description="Also score the product feeds against the styles bought.")
-    quality_gate_margin: float = Field(
-        0.1,
-        description="The day fails, and its member cards are held back, when the model's NDCG@10 over "
-        "subclass-brands is below (1 - margin) x the best baseline's (project choice).",
+    evaluation_origins: int = Field(
+        4,
+        ge=1,
+        description="Origins of the rolling backtest reported for a day: the day and the `evaluation_origin_days` "
+        "apart before it, plus one earlier origin that only fits the blend and the first champion (project "
+        "choice: four weekly origins).",
+    )
+    evaluation_origin_days: int = Field(7, ge=1, description="Days between two origins of the rolling backtest.")
+    cold_start_max_groups: int = Field(
+        2,
+        description="Members with at most this many positively rated groups in training make the "
+        "`little_history` segment of the evaluation (the cold-start share).",
+    )
+    champion_methods: list[str] = Field(
+        default_factory=lambda: ["popularity", "cohort_popularity", "repeat", "no_boost", "model", "blend"],
+        description="Ranking methods a cohort's champion is chosen from (`pipeline/methods.py`); leave `model` "
+        "alone to publish the reference design whatever the backtest says.",
+    )
+    champion_min_members: int = Field(
+        1000,
+        description="A cohort with fewer scored members (summed over the origins) publishes the champion chosen "
+        "over everyone rather than its own: below about a thousand, a cohort's NDCG@10 interval is wider than the "
+        "usual gap between two methods (project choice).",
     )
     gate_unevaluated: Literal["hold", "publish"] = Field(
         "hold",
@@ -306,6 +325,7 @@ class RecoSettings(ConfigurableResource):
             top_k=self.affinity_top_k,
             boost_strength=self.boost_strength,
             max_groups_per_class=self.max_groups_per_class,
+            purchase_points=self.weight_purchase,
         )
 
     def pick(self, cls: type[T], prefix: str = "") -> T:

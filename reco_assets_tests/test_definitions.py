@@ -45,6 +45,7 @@ CONTRACT = {
     "diversified_affinities",
     "style_listings",
     "offline_evaluation",
+    "ranking_champions",
     "member_cards",
     "release_catalog",
     "release_listings",
@@ -62,8 +63,16 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
-    assert parents["member_cards"] == {"diversified_affinities", "style_listings", "catalog", "offline_evaluation"}
-    assert parents["offline_evaluation"] == {"raw_events", "catalog"}  # it replays the pipeline from the inputs
+    assert parents["member_cards"] == {
+        "diversified_affinities",
+        "style_listings",
+        "catalog",
+        "offline_evaluation",
+        "ranking_champions",
+    }
+    # both replay the pipeline from the inputs
+    assert parents["offline_evaluation"] == parents["ranking_champions"] == {"raw_events", "catalog"}
+    assert "ranking_champions" in parents["member_affinities"]  # the champion decides the ranking
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
     assert parents["release_cards"] == {"release_listings", "diversified_affinities", "member_cards"}
@@ -93,7 +102,7 @@ def test_blocking_checks_guard_what_gets_published():
         ("style_listings", "styles_saleable"),
         ("member_cards", "cards_saleable"),
         ("member_cards", "lists_well_formed"),
-        ("offline_evaluation", "model_beats_baselines"),
+        ("ranking_champions", "champion_chosen"),
         ("release_listings", "styles_saleable"),
         ("release_cards", "cards_saleable"),
         ("release_cards", "lists_well_formed"),

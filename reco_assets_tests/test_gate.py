@@ -7,41 +7,54 @@ import pyarrow as pa
 import pytest
 from dagster import Failure
 
+from reco_assets.assets.evaluation import CHAMPIONS_SCHEMA
 from reco_assets.assets.gate import require_gate
-from reco_assets.evaluation.report import SCHEMA
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.settings import RecoSettings
 
 DAY = date(2026, 10, 31)
 KEY = RecoSettings().model_key()
+# the default rolling backtest of 10-31: four origins a week apart after the fitting one, the oldest trained
+# through 10-31 - 7 (holdout) - 4 x 7 = 09-26 on 60 days of events (from 07-29) and catalogs from 09-26
+OLDEST_EVENTS, OLDEST_CATALOG = date(2026, 7, 29), date(2026, 9, 26)
 
 
 def _events(lake: Lakehouse, day: date = DAY) -> None:
     lake.write_partition("raw_events", pa.table({"event_id": ["e1"], "event_date": [day]}), {"event_date": day})
 
 
-def _evaluation(lake: Lakehouse, model: float | None, key: str = KEY) -> None:
-    rows = [] if model is None else [("model", model), ("repeat", 0.20), ("popularity", 0.10)]
-    table = pa.Table.from_pylist(
-        [
-            {
-                "as_of_date": DAY,
-                "train_end_date": date(2026, 10, 24),
-                "test_end_date": DAY,
-                "level": "subclass_brand",
-                "segment": "all",
-                "method": method,
-                "metric": "ndcg",
-                "k": 10,
-                "value": value,
-                "members": 100,
-                "model_key": key,
-            }
-            for method, value in rows
-        ],
-        schema=SCHEMA,
-    )
-    lake.write_partition("offline_evaluation", table, {"as_of_date": DAY})
+def _catalog(lake: Lakehouse, day: date) -> None:
+    lake.write_partition("catalog", pa.table({"style_id": [1], "as_of_date": [day]}), {"as_of_date": day})
+
+
+def _champions(lake: Lakehouse, methods: dict[str, str] | None, key: str = KEY) -> None:
+    """The day's `ranking_champions` (cohort -> method, `all` first); None: an evaluation with nothing scored."""
+    rows = [
+        {
+            "as_of_date": DAY,
+            "cohort": cohort,
+            "method": method,
+            "scope": "all" if cohort == "all" else "cohort",
+            "ndcg": 0.3,
+            "ci_low": 0.25,
+            "ci_high": 0.35,
+            "versus": "model" if method != "model" else "repeat",
+            "versus_ndcg": 0.2,
+            "margin": 0.1,
+            "margin_low": 0.05,
+            "margin_high": 0.15,
+            "best_baseline": "repeat",
+            "best_baseline_ndcg": 0.3 if method == "repeat" else 0.2,
+            "members": 100,
+            "blend_weights": "",
+            "model_key": key,
+        }
+        for cohort, method in (methods or {}).items()
+    ]
+    lake.write_partition("ranking_champions", pa.Table.from_pylist(rows, schema=CHAMPIONS_SCHEMA), {"as_of_date": DAY})
+
+
+MODEL_WINS = {"all": "model", "women_1": "model", "men_2": "model"}
 
 
 def _held(lake: Lakehouse, settings: RecoSettings = RecoSettings()) -> str:
@@ -50,45 +63,86 @@ def _held(lake: Lakehouse, settings: RecoSettings = RecoSettings()) -> str:
     return held.value.description
 
 
+def _passes(lake: Lakehouse, settings: RecoSettings = RecoSettings()):
+    verdict = require_gate(lake, DAY, settings, "member cards")
+    assert verdict.passed and verdict.evaluated
+    return verdict
+
+
 def test_a_day_without_an_evaluation_is_held_back(tmp_path):
     lake = Lakehouse(root=str(tmp_path))
     _events(lake)
     assert "member cards of 2026-10-31 held back: the day has no offline evaluation" in _held(lake)
-    assert "offline_evaluation" in _held(lake)  # the missing table and partition are named
+    assert "ranking_champions" in _held(lake)  # the missing table and partition are named
 
 
-def test_a_failed_evaluation_holds_back_and_a_passing_one_lets_through(tmp_path):
+def test_a_day_whose_champion_is_the_model_is_let_through(tmp_path):
     lake = Lakehouse(root=str(tmp_path))
     _events(lake)
-    _evaluation(lake, model=0.17)  # below 0.9 x 0.20
-    assert "held back by the quality gate: model NDCG@10 0.1700 < threshold 0.1800" in _held(lake)
-    _evaluation(lake, model=0.19)
-    assert require_gate(lake, DAY, RecoSettings(), "member cards").passed
+    _champions(lake, MODEL_WINS)
+    verdict = _passes(lake)
+    assert verdict.champion == "model" and verdict.methods == (("women_1", "model"), ("men_2", "model"))
+
+
+def test_a_day_whose_champion_is_a_baseline_is_let_through(tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    _events(lake)
+    _champions(lake, {"all": "repeat", "women_1": "repeat", "men_2": "popularity"})
+    verdict = _passes(lake)
+    assert (verdict.champion, verdict.best_baseline, verdict.value) == ("repeat", "repeat", 0.3)
+    assert verdict.methods == (("women_1", "repeat"), ("men_2", "popularity"))
+    assert "repeat in 1 cohorts" in verdict.explain() and "popularity in 1 cohorts" in verdict.explain()
 
 
 def test_an_evaluation_with_nothing_to_score_publishes_only_when_the_setting_says_so(tmp_path):
     lake = Lakehouse(root=str(tmp_path))
     _events(lake)
-    _evaluation(lake, model=None)
-    assert "not evaluated" in _held(lake)
+    _champions(lake, None)
+    assert "held back by the quality gate: not evaluated" in _held(lake)
     verdict = require_gate(lake, DAY, RecoSettings(gate_unevaluated="publish"), "member cards")
-    assert not verdict.evaluated and "not evaluated" in verdict.explain()
+    assert not verdict.evaluated and not verdict.passed and "not evaluated" in verdict.explain()
+
+
+def test_champions_of_other_model_settings_are_held_back(tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    _events(lake)
+    _champions(lake, MODEL_WINS, key="other settings")
+    assert "made with other model settings" in _held(lake)
+    _champions(lake, MODEL_WINS)
+    _passes(lake)
 
 
 def test_a_stale_evaluation_is_held_back(tmp_path):
     lake = Lakehouse(root=str(tmp_path))
     _events(lake)
-    _evaluation(lake, model=0.19, key="other settings")
-    assert "made with other model settings" in _held(lake)
-    _evaluation(lake, model=0.19)
+    _champions(lake, MODEL_WINS)
     time.sleep(0.01)
     _events(lake)  # the day's events ingested again after its evaluation
     assert "is stale" in _held(lake)
-    _evaluation(lake, model=0.19)
+    _champions(lake, MODEL_WINS)
     time.sleep(0.01)
-    _events(lake, date(2026, 10, 20))  # a training day of the backtest (T = 10-24) ingested again
+    _events(lake, date(2026, 10, 20))  # a training day of the latest origin (T = 10-24) ingested again
     assert "is stale" in _held(lake)
-    _evaluation(lake, model=0.19)
+    _champions(lake, MODEL_WINS)
     time.sleep(0.01)
     _events(lake, date(2026, 11, 1))  # a later day is not read by the evaluation of 10-31
-    assert require_gate(lake, DAY, RecoSettings(), "member cards").passed
+    _passes(lake)
+
+
+def test_the_inputs_of_the_oldest_origin_count_too(tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    _events(lake)
+    _champions(lake, MODEL_WINS)
+    time.sleep(0.01)
+    _events(lake, date(2026, 7, 28))  # the day before the oldest origin's first day of events
+    _passes(lake)
+    _events(lake, OLDEST_EVENTS)  # read by the oldest origin only (the latest reads from 08-26)
+    assert "is stale" in _held(lake)
+    # with a single reported origin a week back, training starts 10-17 - 59 = 08-19: 07-29 is not read
+    _passes(lake, RecoSettings(evaluation_origins=1))
+    _champions(lake, MODEL_WINS)
+    time.sleep(0.01)
+    _catalog(lake, date(2026, 9, 25))  # a snapshot before the oldest origin's training day
+    _passes(lake)
+    _catalog(lake, OLDEST_CATALOG)
+    assert "is stale" in _held(lake)

@@ -20,6 +20,9 @@ from reco_assets.simulator import PROFILES
 
 pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
+ORIGIN_DAYS = 2
+"""The tiny profile has 14 days: its rolling backtest steps 2 days between origins, not a week."""
+SETTINGS = RecoSettings(evaluation_origin_days=ORIGIN_DAYS)
 
 CONTRACT_COLUMNS = {
     "raw_events": [
@@ -64,7 +67,7 @@ CONTRACT_COLUMNS = {
         "as_of_date",
         "cohort",
     ],
-    "diversified_affinities": ["member_id", "subclass_brand_id", "score", "rank", "as_of_date", "cohort"],
+    "diversified_affinities": ["member_id", "subclass_brand_id", "score", "rank", "method", "as_of_date", "cohort"],
     "style_listings": [
         "subclass_brand_id",
         "style_id",
@@ -94,7 +97,7 @@ CONTRACT_COLUMNS = {
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with pytest.raises(SystemExit) as exit_code:
-        main(["demo", "--profile", "tiny", "--home", str(home)])
+        main(["demo", "--profile", "tiny", "--home", str(home), "--set", f"evaluation_origin_days={ORIGIN_DAYS}"])
     assert exit_code.value.code == 0  # 0 = every asset check passed
     return home
 
@@ -153,6 +156,11 @@ def test_cohorts_affinities_and_diversification_invariants(home):
     catalog = table(home, "catalog").drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
     classes = catalog.division + "/" + catalog.department + "/" + catalog["class"]  # full paths: names repeat
     diversified = table(home, "diversified_affinities")
+    ranked_by = diversified.groupby("cohort").method.unique()
+    assert ranked_by.map(len).eq(1).all()  # one method per cohort, its champion's
+    champions = table(home, "ranking_champions").set_index("cohort").method
+    assert (ranked_by.map(lambda m: m[0]) == champions.reindex(ranked_by.index)).all()
+    diversified = diversified[diversified.method.isin(["model", "no_boost", "blend"])]  # baselines keep no limit
     per_class = (
         diversified.assign(klass=diversified.subclass_brand_id.map(classes)).groupby(["member_id", "klass"]).size()
     )
@@ -218,7 +226,7 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     (parent,) = tracked[tracked["tags.mlflow.runName"] == f"offline_evaluation {DAY}"]["run_id"]
     nested = tracked[tracked["tags.mlflow.parentRunId"] == parent]
     evaluation = table(home, "offline_evaluation")
-    scored_cohorts = set(evaluation.segment) - {"all", "new_styles", "returning_styles"}
+    scored_cohorts = set(evaluation.segment) - {"all", "new_styles", "returning_styles", "little_history"}
     assert scored_cohorts | {"global"} <= set(nested["tags.cohort"]) <= cohorts | {"global"}  # fitted in one job
     assert (nested["metrics.train.fit_seconds"] > 0).all()
     parent_run = tracked.set_index("run_id").loc[parent]
@@ -341,7 +349,7 @@ def test_rerunning_a_day_replaces_it(home):
         return mine, paths - mine
 
     before, files_before = snapshot(), {n: files(n) for n in names}
-    defs = build_definitions(local_resources(home))
+    defs = build_definitions(local_resources(home, SETTINGS))
     instance = dagster_instance(home)
     assert (
         defs.resolve_job_def("daily_job")
@@ -373,10 +381,14 @@ def test_rerunning_a_day_replaces_it(home):
 
 def test_offline_evaluation_measures_every_method_metric_and_segment(home):
     evaluation = table(home, "offline_evaluation")
-    assert (evaluation.train_end_date == DAY - timedelta(days=7)).all() and (evaluation.test_end_date == DAY).all()
+    # four origins reported: the first trained through DAY - 7 - 3 x 2, the last tested through DAY
+    first_trained = DAY - timedelta(days=7 + 3 * ORIGIN_DAYS)
+    assert (evaluation.train_end_date == first_trained).all() and (evaluation.test_end_date == DAY).all()
     assert set(evaluation.level) == {"subclass_brand", "style"}
     assert set(evaluation.method) == {
         "model",
+        "blend",
+        "published",
         "no_boost",
         "no_diversification",
         "global_als",
@@ -397,8 +409,8 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
         "diversity",
     }
     assert set(evaluation.k) == {10, 50}
-    assert {"all", "new_styles", "returning_styles"} <= set(evaluation.segment)
-    assert set(evaluation.segment) - {"all", "new_styles", "returning_styles"} <= set(
+    assert {"all", "new_styles", "returning_styles", "little_history"} <= set(evaluation.segment)
+    assert set(evaluation.segment) - {"all", "new_styles", "returning_styles", "little_history"} <= set(
         table(home, "member_cohorts").cohort
     )
     assert not evaluation.duplicated(["level", "segment", "method", "metric", "k"]).any()
@@ -431,17 +443,25 @@ def _ranked(ranking: pd.DataFrame, members: set) -> pd.DataFrame:
 
 def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(home, spark, tmp_path):
     """Purchases planted after the training day T (in the test window) change nothing a backtest trains on:
-    every member's model ranking and the history baselines stay identical."""
+    every member's model ranking and the history baselines stay identical; nor the blend fitted on the
+    origin a week before (its labels end on T), nor its rankings."""
     import shutil
 
     from pyspark.sql import functions as F
 
     from reco_assets.evaluation.backtest import run_backtest
+    from reco_assets.evaluation.blend import fit_blend
 
     shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
     lake = Lakehouse(root=str(tmp_path / "lakehouse"))
-    settings = RecoSettings(evaluation_ablations=False, evaluation_styles=False)
-    before = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False)
+    # a 3-day holdout: the origin whose test window ends on T = DAY - 3 then has training days in 14 days
+    settings = RecoSettings(evaluation_ablations=False, evaluation_styles=False, holdout_days=3)
+    earlier = run_backtest(spark, lake, DAY - timedelta(days=3), settings, ablations=False, styles=False, samples=True)
+    by_pair = ["member_id", "subclass_brand_id"]
+    samples = earlier.samples.sort_values(by_pair, ignore_index=True)
+    blend = fit_blend([samples])
+    assert blend is not None and earlier.split.test_end == DAY - timedelta(days=3)
+    before = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False, blend=blend)
     planted_day = before.split.train_end + timedelta(days=2)
     day_rows = lake.read_spark(spark, "raw_events", partition={"event_date": planted_day})
     style = day_rows.where(F.col("style_id").isNotNull()).first()
@@ -467,18 +487,20 @@ def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(hom
     lake.stage(day_rows.unionByName(planted), "raw_events", {"event_date": planted_day}).commit()
     assert lake.rows("raw_events", {"event_date": planted_day}) > len(before.members) * 20
 
-    after = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False)
+    refit = run_backtest(spark, lake, DAY - timedelta(days=3), settings, ablations=False, styles=False, samples=True)
+    pd.testing.assert_frame_equal(refit.samples.sort_values(by_pair, ignore_index=True), samples)
+    after = run_backtest(spark, lake, DAY, settings, ablations=False, styles=False, blend=blend)
     assert after.sizes["training_members"] == before.sizes["training_members"]
     assert after.sizes["holdout_interactions"] > before.sizes["holdout_interactions"]  # the test side sees them
     pd.testing.assert_frame_equal(after.members, before.members)
     scored = set(before.members.member_id)
-    for method in ("model", "repeat", "popularity", "cohort_popularity"):
+    for method in ("model", "blend", "repeat", "popularity", "cohort_popularity"):
         old, new = (_ranked(b.levels["subclass_brand"].rankings[method], scored) for b in (before, after))
         pd.testing.assert_frame_equal(old, new, obj=method)
 
 
 def _run(home: Path, job: str, partition_key, settings: RecoSettings | None = None, **resources):
-    defs = build_definitions(local_resources(home, settings or RecoSettings()) | resources)
+    defs = build_definitions(local_resources(home, settings or SETTINGS) | resources)
     return defs.resolve_job_def(job).execute_in_process(
         instance=dagster_instance(home), run_config=QUIET, partition_key=partition_key, raise_on_error=False
     )
@@ -599,27 +621,42 @@ def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
     assert not later.empty and not table(home, "release_cards", f"as_of_date = '{DAY}' AND release = '1100'").empty
 
 
-def test_the_quality_gate_holds_back_the_models_and_cards_of_a_broken_model(home):
-    """An untrained model (zero ALS iterations: random factors) fails the gate: the cohort run stops before
-    fitting, so the published factors, cards and model registry stay as they were."""
+def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
+    """An untrained model (zero ALS iterations: random factors), with the blend left out of the candidates,
+    loses every cohort to a baseline; the day is not held back: its cards are built from the baseline's
+    ranking, which `diversified_affinities` names, and the published model version says so."""
     import mlflow
 
-    cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
-    where = f"as_of_date = '{DAY}' AND cohort = '{cohort}'"
-    cards_before, factors_before = table(home, "member_cards", where), _files(home, "als_factors")
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    versions_before = len(mlflow.MlflowClient().search_model_versions(f"name = 'reco_als_{cohort}'"))
-    untrained = RecoSettings(als_max_iter=0, evaluation_ablations=False, evaluation_styles=False)
+    from reco_assets.pipeline.methods import BASELINE_METHODS
+
+    untrained = RecoSettings(
+        als_max_iter=0,
+        evaluation_origin_days=ORIGIN_DAYS,
+        evaluation_ablations=False,
+        evaluation_styles=False,
+        champion_methods=["popularity", "cohort_popularity", "repeat", "no_boost", "model"],
+    )
     evaluated = _run(home, "evaluation_job", DAY.isoformat(), untrained)
-    (gate,) = evaluated.get_asset_check_evaluations()
-    assert not gate.passed and not evaluated.success
-    published = _run(home, "cohort_job", MultiPartitionKey({"date": DAY.isoformat(), "cohort": cohort}), untrained)
-    (failed,) = _failures(published).items()
-    assert failed[0] == "als_factors" and "held back by the quality gate" in failed[1]
-    pd.testing.assert_frame_equal(table(home, "member_cards", where), cards_before)  # the last good cards stay
-    assert _files(home, "als_factors") == factors_before
-    assert len(mlflow.MlflowClient().search_model_versions(f"name = 'reco_als_{cohort}'")) == versions_before
-    serving_before = served(home).current()
-    held = _run(home, "serving_job", DAY.isoformat(), untrained)  # the day's cards are not served again
-    assert "held back by the quality gate" in _failures(held)["served_feeds"]
-    assert served(home).current() == serving_before
+    (chosen,) = evaluated.get_asset_check_evaluations()
+    assert chosen.passed and evaluated.success
+    champions = table(home, "ranking_champions", f"as_of_date = '{DAY}'").set_index("cohort")
+    assert set(champions.method) <= set(BASELINE_METHODS)  # random factors lose to every baseline
+    overall = champions.loc["all"]
+    assert overall.ndcg >= overall.versus_ndcg and overall.ci_low <= overall.ndcg <= overall.ci_high
+
+    cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
+    key = MultiPartitionKey({"date": DAY.isoformat(), "cohort": cohort})
+    assert _run(home, "cohort_job", key, untrained).success
+    where = f"as_of_date = '{DAY}' AND cohort = '{cohort}'"
+    ranking = table(home, "diversified_affinities", where)
+    method = champions.loc[cohort, "method"]
+    assert set(ranking.method) == {method}
+    # the published ranking is the baseline's, by hand: for popularity, every member gets the same list
+    if method in ("popularity", "cohort_popularity"):  # one list per cohort
+        firsts = ranking[ranking["rank"] <= 5].groupby("member_id").subclass_brand_id.apply(tuple)
+        assert firsts.nunique() == 1
+    cards = table(home, "member_cards", where)
+    assert set(cards.member_id) == set(ranking.member_id)  # published, not held back
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version_by_alias(f"reco_als_{cohort}", "published")
+    assert version.tags["published_method"] == method

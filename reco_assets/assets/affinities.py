@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Materializ
 from reco_assets import checks
 from reco_assets.assets.common import check, cohort_days, publish, spec, staged_metadata, window_where
 from reco_assets.constants import MODELLING
+from reco_assets.evaluation.champion import blend_from_json, methods_by_cohort
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.affinities import (
     OUTPUTS,
@@ -19,14 +20,30 @@ from reco_assets.pipeline.affinities import (
     intent_subclasses,
     rank_batches,
     ranking_inputs,
+    recent_buyers,
 )
 from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy
-from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.pipeline.methods import MODEL, Method
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
 PARTITION_COLUMNS = [pa.field("cohort", pa.string()), pa.field("as_of_date", pa.date32())]
-TABLES = {name: pa.schema([*schema, *PARTITION_COLUMNS]) for name, schema in OUTPUTS.items()}
+METHOD = {"diversified_affinities": [pa.field("method", pa.string())]}  # the ranking method that produced it
+TABLES = {name: pa.schema([*schema, *METHOD.get(name, []), *PARTITION_COLUMNS]) for name, schema in OUTPUTS.items()}
+
+
+def champions(lakehouse: Lakehouse, day, cohorts: list[str]) -> tuple[dict[str, Method], str]:
+    """The method each cohort is ranked by on `day` (`ranking_champions`), and where that came from. Without
+    champions of the day (not evaluated yet), the model's: the quality gate holds such cards back anyway."""
+    try:
+        chosen = lakehouse.read_arrow("ranking_champions", partition={"as_of_date": day}).to_pandas()
+    except MissingPartition:
+        return {cohort: MODEL for cohort in cohorts}, "model (no ranking_champions of the day)"
+    if chosen.empty:
+        return {cohort: MODEL for cohort in cohorts}, "model (nothing evaluated)"
+    methods = methods_by_cohort(chosen, blend_from_json(chosen["blend_weights"].iloc[0]))
+    return {cohort: methods.get(cohort, MODEL) for cohort in cohorts}, "ranking_champions"
 
 
 def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
@@ -44,7 +61,7 @@ def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
     specs=[
         _spec(
             "member_affinities",
-            ["als_factors", "implicit_ratings", "member_cohorts", "catalog"],
+            ["als_factors", "implicit_ratings", "member_cohorts", "catalog", "ranking_champions"],
             "Each member's top K subclass-brands among those live today or in the next 24 hours.",
         ),
         # Dagster maps date x cohort to the same date only (no window across a multi-partition), so the
@@ -57,7 +74,8 @@ def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
         _spec(
             "diversified_affinities",
             ["boosted_affinities", "catalog"],
-            "Boosted affinities with at most N subclass-brands per class per member, ranked again.",
+            "The ranking the cards are built from, by the cohort's champion method (`method`): for the model, "
+            "boosted affinities with at most N subclass-brands per class per member, ranked again.",
         ),
     ],
     check_specs=[
@@ -81,15 +99,22 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
     params = settings.rank_params()
     writes: dict[str, list] = {name: [] for name in TABLES}
     violations = {"ranks_ordered": 0, "boosts_within_intent": 0, "class_limit": 0}
-    candidates_by_day = {}
+    candidates_by_day, methods_by_day = {}, {}
     for day, cohorts in cohort_days(context).items():
+        methods, source = champions(lakehouse, day, cohorts)
+        methods_by_day[str(day)] = {"source": source} | {cohort: m.name for cohort, m in methods.items()}
         factors = lakehouse.read_spark(session, "als_factors", partition={"as_of_date": day, "cohort": cohorts})
         catalog = lakehouse.read_spark(session, "catalog", partition={"as_of_date": day})
         candidates = candidate_groups(catalog, day, settings.live_horizon_hours)
         candidates_by_day[str(day)] = len(candidates)
         groups = group_hierarchy(catalog)
-        models, hierarchy = cohort_items(factors, candidates, groups)
         lakehouse.require("raw_events", {"event_date": day})
+        recent = lakehouse.read_spark(
+            session, "raw_events", window_where("event_date", day, settings.popularity_window_days)
+        )
+        members = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": day})
+        buyers = recent_buyers(recent, members, settings.relevant_events)
+        models, hierarchy = cohort_items(factors, candidates, groups, (buyers, members))
         events = lakehouse.read_spark(
             session, "raw_events", window_where("event_date", day, settings.boost_window_days)
         )
@@ -97,12 +122,14 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
             factors,
             lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day}),
             intent_subclasses(events, settings.boost_subclasses),
+            day,
         )
+        ranked_by = {cohort: (method,) for cohort, method in methods.items()}
         staged = lakehouse.stage(
             inputs,
             TABLES,
             {"as_of_date": day, "cohort": cohorts},
-            transform=partial(rank_batches, models=models, hierarchy=hierarchy, params=params),
+            transform=partial(rank_batches, models=models, hierarchy=hierarchy, params=params, methods=ranked_by),
             constants={"as_of_date": day},
         )
         for name, write in staged.items():
@@ -139,6 +166,8 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
         ],
     )
     for name, each in writes.items():
+        extra = {"methods": MetadataValue.json(methods_by_day)} if name == "diversified_affinities" else {}
         yield MaterializeResult(
-            asset_key=name, metadata=staged_metadata(each, candidate_groups=MetadataValue.json(candidates_by_day))
+            asset_key=name,
+            metadata=staged_metadata(each, candidate_groups=MetadataValue.json(candidates_by_day), **extra),
         )

@@ -16,7 +16,7 @@ from reco_assets.assets.common import (
     stage_day,
     staged_metadata,
 )
-from reco_assets.assets.gate import require_gate
+from reco_assets.assets.gate import champion_tags, require_gate
 from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.cards import CardLimits, with_source_ids
@@ -39,7 +39,7 @@ def card_check_specs(asset: str) -> list[AssetCheckSpec]:
 @asset(
     partitions_def=daily_cohort_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    deps=["diversified_affinities", "style_listings", "catalog", "offline_evaluation"],
+    deps=["diversified_affinities", "style_listings", "catalog", "offline_evaluation", "ranking_champions"],
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=card_check_specs("member_cards"),
@@ -75,7 +75,7 @@ def member_cards(
         models = {
             f"{day}/{cohort}": version
             for day, cohorts in cohort_days(context).items()
-            for cohort, version in mark_published(cohorts, str(day)).items()
+            for cohort, version in mark_published(cohorts, str(day), champion_tags(lakehouse, day)).items()
         }
     yield MaterializeResult(
         asset_key="member_cards",

@@ -1,21 +1,24 @@
-"""Offline evaluation: the pipeline backtested on a temporal holdout, with the quality gate of the day."""
+"""Offline evaluation: the pipeline backtested at rolling origins, and the champion each cohort publishes."""
 
+import pandas as pd
 import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
+    AssetSpec,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
-    asset,
+    multi_asset,
 )
 
 from reco_assets.assets.common import partition_date, spec, table_metadata
 from reco_assets.assets.ratings import RATINGS_WINDOW
 from reco_assets.constants import EVALUATION
-from reco_assets.evaluation.backtest import run_backtest
-from reco_assets.evaluation.report import SCHEMA, quality_gate, settings_table
+from reco_assets.evaluation.champion import blend_json
+from reco_assets.evaluation.report import SCHEMA, gate_verdict, settings_table
+from reco_assets.evaluation.rolling import rolling_backtest
 from reco_assets.evaluation.runs import log_backtest
 from reco_assets.partitions import daily_partitions
 from reco_assets.resources.lakehouse import Lakehouse
@@ -23,29 +26,71 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
-HOLDOUT = RecoSettings.model_fields["holdout_days"].default
+_DEFAULTS = RecoSettings.model_fields
+HOLDOUT = _DEFAULTS["holdout_days"].default
+REACH = _DEFAULTS["evaluation_origins"].default * _DEFAULTS["evaluation_origin_days"].default
+CHAMPIONS_SCHEMA = pa.schema(
+    [
+        ("as_of_date", pa.date32()),
+        ("cohort", pa.string()),
+        ("method", pa.string()),
+        ("scope", pa.string()),
+        ("ndcg", pa.float64()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+        ("versus", pa.string()),
+        ("versus_ndcg", pa.float64()),
+        ("margin", pa.float64()),
+        ("margin_low", pa.float64()),
+        ("margin_high", pa.float64()),
+        ("best_baseline", pa.string()),
+        ("best_baseline_ndcg", pa.float64()),
+        ("members", pa.int64()),
+        ("blend_weights", pa.string()),
+        ("model_key", pa.string()),
+    ]
+)
 
 
 def _days_back(days: int) -> TimeWindowPartitionMapping:
     return TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True)
 
 
-@asset(
-    partitions_def=daily_partitions,
-    deps=[
-        AssetDep("raw_events", partition_mapping=_days_back(RATINGS_WINDOW + HOLDOUT - 1)),
-        AssetDep("catalog", partition_mapping=_days_back(HOLDOUT)),
+def _spec(name: str, description: str) -> AssetSpec:
+    return AssetSpec(
+        name,
+        deps=[
+            AssetDep("raw_events", partition_mapping=_days_back(RATINGS_WINDOW + HOLDOUT + REACH - 1)),
+            AssetDep("catalog", partition_mapping=_days_back(HOLDOUT + REACH)),
+        ],
+        partitions_def=daily_partitions,
+        group_name=EVALUATION,
+        kinds={"spark", "delta", "mlflow"},
+        description=description,
+    )
+
+
+@multi_asset(
+    specs=[
+        _spec(
+            "offline_evaluation",
+            "Model, blend, ablations, baselines and the published lists scored at rolling origins "
+            "(the day and the weeks before it), with 95 % bootstrap intervals.",
+        ),
+        _spec(
+            "ranking_champions",
+            "Per cohort, the ranking method the day's cards are built from: the best on the rolling backtest.",
+        ),
     ],
-    group_name=EVALUATION,
-    kinds={"spark", "delta", "mlflow"},
     check_specs=[
         spec(
-            "offline_evaluation",
-            "model_beats_baselines",
-            "the model's NDCG@10 over subclass-brands is not below the best baseline by more than the margin; "
-            "the day's member cards are held back otherwise",
+            "ranking_champions",
+            "champion_chosen",
+            "the rolling backtest scored members and chose a champion for every cohort; the day's member "
+            "cards are held back otherwise",
         )
     ],
+    partitions_def=daily_partitions,
 )
 def offline_evaluation(
     context: AssetExecutionContext,
@@ -53,13 +98,11 @@ def offline_evaluation(
     lakehouse: Lakehouse,
     tracking: MlflowTracking,
     settings: RecoSettings,
-) -> MaterializeResult:
-    """Model, ablations and baselines scored on the last `holdout_days` days, trained on the days before."""
+):
+    """Every origin trained on the days up to it less `holdout_days`, scored on the `holdout_days` after."""
     day = partition_date(context)
-    backtest = run_backtest(
-        spark.session(), lakehouse, day, settings, settings.evaluation_ablations, settings.evaluation_styles
-    )
-    table = settings_table(backtest, day, settings)
+    rolling = rolling_backtest(spark.session(), lakehouse, day, settings)
+    table, champions = settings_table(rolling.backtests, day, settings)
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
         for name in (
@@ -67,37 +110,56 @@ def offline_evaluation(
             "relevant_events",
             "ratings_lookback_days",
             "boost_strength",
-            "quality_gate_margin",
+            "evaluation_origins",
+            "evaluation_origin_days",
         )
     }
+    latest = rolling.backtests[-1]
     with tracking.run(f"offline_evaluation {day}", {"as_of_date": str(day), "dagster_run_id": context.run_id}) as run:
-        log_backtest(backtest, table, {k: str(v) if isinstance(v, list) else v for k, v in params.items()})
+        log_backtest(latest, table, {k: str(v) if isinstance(v, list) else v for k, v in params.items()})
         run_id = run.info.run_id
     data = pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False)
     lakehouse.write_partition("offline_evaluation", data, {"as_of_date": day})
-    verdict = quality_gate(table, settings.quality_gate_margin)
-    return MaterializeResult(
+    chosen = pa.Table.from_pandas(
+        champions.assign(as_of_date=day, blend_weights=blend_json(rolling.blend), model_key=settings.model_key()),
+        schema=CHAMPIONS_SCHEMA,
+        preserve_index=False,
+    )
+    lakehouse.write_partition("ranking_champions", chosen, {"as_of_date": day})
+    verdict = gate_verdict(champions)
+    seconds = pd.DataFrame([b.seconds for b in rolling.backtests]).sum().round(1).to_dict()
+    yield MaterializeResult(
+        asset_key="offline_evaluation",
         metadata=table_metadata(
             lakehouse,
             "offline_evaluation",
             data,
             mlflow_run_id=run_id,
-            quality_gate=MetadataValue.text(verdict.explain()),
-            **backtest.sizes,
-            **{f"seconds_{phase}": value for phase, value in backtest.seconds.items()},
+            origins=MetadataValue.json([str(b.split.test_end) for b in rolling.backtests]),
+            **latest.sizes,
+            **{f"seconds_{phase}": value for phase, value in seconds.items()},
         ),
-        check_results=[
-            AssetCheckResult(
-                check_name="model_beats_baselines",
-                # a day with nothing to score passes only when the settings publish such days (`require_gate`)
-                passed=verdict.passed or (not verdict.evaluated and settings.gate_unevaluated == "publish"),
-                metadata={
-                    "verdict": verdict.explain(),
-                    "model_ndcg_at_10": verdict.model,
-                    "best_baseline": verdict.best_baseline,
-                    "best_baseline_ndcg_at_10": verdict.baseline,
-                    "margin": settings.quality_gate_margin,
-                },
-            )
-        ],
+    )
+    yield MaterializeResult(
+        asset_key="ranking_champions",
+        metadata=table_metadata(
+            lakehouse,
+            "ranking_champions",
+            chosen,
+            verdict=MetadataValue.text(verdict.explain()),
+            blend_weights=MetadataValue.json(dict(rolling.blend.weights) if rolling.blend else {}),
+        ),
+    )
+    yield AssetCheckResult(
+        asset_key="ranking_champions",
+        check_name="champion_chosen",
+        # a day with nothing to score passes only when the settings publish such days (`require_gate`)
+        passed=verdict.passed or (not verdict.evaluated and settings.gate_unevaluated == "publish"),
+        metadata={
+            "verdict": verdict.explain(),
+            "champion": verdict.champion,
+            "champion_ndcg_at_10": verdict.value,
+            "best_baseline": verdict.best_baseline,
+            "best_baseline_ndcg_at_10": verdict.baseline,
+        },
     )

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 from dagster import Failure
 
-from reco_assets.evaluation.report import GateVerdict, quality_gate
+from reco_assets.evaluation.report import GateVerdict, gate_verdict
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.settings import RecoSettings
 
@@ -17,7 +17,8 @@ def _inputs_written(lakehouse: Lakehouse, day: date, settings: RecoSettings) -> 
         settings.boost_window_days,
         settings.popularity_window_days,
     )
-    train_end = day - timedelta(days=settings.holdout_days)
+    reach = settings.evaluation_origins * settings.evaluation_origin_days  # the oldest origin's
+    train_end = day - timedelta(days=settings.holdout_days + reach)
     written = [
         lakehouse.last_written("raw_events", "event_date", train_end - timedelta(days=longest - 1), day),
         lakehouse.last_written("catalog", "as_of_date", train_end, day),
@@ -29,16 +30,17 @@ def require_gate(lakehouse: Lakehouse, day: date, settings: RecoSettings, held: 
     """The day's verdict when it lets `held` (what the caller is about to publish) through; a `Failure`
     that says what is missing otherwise.
 
-    Held back: no offline evaluation of the day; one older than the events or catalog snapshots of the days
-    it reads (written again since) or made with other model settings (stale); a failed verdict; and, unless
-    `gate_unevaluated` is `publish`, an evaluation that had no member to score.
+    Held back: no champions of the day (`ranking_champions`, from its offline evaluation); champions older
+    than the events or catalog snapshots of the days the evaluation reads (written again since) or chosen
+    with other model settings (stale); and, unless `gate_unevaluated` is `publish`, an evaluation that had
+    no member to score. A baseline that wins is published, not held back.
     """
     partition = {"as_of_date": day}
     try:
-        table = lakehouse.read_arrow("offline_evaluation", partition=partition).to_pandas()
+        table = lakehouse.read_arrow("ranking_champions", partition=partition).to_pandas()
     except MissingPartition as error:
         raise Failure(f"{held} of {day} held back: the day has no offline evaluation yet ({error})") from error
-    evaluated_at = lakehouse.written_at("offline_evaluation", partition)
+    evaluated_at = lakehouse.written_at("ranking_champions", partition)
     if any(written > evaluated_at for written in _inputs_written(lakehouse, day, settings)):
         raise Failure(
             f"{held} of {day} held back: the offline evaluation of {day} is stale (events or catalog snapshots "
@@ -50,9 +52,25 @@ def require_gate(lakehouse: Lakehouse, day: date, settings: RecoSettings, held: 
             f"{held} of {day} held back: the offline evaluation of {day} was made with other model settings "
             f"than the current ones; evaluate the day again"
         )
-    verdict = quality_gate(table, settings.quality_gate_margin)
+    verdict = gate_verdict(table)
     if not verdict.evaluated and settings.gate_unevaluated == "publish":
         return verdict
     if not verdict.passed:
         raise Failure(f"{held} of {day} held back by the quality gate: {verdict.explain()}")
     return verdict
+
+
+def champion_tags(lakehouse: Lakehouse, day: date) -> dict[str, dict[str, str]]:
+    """Per cohort, what its published model version is tagged with: the method its cards were ranked by,
+    the runner-up and the margin over it with its 95 % interval (NDCG@10 on the rolling backtest)."""
+    chosen = lakehouse.read_arrow("ranking_champions", partition={"as_of_date": day}).to_pandas()
+    return {
+        row.cohort: {
+            "published_method": row.method,
+            "published_scope": row.scope,
+            "published_versus": row.versus,
+            "published_margin": f"{row.margin:.4f}",
+            "published_margin_ci": f"[{row.margin_low:.4f}, {row.margin_high:.4f}]",
+        }
+        for row in chosen.itertuples()
+    }

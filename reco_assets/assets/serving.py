@@ -142,7 +142,7 @@ def load_and_check(
     fallback; return the version ready to switch to and its check results."""
     day = cards.day
     frame = cards.spark(spark.session())
-    payloads = member_payloads(frame, str(day), version, cards.source).cache()
+    payloads = member_payloads(frame, str(day), version, cards.source, cards.rankings()).cache()
     loaded = load(store_rows(payloads), store, version)
     payloads.unpersist()
     fallback = published.fallback(cards, version, settings)
@@ -205,7 +205,7 @@ def feed_exports(
     served = cards.is_served_by(current)
     version = current.version if served else new_version(str(day), cards.label)
     frame = cards.spark(spark.session())
-    payloads = member_payloads(frame, str(day), version, cards.source)
+    payloads = member_payloads(frame, str(day), version, cards.source, cards.rankings())
     manifest = write_export(serving.exports_root, day, version, payloads, frame, served)
     return MaterializeResult(
         metadata={

@@ -10,7 +10,7 @@ negatives. Scored members are those with a cohort on T (they were known) and a r
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,7 +19,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets.evaluation import baselines
-from reco_assets.pipeline.affinities import cohort_items, intent_subclasses, ranking_inputs, top_rankings
+from reco_assets.pipeline.affinities import (
+    blend_samples,
+    cohort_items,
+    intent_subclasses,
+    ranking_inputs,
+    recent_buyers,
+    top_rankings,
+)
 from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
 from reco_assets.pipeline.catalog import (
     CLASS_PATH,
@@ -32,12 +39,13 @@ from reco_assets.pipeline.catalog import (
 from reco_assets.pipeline.cohorts import member_cohorts
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
+from reco_assets.pipeline.methods import BASELINE_METHODS, MODEL, Method
 from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import RecoSettings
 
-MODEL = "model"
-BASELINES = ("popularity", "cohort_popularity", "repeat", "random")
+RANKED = (MODEL, Method("no_boost"), *(Method(name) for name in BASELINE_METHODS))
+"""What the pass ranks for every cohort model of a backtest (with the blend, when it has weights)."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,12 @@ class Level:
 @dataclass
 class Backtest:
     split: Split
-    members: pd.DataFrame  # member_id, cohort of the scored members
+    members: pd.DataFrame  # member_id, cohort, rated_groups (groups rated in training) of the scored members
     levels: dict[str, Level] = field(default_factory=dict)
     fits: dict[str, dict] = field(default_factory=dict)  # cohort or "global" -> sizes and training time
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
+    samples: pd.DataFrame | None = None  # the blend's training rows (`affinities.sample_pairs`)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -129,23 +138,26 @@ def _factors(
     key: str,
     params: AlsParams,
     backtest: "Backtest",
+    global_model: bool,
 ) -> DataFrame:
-    """Every cohort model of the training day and one global model (ablation), fitted in one Spark job;
-    the cohort models the day already stored with the same settings (`model_key`) are reused."""
+    """Every cohort model of the training day and, with `global_model`, one global model (ablation), fitted
+    in one Spark job; the cohort models the day already stored with the same settings (`model_key`) are
+    reused."""
     train = ratings.join(cohorts, "member_id")
+    overall = ratings.withColumn("cohort", F.lit("global")).select(*train.columns)
     stored = None
     if lakehouse.table("als_factors") is not None:
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
         stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
     reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
     if needed <= reused:
-        to_fit = ratings.withColumn("cohort", F.lit("global"))
+        to_fit = overall if global_model else None
         backtest.sizes["reused_cohort_models"] = len(needed)
     else:
-        to_fit = train.unionByName(ratings.withColumn("cohort", F.lit("global")).select(*train.columns))
+        to_fit = train.unionByName(overall) if global_model else train
         stored, backtest.sizes["reused_cohort_models"] = None, 0
-    fitted = fit_cohorts(to_fit, params)
-    factors = (fitted if stored is None else fitted.unionByName(stored)).localCheckpoint()
+    fitted = None if to_fit is None else fit_cohorts(to_fit, params)
+    factors = (stored if fitted is None else fitted if stored is None else fitted.unionByName(stored)).localCheckpoint()
     for row in (
         factors.groupBy("cohort", "side").agg(F.count("*").alias("n"), F.max("fit_seconds").alias("seconds")).collect()
     ):
@@ -156,16 +168,20 @@ def _factors(
 
 
 def _rankings(
-    factors: DataFrame, scored: DataFrame, ratings: DataFrame, intents: DataFrame, models, hierarchy, params, n: int
+    factors: DataFrame, scored: DataFrame, inputs, models, hierarchy, params, n: int, blend: Method | None
 ) -> DataFrame:
-    """The pass for the scored members only: every table's first `n` ranks, under every model."""
+    """The pass for the scored members only: every table's first `n` ranks, under every model; every
+    method of `RANKED` (and the blend) for the cohort models, the model's alone for the global one."""
+    ids = scored.withColumnRenamed("member_id", "id")
     members = factors.where(F.col("side") == "item").unionByName(
-        factors.where(F.col("side") == "member").join(scored.withColumnRenamed("member_id", "id"), "id", "left_semi")
+        factors.where(F.col("side") == "member").join(ids, "id", "left_semi")
     )
-    return top_rankings(ranking_inputs(members, ratings, intents), models, hierarchy, params, n)
+    methods = RANKED + ((blend,) if blend else ())
+    per_model = {cohort: (MODEL,) if cohort == "global" else methods for cohort in models}
+    return top_rankings(inputs(members), models, hierarchy, params, n, per_model)
 
 
-def _collect(ranked: pd.DataFrame, table: str, global_model: bool) -> pd.DataFrame:
+def _collect(ranked: pd.DataFrame, table: str, global_model: bool = False) -> pd.DataFrame:
     chosen = ranked[(ranked["table"] == table) & ((ranked["cohort"] == "global") == global_model)]
     return chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
 
@@ -197,8 +213,12 @@ def run_backtest(
     settings: RecoSettings,
     ablations: bool = True,
     styles: bool = True,
+    blend: Method | None = None,
+    samples: bool = False,
 ) -> Backtest:
-    """Replay the pipeline through `day - holdout_days` and rank for every member active in the test window."""
+    """Replay the pipeline through `day - holdout_days` and rank for every member active in the test window:
+    the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the blend's
+    training rows of the scored members (what they did next is their label)."""
     split = holdout_split(day, settings.holdout_days)
     train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
     events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days).cache()
@@ -221,7 +241,15 @@ def run_backtest(
     if in_window > settings.evaluation_max_members:  # a seeded sample bounds what the driver scores
         members = members.sample(n=settings.evaluation_max_members, random_state=settings.evaluation_seed)
         test = test[test["member_id"].isin(members["member_id"])]
-    members = members.sort_values("member_id").reset_index(drop=True)
+    rated_groups = (
+        ratings.where(F.col("rating") > 0)
+        .join(session.createDataFrame(members[["member_id"]], "member_id long"), "member_id", "left_semi")
+        .groupBy("member_id")
+        .agg(F.count("*").alias("rated_groups"))
+        .toPandas()
+    )
+    members = members.merge(rated_groups, on="member_id", how="left").fillna({"rated_groups": 0})
+    members = members.astype({"rated_groups": "int64"}).sort_values("member_id").reset_index(drop=True)
     backtest = Backtest(split, members)
     backtest.sizes = {
         "training_members": sum(members_by_cohort.values()),
@@ -238,56 +266,44 @@ def run_backtest(
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     with backtest.timed("models"):
         factors = _factors(
-            session, lakehouse, train_end, ratings, cohorts, set(members_by_cohort), key, params, backtest
+            session, lakehouse, train_end, ratings, cohorts, set(members_by_cohort), key, params, backtest, ablations
         )
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
     intents = intent_subclasses(events.where(F.col("event_date") >= F.lit(boost_from)), settings.boost_subclasses)
+    kinds = settings.relevant_events
+    buyers = recent_buyers(
+        events_through(lakehouse, session, train_end, settings.popularity_window_days), cohorts, kinds
+    )
     with backtest.timed("ranking"):
-        models, hierarchy = cohort_items(factors, candidates, groups)
-        ranked = _rankings(factors, scored, ratings, intents, models, hierarchy, rank, n).toPandas()
-        group_rankings = {MODEL: _collect(ranked, "diversified_affinities", False)}
+        models, hierarchy = cohort_items(factors, candidates, groups, (buyers, cohorts))
+
+        def inputs(members: DataFrame) -> DataFrame:
+            return ranking_inputs(members, ratings, intents, train_end)
+
+        ranked = _rankings(factors, scored, inputs, models, hierarchy, rank, n, blend).toPandas()
+        group_rankings = {MODEL.name: _collect(ranked, "diversified_affinities")}
+        group_rankings |= {m.name: _collect(ranked, m.name) for m in RANKED[1:] + ((blend,) if blend else ())}
+        group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation_seed)
         if ablations:
-            unboosted = _rankings(
-                factors.where(F.col("cohort") != "global"),
-                scored,
-                ratings,
-                intents,
-                models,
-                hierarchy,
-                replace(rank, boost_strength=0.0),
-                n,
-            ).toPandas()
             group_rankings |= {
-                "no_boost": _collect(unboosted, "diversified_affinities", False),
-                "no_diversification": _collect(ranked, "boosted_affinities", False),
+                "no_diversification": _collect(ranked, "boosted_affinities"),
                 "global_als": _collect(ranked, "diversified_affinities", True),
             }
+    if samples:
+        with backtest.timed("blend_samples"):
+            relevant = session.createDataFrame(
+                test[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
+            )
+            relevant = relevant.groupBy("member_id").agg(F.collect_list("subclass_brand_id").alias("relevant"))
+            cohort_models = factors.where(F.col("cohort") != "global")
+            member_rows = cohort_models.where(F.col("side") == "member").join(
+                scored.withColumnRenamed("member_id", "id"), "id", "left_semi"
+            )
+            rows = inputs(cohort_models.where(F.col("side") == "item").unionByName(member_rows))
+            backtest.samples = blend_samples(rows.join(relevant, "member_id"), models, hierarchy, rank).toPandas()
 
-    # --- baselines over the same members and candidates ---------------------------------------------------
     candidate_ids = np.array(candidates, dtype=np.int64)
-    kinds = settings.relevant_events
-    with backtest.timed("baselines"):
-        recent = (
-            events_through(lakehouse, session, train_end, settings.popularity_window_days)
-            .where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
-            .select("member_id", F.col("subclass_brand_id").alias("item_id"))
-            .distinct()
-            .join(cohorts, "member_id")
-            .toPandas()
-        )
-        own = (
-            ratings.join(scored, "member_id", "left_semi")
-            .select("member_id", F.col("subclass_brand_id").alias("item_id"), "rating")
-            .toPandas()
-        )
-        group_rankings |= {
-            "popularity": baselines.popularity(members, recent, candidate_ids, n),
-            "cohort_popularity": baselines.cohort_popularity(members, recent, candidate_ids, n),
-            "repeat": baselines.repeat(members, own, recent, candidate_ids, n),
-            "random": baselines.random(members, candidate_ids, n, settings.evaluation_seed),
-        }
-
     hierarchy = groups.select("subclass_brand_id", "class_key").toPandas().set_index("subclass_brand_id")["class_key"]
     rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
     shares, unseen = interaction_shares(rated)

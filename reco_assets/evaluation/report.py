@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from reco_assets.evaluation.backtest import BASELINES, MODEL, Backtest
+from reco_assets.evaluation import champion
+from reco_assets.evaluation.backtest import Backtest
 from reco_assets.evaluation.metrics import (
     bootstrap_weights,
     coverage,
@@ -15,6 +16,7 @@ from reco_assets.evaluation.metrics import (
     member_accuracy,
     member_lists,
 )
+from reco_assets.pipeline.methods import MODEL, SIMPLEST_FIRST
 from reco_assets.settings import RecoSettings
 
 SCHEMA = pa.schema(
@@ -36,120 +38,220 @@ SCHEMA = pa.schema(
 )
 """Columns of `offline_evaluation`, typed even when a day has no row to write."""
 GATE_LEVEL, GATE_METRIC, GATE_K = "subclass_brand", "ndcg", 10
+PUBLISHED = "published"
 
 
-def _segments(backtest: Backtest, relevant: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, bool]]:
+def _segments(backtest: Backtest, relevant: pd.DataFrame, cold_start: int) -> dict[str, tuple[pd.DataFrame, bool]]:
     """Segment -> (its relevant items, whether they are those of `all` for its members: a cohort is)."""
+    little = backtest.members.loc[backtest.members["rated_groups"] <= cold_start, "member_id"]
     segments = {
         "all": (relevant, True),
         "new_styles": (relevant[relevant["new"]], False),
         "returning_styles": (relevant[~relevant["new"]], False),
+        "little_history": (relevant[relevant["member_id"].isin(little)], True),
     }
     for cohort, members in backtest.members.groupby("cohort"):
         segments[cohort] = (relevant[relevant["member_id"].isin(members["member_id"])], True)
     return segments
 
 
-def _means(
-    per_member: pd.DataFrame, members: pd.Index, weights: pd.DataFrame
-) -> dict[tuple[str, int], tuple[float, float, float]]:
-    return mean_intervals(per_member.loc[per_member.index.intersection(members)], weights)
+def _rekey(frame: pd.DataFrame, origin: int) -> pd.DataFrame:
+    """Rows keyed by (origin, member) as one string: a member scored at two origins counts twice."""
+    return frame.set_axis(pd.Index([f"{origin}:{member}" for member in frame.index]), axis=0)
 
 
-def _without_interval(values: dict) -> dict:
-    return {key: (value, None, None) for key, value in values.items()}
+@dataclass
+class Pooled:
+    """A level's per-member figures over the origins: (segment, method) -> rows keyed `origin:member`."""
+
+    accuracy: dict[tuple[str, str], pd.DataFrame]
+    lists: dict[tuple[str, str], pd.DataFrame]
+    coverage: dict[tuple[str, str], dict]  # the mean over origins
+    cohort: pd.Series  # row key -> the member's cohort at that origin
+    origin: pd.Series  # row key -> origin index
 
 
-def evaluation_table(
-    backtest: Backtest, day: date, ks: list[int], model_key: str, draws: int = 200, seed: int = 7
-) -> pd.DataFrame:
-    """One row per (level, segment, method, metric, k): the long format of `offline_evaluation`; `model_key`
-    names the model settings evaluated (`RecoSettings.model_key`).
-
-    Per-member figures are computed once per method and relevant set; a segment averages its members, with
-    a 95 % bootstrap interval over them (`draws` resamples, the same for every method; none for coverage,
-    which is not a mean over members)."""
-    rows = []
-    for level_name, level in backtest.levels.items():
-        segments = _segments(backtest, level.relevant)
+def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: int) -> Pooled:
+    accuracy, lists, coverages, cohorts, origins = {}, {}, {}, [], []
+    for origin, backtest in enumerate(backtests):
+        level = backtest.levels.get(level_name)
+        if level is None:
+            continue
+        members = backtest.members.set_index("member_id")
+        cohorts.append(_rekey(members[["cohort"]], origin)["cohort"])
+        origins.append(pd.Series(origin, index=cohorts[-1].index))
         everyone = pd.Index(level.relevant["member_id"].unique())
-        weights = bootstrap_weights(everyone, draws, seed)
         for method, ranking in level.rankings.items():
-            accuracy = member_accuracy(ranking, level.relevant, ks)
-            lists = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
-            for segment, (relevant, as_all) in segments.items():
+            every = member_accuracy(ranking, level.relevant, ks)
+            per_list = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
+            for segment, (relevant, as_all) in _segments(backtest, level.relevant, cold_start).items():
                 scored = pd.Index(relevant["member_id"].unique())
                 if scored.empty:
                     continue
-                own = accuracy if as_all else member_accuracy(ranking, relevant, ks)
-                values = (
-                    _means(own, scored, weights)
-                    | _without_interval(coverage(ranking, scored, ks, level.recommendable))
-                    | _means(lists, scored, weights)
-                )
-                rows += [
-                    (level_name, segment, method, metric, k, value, low, high, len(scored))
-                    for (metric, k), (value, low, high) in values.items()
-                ]
+                own = every.loc[scored] if as_all else member_accuracy(ranking, relevant, ks)
+                key = (segment, method)
+                accuracy.setdefault(key, []).append(_rekey(own, origin))
+                lists.setdefault(key, []).append(_rekey(per_list.loc[per_list.index.intersection(scored)], origin))
+                coverages.setdefault(key, []).append(coverage(ranking, scored, ks, level.recommendable))
+    return Pooled(
+        {key: pd.concat(frames) for key, frames in accuracy.items()},
+        {key: pd.concat(frames) for key, frames in lists.items()},
+        {key: {m: sum(c[m] for c in each) / len(each) for m in each[0]} for key, each in coverages.items()},
+        pd.concat(cohorts) if cohorts else pd.Series(dtype=str),
+        pd.concat(origins) if origins else pd.Series(dtype=int),
+    )
+
+
+def ndcg_at_gate(pooled: Pooled) -> pd.DataFrame:
+    """NDCG@10 per scored member of every origin (rows) and method (columns; NaN where not ranked)."""
+    gate = (GATE_METRIC, GATE_K)
+    overall = {method: frame for (segment, method), frame in pooled.accuracy.items() if segment == "all"}
+    return pd.DataFrame({method: frame[gate] for method, frame in overall.items() if gate in frame.columns})
+
+
+def _choices(
+    pooled: Pooled, weights: pd.DataFrame, min_members: int, before: int, candidates: tuple[str, ...]
+) -> pd.DataFrame:
+    """The champions chosen on the origins before `before`, over the methods ranked at the latest of them."""
+    per_unit = ndcg_at_gate(pooled)
+    per_unit = per_unit[[m for m in per_unit.columns if m in candidates]]  # the ablations count for nothing here
+    history = per_unit[pooled.origin.reindex(per_unit.index) < before]
+    if history.empty:
+        return champion.choose(history, pooled.cohort, weights, min_members, candidates)
+    latest = history[pooled.origin.reindex(history.index) == pooled.origin.reindex(history.index).max()]
+    history = history[latest.columns[latest.notna().all()]].dropna()
+    return champion.choose(history, pooled.cohort, weights, min_members, candidates)
+
+
+def _published(pooled: Pooled, weights: pd.DataFrame, min_members: int, candidates: tuple[str, ...]) -> None:
+    """Adds method `published`: at every origin after the first, each member scored as the lists of their
+    cohort's champion chosen on the origins before (what would have been published then)."""
+    origins = sorted(set(pooled.origin))
+    chosen = {}
+    for origin in origins[1:]:
+        champions = _choices(pooled, weights, min_members, origin, candidates)
+        chosen[origin] = champions.set_index("cohort")["method"]
+    for (segment, method), frame in list(pooled.accuracy.items()):
+        if method != MODEL.name:
+            continue
+        rows = []
+        for origin, methods in chosen.items():
+            keys = frame.index[pooled.origin.reindex(frame.index) == origin]
+            for cohort_method, members in pd.Series(keys, index=keys).groupby(
+                pooled.cohort.reindex(keys).map(methods).fillna(MODEL.name)
+            ):
+                source = pooled.accuracy.get((segment, cohort_method))
+                if source is not None:
+                    rows.append(source.loc[source.index.intersection(members.index)])
+        if rows:
+            pooled.accuracy[(segment, PUBLISHED)] = pd.concat(rows)
+
+
+def evaluation_table(
+    backtests: list[Backtest],
+    day: date,
+    ks: list[int],
+    model_key: str,
+    draws: int = 200,
+    seed: int = 7,
+    cold_start: int = 2,
+    min_members: int = 50,
+    candidates: tuple[str, ...] = SIMPLEST_FIRST,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long format of `offline_evaluation` (one row per level, segment, method, metric and k) over the
+    reported origins (`backtests[1:]`; the first only fits what later ones need), and the day's champions
+    chosen on all of them (`champion.choose`).
+
+    Per-member figures are computed once per origin, method and relevant set; a figure averages the scored
+    members of every reported origin, with a 95 % bootstrap interval over them (`draws` resamples, the same
+    for every method; none for coverage, which is not a mean over members and is averaged over origins).
+    `published` scores each member with the lists of the champion chosen on the origins before theirs."""
+    rows, champions = [], pd.DataFrame(columns=champion.COLUMNS)
+    for level_name in ("subclass_brand", "style"):
+        pooled = pool(backtests, level_name, ks, cold_start)
+        if not pooled.accuracy:
+            continue
+        weights = bootstrap_weights(pooled.origin.index, draws, seed)
+        if level_name == GATE_LEVEL:
+            _published(pooled, weights, min_members, candidates)
+            champions = _choices(pooled, weights, min_members, len(backtests), candidates)
+        reported = pooled.origin[pooled.origin >= min(1, len(backtests) - 1)].index  # one backtest: reported
+        for (segment, method), frame in pooled.accuracy.items():
+            scored = frame.index.intersection(reported)
+            if scored.empty:
+                continue
+            values = mean_intervals(frame.loc[scored], weights)
+            if (segment, method) in pooled.lists:
+                listed = pooled.lists[(segment, method)]
+                values |= mean_intervals(listed.loc[listed.index.intersection(scored)], weights)
+                values |= {key: (value, None, None) for key, value in pooled.coverage[(segment, method)].items()}
+            rows += [
+                (level_name, segment, method, metric, k, value, low, high, len(scored))
+                for (metric, k), (value, low, high) in values.items()
+            ]
     table = pd.DataFrame(rows, columns=SCHEMA.names[3:-1]).assign(model_key=model_key)
-    table.insert(0, "test_end_date", backtest.split.test_end)
-    table.insert(0, "train_end_date", backtest.split.train_end)
+    table.insert(0, "test_end_date", backtests[-1].split.test_end)
+    table.insert(0, "train_end_date", backtests[min(1, len(backtests) - 1)].split.train_end)
     table.insert(0, "as_of_date", day)
-    return table[SCHEMA.names]
+    return table[SCHEMA.names], champions
 
 
-def settings_table(backtest: Backtest, day: date, settings: RecoSettings) -> pd.DataFrame:
-    """`evaluation_table` with the cut-offs, model key and bootstrap of `settings` (the asset's and tuning's)."""
+def settings_table(backtests: list[Backtest], day: date, settings: RecoSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`evaluation_table` with the cut-offs, model key, bootstrap and champion settings of `settings`."""
     return evaluation_table(
-        backtest,
+        backtests,
         day,
         settings.evaluation_ks,
         settings.model_key(),
         settings.evaluation_bootstrap_draws,
         settings.evaluation_seed,
+        settings.cold_start_max_groups,
+        settings.champion_min_members,
+        tuple(settings.champion_methods),
     )
 
 
 @dataclass(frozen=True)
 class GateVerdict:
-    passed: bool
+    """What the day publishes: per cohort, the champion of the rolling backtest (`champion.choose`)."""
+
     evaluated: bool
-    model: float
-    best_baseline: str
-    baseline: float
-    threshold: float
+    champion: str = ""
+    value: float = 0.0
+    best_baseline: str = ""
+    baseline: float = 0.0
+    methods: tuple[tuple[str, str], ...] = ()  # (cohort, method)
+
+    @property
+    def passed(self) -> bool:
+        return self.evaluated
 
     def explain(self) -> str:
         if not self.evaluated:
             return "not evaluated: no offline evaluation of the day, or no member to score in it"
-        relation = ">=" if self.passed else "<"
+        counts = pd.Series(dict(self.methods)).value_counts()
         return (
-            f"model NDCG@{GATE_K} {self.model:.4f} {relation} threshold {self.threshold:.4f} "
-            f"(best baseline {self.best_baseline} {self.baseline:.4f})"
+            f"published: {', '.join(f'{m} in {n} cohorts' for m, n in counts.items())}; over everyone the champion "
+            f"{self.champion} has NDCG@{GATE_K} {self.value:.4f} (best baseline {self.best_baseline} "
+            f"{self.baseline:.4f})"
         )
 
 
-def quality_gate(table: pd.DataFrame | None, margin: float) -> GateVerdict:
-    """Passes when the model's NDCG@10 over subclass-brands is at least (1 - margin) x the best baseline's.
-
-    Without an evaluation (no table, or no member to score) it fails closed and says it was not evaluated
-    (`gate_unevaluated` decides what such a day publishes).
-    """
-    if table is None or table.empty:
-        return GateVerdict(False, False, 0.0, "", 0.0, 0.0)
-    overall = table[
-        (table["level"] == GATE_LEVEL)
-        & (table["segment"] == "all")
-        & (table["metric"] == GATE_METRIC)
-        & (table["k"] == GATE_K)
-    ].set_index("method")["value"]
-    if MODEL not in overall.index:
-        return GateVerdict(False, False, 0.0, "", 0.0, 0.0)
-    baselines = overall.reindex([b for b in BASELINES if b in overall.index])
-    best = baselines.idxmax()
-    threshold = (1.0 - margin) * float(baselines[best])
-    model = float(overall[MODEL])
-    return GateVerdict(model >= threshold, True, model, best, float(baselines[best]), threshold)
+def gate_verdict(champions: pd.DataFrame | None) -> GateVerdict:
+    """Evaluated when the rolling backtest chose champions; fails closed otherwise (`gate_unevaluated` decides
+    what such a day publishes). A baseline winning is no failure: the day then publishes the baseline."""
+    if champions is None or champions.empty:
+        return GateVerdict(False)
+    overall = champions[champions["cohort"] == "all"].iloc[0]
+    cohorts = champions[champions["cohort"] != "all"]
+    return GateVerdict(
+        True,
+        str(overall["method"]),
+        float(overall["ndcg"]),
+        str(overall["best_baseline"]),
+        float(overall["best_baseline_ndcg"]),
+        tuple(zip(cohorts["cohort"], cohorts["method"], strict=True)),
+    )
 
 
 def comparison_plot(table: pd.DataFrame, path: Path) -> Path:

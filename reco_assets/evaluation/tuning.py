@@ -68,8 +68,8 @@ def tune(
 
             mlflow.log_params({"trial": label} | {k: str(v) for k, v in overrides.items()})
             backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
-            table = settings_table(backtest, day, settings)
-            overall = table[(table["segment"] == "all") & (table["method"] == MODEL)]
+            table, _ = settings_table([backtest], day, settings)
+            overall = table[(table["segment"] == "all") & (table["method"] == MODEL.name)]
             values = {f"{m}@{k}": overall.query("metric == @m and k == @k")["value"].sum() for m, k in HEADLINE}
             mlflow.log_metrics({name.replace("@", "_at_"): value for name, value in values.items()})
             results.append({"trial": label, **values, "mlflow_run_id": run.info.run_id})

@@ -15,6 +15,7 @@ group size is shuffled, windowed or collected.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +24,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reco_assets.constants import BROWSE_EVENTS
-from reco_assets.pipeline.catalog import SUBCLASS_PATH, level_key
+from reco_assets.pipeline.catalog import SUBCLASS_PATH, day_bounds, level_key
+from reco_assets.pipeline.methods import (
+    DIVERSIFIED,
+    FEATURES,
+    MODEL,
+    BlockSignals,
+    Method,
+    Popularity,
+    feature,
+    method_scores,
+)
 
 AFFINITIES_SCHEMA = pa.schema(
     [
@@ -68,6 +79,7 @@ class RankParams:
     top_k: int
     boost_strength: float
     max_groups_per_class: int
+    purchase_points: float = 40.0  # a purchase's points in a rating (the blend's repeat propensity)
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,7 @@ class CohortItems:
     factors: np.ndarray
     subclass: np.ndarray
     klass: np.ndarray
+    popularity: Popularity | None = None  # needed by the blend and the baselines
 
 
 def _take(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -120,19 +133,52 @@ def _empty() -> dict[str, pa.Table]:
     return {name: schema.empty_table() for name, schema in OUTPUTS.items()}
 
 
+def _diversified(
+    member: np.ndarray,
+    ranked: np.ndarray,
+    score: np.ndarray,
+    items: CohortItems,
+    hierarchy: Hierarchy,
+    limit: int | None,
+) -> pa.Table:
+    """Rows of a ranking: `ranked` (n x k column indices into the items, best first) with their `score`,
+    at most `limit` groups per class when a limit is given, ranked 1.. again."""
+    n, k = ranked.shape
+    klass = items.klass[ranked]
+    kept = _occurrence(klass) < limit if limit is not None else np.ones((n, k), dtype=bool)
+    mask = kept.ravel()
+    classes = pa.DictionaryArray.from_arrays(pa.array(klass.ravel()[mask], pa.int32()), pa.array(hierarchy.classes))
+    return pa.table(
+        [
+            member[mask],
+            items.ids[ranked].ravel()[mask],
+            classes.cast(pa.string()),
+            score.ravel()[mask],
+            np.cumsum(kept, axis=1, dtype=np.int32).ravel()[mask],
+        ],
+        schema=DIVERSIFIED_SCHEMA,
+    )
+
+
 def rank_block(
     member_ids: np.ndarray,
     member_factors: np.ndarray,
-    rated: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rated: tuple[np.ndarray, ...],
     intents: tuple[np.ndarray, np.ndarray],
     items: CohortItems,
     hierarchy: Hierarchy,
     params: RankParams,
+    methods: tuple[Method, ...] = (MODEL,),
+    relevant: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, pa.Table]:
-    """The three affinity tables of a block of members of one cohort.
+    """The affinity tables of a block of members of one cohort.
 
-    `rated` = (row in the block, group id, rating) of the members' ratings; `intents` = (row, subclass
-    code) of their intent subclasses (already the top N browsed-not-bought ones).
+    `rated` = (row in the block, group id, rating[, days since the last event on it]) of the members'
+    ratings; `intents` = (row, subclass code) of their intent subclasses (already the top N browsed-not-bought
+    ones). `member_affinities` and `boosted_affinities` are the model's; `diversified_affinities` is the
+    ranking of `methods[0]`, and every other method's ranking comes under its name. With `relevant` = (row,
+    group id) of what the members did next, `blend_samples` holds the blend's features of a sample of pairs
+    (`sample_pairs`).
     """
     n, m = len(member_ids), len(items.ids)
     k = min(params.top_k, m)
@@ -144,34 +190,35 @@ def rank_block(
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     prediction = _take(scores, top).astype(np.float64)
 
-    own = np.zeros((n, m))
-    rows, groups, values = rated
+    own, age = np.zeros((n, m)), np.full((n, m), np.inf)
+    rows, groups, values = rated[:3]
     at = np.searchsorted(items.ids, groups)
     known = at < m
     known[known] = items.ids[at[known]] == groups[known]
     own[rows[known], at[known]] = values[known]
+    if len(rated) > 3:
+        age[rows[known], at[known]] = np.nan_to_num(rated[3][known], nan=np.inf)
     rating = _take(own, top)
 
     wanted = np.zeros((n, len(hierarchy.subclasses)), dtype=bool)
     wanted[intents[0], intents[1]] = True
     spread = prediction.max(axis=1) - prediction.min(axis=1)
-    boost = np.where(wanted[np.arange(n)[:, None], items.subclass[top]], params.boost_strength * spread[:, None], 0.0)
+    in_intent = wanted[np.arange(n)[:, None], items.subclass[top]]
+    boost = np.where(in_intent, params.boost_strength * spread[:, None], 0.0)
     score = prediction + boost
 
     by_id = _positions_by_id(top, m)  # rank positions in group-id order
     boosted = _take(by_id, np.argsort(-_take(score, by_id), axis=1, kind="stable"))  # positions in score order
-    kept = _occurrence(items.klass[_take(top, boosted)]) < params.max_groups_per_class
 
     member = np.repeat(member_ids.astype(np.int64), k)
     rank = np.tile(np.arange(1, k + 1, dtype=np.int32), n)
-    b_items = items.ids[_take(top, boosted)]
     affinities = pa.table(
         [member, items.ids[top].ravel(), rating.ravel(), prediction.ravel(), rank], schema=AFFINITIES_SCHEMA
     )
     boosted_table = pa.table(
         [
             member,
-            b_items.ravel(),
+            items.ids[_take(top, boosted)].ravel(),
             _take(rating, boosted).ravel(),
             _take(prediction, boosted).ravel(),
             _take(boost, boosted).ravel(),
@@ -180,22 +227,51 @@ def rank_block(
         ],
         schema=BOOSTED_SCHEMA,
     )
-    mask = kept.ravel()
-    diversified_rank = np.cumsum(kept, axis=1, dtype=np.int32).ravel()[mask]
-    classes = pa.DictionaryArray.from_arrays(
-        pa.array(items.klass[_take(top, boosted)].ravel()[mask], pa.int32()), pa.array(hierarchy.classes)
-    )
-    diversified = pa.table(
-        [
-            member[mask],
-            b_items.ravel()[mask],
-            classes.cast(pa.string()),
-            _take(score, boosted).ravel()[mask],
-            diversified_rank,
-        ],
-        schema=DIVERSIFIED_SCHEMA,
-    )
-    return {"member_affinities": affinities, "boosted_affinities": boosted_table, "diversified_affinities": diversified}
+    out = {"member_affinities": affinities, "boosted_affinities": boosted_table}
+    signals = BlockSignals(scores, own, age, wanted[:, items.subclass], items.popularity, params.purchase_points)
+    for position, method in enumerate(methods):
+        if method.name in ("model", "no_boost"):
+            # `top` is in prediction order already; the model's list is in boosted order
+            chosen, chosen_score = (top, prediction)
+            if method.name == "model":
+                chosen, chosen_score = _take(top, boosted), _take(score, boosted)
+            table = _diversified(member, chosen, chosen_score, items, hierarchy, params.max_groups_per_class)
+        else:
+            every = method_scores(method, signals)
+            chosen = np.argsort(-every, axis=1, kind="stable")[:, :k]
+            limit = params.max_groups_per_class if method.name in DIVERSIFIED else None
+            table = _diversified(member, chosen, _take(np.asarray(every, np.float64), chosen), items, hierarchy, limit)
+        out["diversified_affinities" if position == 0 else method.name] = table
+    if relevant is not None:
+        out["blend_samples"] = sample_pairs(member_ids, signals, relevant, items.ids)
+    return out
+
+
+SAMPLED_NEGATIVES = 100
+
+
+def sample_pairs(
+    member_ids: np.ndarray, signals: BlockSignals, relevant: tuple[np.ndarray, np.ndarray], ids: np.ndarray
+) -> pa.Table:
+    """The blend's training rows of a block: for each member with a relevant group, every relevant group
+    (`label` true) and `SAMPLED_NEGATIVES` groups drawn uniformly (seeded by the member ids), with their
+    `FEATURES`. Uniform negatives keep the fitted weights those of all pairs (only the intercept moves, and
+    the blend has none); negatives chosen by a feature would bias its weight down."""
+    n, m = signals.prediction.shape
+    positive = np.zeros((n, m), dtype=bool)
+    rows, groups = relevant
+    at = np.minimum(np.searchsorted(ids, groups), m - 1)
+    known = ids[at] == groups
+    positive[rows[known], at[known]] = True
+    keep = positive.copy()
+    rng = np.random.default_rng((member_ids.astype(np.uint64) % np.uint64(2**32)).tolist())
+    keep[np.arange(n)[:, None], rng.integers(0, m, (n, SAMPLED_NEGATIVES))] = True
+    keep &= positive.any(axis=1, keepdims=True)
+    r, c = np.nonzero(keep)
+    columns = {"member_id": member_ids.astype(np.int64)[r], "subclass_brand_id": ids[c], "label": positive[r, c]}
+    for name in FEATURES:
+        columns[name] = np.broadcast_to(feature(name, signals), (n, m))[r, c].astype(np.float64)
+    return pa.table(columns)
 
 
 # --- Spark: the inputs of the pass, and the pass over every cohort -------------------------------------
@@ -223,12 +299,16 @@ def intent_subclasses(events: DataFrame, top_n: int) -> DataFrame:
     )
 
 
-def ranking_inputs(factors: DataFrame, ratings: DataFrame, intents: DataFrame) -> DataFrame:
-    """One row per member of every model: `cohort`, `member_id`, `factors`, `rated` (their ratings) and
-    `intents` (their intent subclasses)."""
-    rated = ratings.groupBy("member_id").agg(
-        F.collect_list(F.struct("subclass_brand_id", F.col("rating").cast("double").alias("rating"))).alias("rated")
-    )
+def ranking_inputs(factors: DataFrame, ratings: DataFrame, intents: DataFrame, as_of: date | None = None) -> DataFrame:
+    """One row per member of every model: `cohort`, `member_id`, `factors`, `rated` (their ratings, with the
+    days from their last event on the group to the end of `as_of` when given) and `intents` (their intent
+    subclasses)."""
+    fields = [F.col("subclass_brand_id"), F.col("rating").cast("double").alias("rating")]
+    if as_of is not None:
+        _, end = day_bounds(as_of)
+        age = (F.lit(end.timestamp()) - F.col("last_event_time").cast("double")) / 86400.0
+        fields.append(age.alias("age_days"))
+    rated = ratings.groupBy("member_id").agg(F.collect_list(F.struct(*fields)).alias("rated"))
     return (
         factors.where(F.col("side") == "member")
         .select("cohort", F.col("id").alias("member_id"), "factors")
@@ -237,9 +317,42 @@ def ranking_inputs(factors: DataFrame, ratings: DataFrame, intents: DataFrame) -
     )
 
 
-def cohort_items(factors: DataFrame, candidates: list[int], groups: DataFrame) -> tuple[dict, Hierarchy]:
+def recent_buyers(events: DataFrame, cohorts: DataFrame, kinds: list[str]) -> DataFrame:
+    """Distinct members per (`cohort`, `subclass_brand_id`) who did one of `kinds` in the events given (the
+    popularity of the baselines and of the blend): small, groups x cohorts."""
+    return (
+        events.where(F.col("event_type").isin(*kinds) & F.col("subclass_brand_id").isNotNull())
+        .select("member_id", "subclass_brand_id")
+        .distinct()
+        .join(cohorts.select("member_id", "cohort"), "member_id")
+        .groupBy("cohort", "subclass_brand_id")
+        .agg(F.count("*").alias("members"))
+    )
+
+
+def _popularity(ids: np.ndarray, cohort: str, buyers: pa.Table, sizes: dict[str, int]) -> Popularity:
+    """The counts of `recent_buyers` aligned with a model's ids (the `global` model's cohort is everyone)."""
+    frame = buyers.to_pandas()
+    overall = frame.groupby("subclass_brand_id")["members"].sum()
+    own = overall if cohort not in sizes else frame[frame["cohort"] == cohort].set_index("subclass_brand_id")["members"]
+    total = sum(sizes.values())
+    return Popularity(
+        cohort_counts=own.reindex(ids, fill_value=0).to_numpy(dtype=np.float64),
+        cohort_members=sizes.get(cohort, total),
+        counts=overall.reindex(ids, fill_value=0).to_numpy(dtype=np.float64),
+        members=total,
+    )
+
+
+def cohort_items(
+    factors: DataFrame,
+    candidates: list[int],
+    groups: DataFrame,
+    popularity: tuple[DataFrame, DataFrame] | None = None,
+) -> tuple[dict, Hierarchy]:
     """The candidate groups of every cohort model, with hierarchy codes: small (groups x cohorts), shipped
-    to the tasks."""
+    to the tasks. `popularity` = (`recent_buyers`, the members' `cohort`s), which the blend and the baselines
+    need."""
     hierarchy = groups.select("subclass_brand_id", "subclass_key", "class_key").toArrow().sort_by("subclass_brand_id")
     group_ids = hierarchy.column("subclass_brand_id").to_numpy()
     # "" stands for a missing level: a group without hierarchy is never boosted and is a class of its own
@@ -255,6 +368,9 @@ def cohort_items(factors: DataFrame, candidates: list[int], groups: DataFrame) -
         .toArrow()
         .sort_by([("cohort", "ascending"), ("id", "ascending")])
     )
+    if popularity is not None:
+        buyers = popularity[0].toArrow()
+        sizes = {r["cohort"]: r["count"] for r in popularity[1].groupBy("cohort").count().collect()}
     models = {}
     for cohort in pc.unique(rows.column("cohort")).to_pylist():
         part = rows.filter(pc.equal(rows.column("cohort"), cohort))
@@ -268,6 +384,7 @@ def cohort_items(factors: DataFrame, candidates: list[int], groups: DataFrame) -
                 found, levels["subclass_key"][1][at] if len(group_ids) else 0, np.searchsorted(subclasses, "")
             ),
             klass=np.where(found, levels["class_key"][1][at] if len(group_ids) else 0, np.searchsorted(classes, "")),
+            popularity=None if popularity is None else _popularity(ids, cohort, buyers, sizes),
         )
     return models, Hierarchy(subclasses=subclasses, classes=classes)
 
@@ -292,11 +409,17 @@ def _coo(lists: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
 
 
 def rank_batches(
-    batches: Iterator[pa.RecordBatch], models: dict, hierarchy: Hierarchy, params: RankParams
+    batches: Iterator[pa.RecordBatch],
+    models: dict,
+    hierarchy: Hierarchy,
+    params: RankParams,
+    methods: dict[str, tuple[Method, ...]] | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """The pass in a task: batches of `ranking_inputs` in, (table name, rows with `cohort`) out.
     The inputs carry a cohort each; `models` (cohort -> `CohortItems`) and `hierarchy` come from
-    `cohort_items`."""
+    `cohort_items`; `methods` (cohort -> methods, the model's by default) says how each cohort is ranked:
+    `diversified_affinities`, which gets a `method` column, holds the first one's ranking. Inputs with a
+    `relevant` column (group ids) also yield `blend_samples`."""
     subclass_names = pa.array(hierarchy.subclasses.tolist(), pa.string())
     for batch in batches:
         for cohort in pc.unique(batch.column("cohort")).to_pylist():
@@ -304,23 +427,35 @@ def rank_batches(
             items = models.get(cohort)
             if items is None:
                 continue  # a model without any candidate group: nothing to rank
+            chosen = (methods or {}).get(cohort, (MODEL,))
             step = max(1, CELLS_PER_BLOCK // max(1, len(items.ids)))
             for start in range(0, part.num_rows, step):
                 block = part.slice(start, step)
-                rows, groups, values = _coo(block.column("rated"), ("subclass_brand_id", "rating"))
+                rated_fields = ("subclass_brand_id", "rating")
+                if "age_days" in [f.name for f in block.schema.field("rated").type.value_type]:
+                    rated_fields += ("age_days",)
+                rows, groups, *values = _coo(block.column("rated"), rated_fields)
                 intent_rows, names = _coo(block.column("intents"), ())
                 intent_codes = pc.fill_null(pc.index_in(names, value_set=subclass_names), -1).to_numpy()
                 ok = intent_codes >= 0
+                relevant = None
+                if "relevant" in block.schema.names:
+                    relevant_rows, relevant_ids = _coo(block.column("relevant"), ())
+                    relevant = (relevant_rows, relevant_ids.to_numpy(zero_copy_only=False).astype(np.int64))
                 tables = rank_block(
                     block.column("member_id").to_numpy(),
                     _matrix(block.column("factors")),
-                    (rows, groups.astype(np.int64), values.astype(np.float64)),
+                    (rows, groups.astype(np.int64), *(v.astype(np.float64) for v in values)),
                     (intent_rows[ok], intent_codes[ok]),
                     items,
                     hierarchy,
                     params,
+                    chosen,
+                    relevant,
                 )
                 for name, table in tables.items():
+                    if name == "diversified_affinities":
+                        table = table.append_column("method", pa.repeat(pa.scalar(chosen[0].name), table.num_rows))
                     yield name, table.append_column("cohort", pa.repeat(pa.scalar(cohort, pa.string()), table.num_rows))
 
 
@@ -336,13 +471,23 @@ RANKINGS_SCHEMA = pa.schema(
 )
 
 
-def top_rankings(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: RankParams, keep: int) -> DataFrame:
+def top_rankings(
+    inputs: DataFrame,
+    models: dict,
+    hierarchy: Hierarchy,
+    params: RankParams,
+    keep: int,
+    methods: dict[str, tuple[Method, ...]] | None = None,
+) -> DataFrame:
     """The same pass, as a Spark frame of each table's first `keep` ranks (`table`, `cohort`, `member_id`,
-    `subclass_brand_id`, `score` (the prediction in `member_affinities`), `rank`): what a backtest scores."""
+    `subclass_brand_id`, `score` (the prediction in `member_affinities`), `rank`): what a backtest scores.
+    The rankings of `methods` after the first come as tables named after them."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for name, table in rank_batches(batches, models, hierarchy, params):
+        for name, table in rank_batches(batches, models, hierarchy, params, methods):
+            if name == "blend_samples":
+                continue
             table = table.filter(pc.less_equal(table.column("rank"), keep))
             score = table.column("prediction" if name == "member_affinities" else "score")
             yield pa.RecordBatch.from_arrays(
@@ -358,3 +503,20 @@ def top_rankings(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: 
             )
 
     return inputs.mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))
+
+
+def blend_samples(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: RankParams) -> DataFrame:
+    """The pass over `ranking_inputs` with a `relevant` column: the blend's training rows (`sample_pairs`)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = pa.schema(
+        [("member_id", pa.int64()), ("subclass_brand_id", pa.int64()), ("label", pa.bool_())]
+        + [(name, pa.float64()) for name in FEATURES]
+    )
+
+    def sampled(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for name, table in rank_batches(batches, models, hierarchy, params):
+            if name == "blend_samples":
+                yield from table.select(schema.names).cast(schema).to_batches()
+
+    return inputs.mapInArrow(sampled, from_arrow_schema(schema))

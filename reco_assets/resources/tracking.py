@@ -65,10 +65,11 @@ def register_cohort_model(factors_folder: str, cohort: str, day: str) -> str:
 PUBLISHED_ALIAS = "published"
 
 
-def mark_published(cohorts: list[str], day: str) -> dict[str, str]:
+def mark_published(cohorts: list[str], day: str, tags: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
     """Point the `published` alias of each cohort's registered model at its newest version of the day
-    (called once the day's cards are published); returns cohort -> version. Cohorts without a model of the
-    day (no member) are left out."""
+    (called once the day's cards are published) and tag that version with `tags[cohort]` (the champion's
+    method and margin); returns cohort -> version. Cohorts without a model of the day (no member) are left
+    out."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -79,5 +80,7 @@ def mark_published(cohorts: list[str], day: str) -> dict[str, str]:
         if versions:
             newest = max(versions, key=lambda v: int(v.version))
             client.set_registered_model_alias(name, PUBLISHED_ALIAS, newest.version)
+            for key, value in (tags or {}).get(cohort, {}).items():
+                client.set_model_version_tag(name, newest.version, key, value)
             published[cohort] = newest.version
     return published

@@ -3,13 +3,14 @@
 A payload (the API's `Payload` schema) holds every feed and both variants of each group:
 
     {"member_id": "8102", "member_source_id": "...", "as_of_date": "2026-10-31", "version": "...",
-     "source": "member_cards", "cohort": "women_3", "fallback": false,
+     "source": "member_cards", "cohort": "women_3", "fallback": false, "ranking": "blend",
      "feeds": {"products":   [{"position": 1, "group_key": "all", "group_name": "Picked for you",
                                "affinity": 3.2, "card": ["17", ...], "full": ["17", ...]}],
                "brands":     [... up to `group_cards` groups ...],
                "categories": [...]}}
 
-Ids are decimal strings: the lakehouse's ids are 63-bit and a JavaScript number keeps 53 bits. Imported
+`ranking` names the method the cohort's lists were ranked by (its champion, `ranking_champions`). Ids are
+decimal strings: the lakehouse's ids are 63-bit and a JavaScript number keeps 53 bits. Imported
 data adds `member_source_id` and, per group, `card_source_ids` / `full_source_ids` (same order as the ids).
 """
 
@@ -33,8 +34,11 @@ def _variant(variant: str, column: str) -> Column:
     return F.first(F.when(F.col("variant") == variant, _as_text(column)), ignorenulls=True)
 
 
-def member_payloads(cards: DataFrame, as_of_date: str, version: str, source: str) -> DataFrame:
-    """One row per member: `member_id`, `member_source_id` (null unless imported), `payload` (JSON text)."""
+def member_payloads(
+    cards: DataFrame, as_of_date: str, version: str, source: str, rankings: dict[str, str] | None = None
+) -> DataFrame:
+    """One row per member: `member_id`, `member_source_id` (null unless imported), `payload` (JSON text).
+    `rankings`: cohort -> the ranking method its cards were built from (`ranking` in the payload)."""
     imported = "style_source_ids" in cards.columns
     lists = [_variant("card", "style_ids").alias("card"), _variant("full", "style_ids").alias("full")]
     if imported:
@@ -57,6 +61,7 @@ def member_payloads(cards: DataFrame, as_of_date: str, version: str, source: str
         "cohort",
         F.lit(False).alias("fallback"),
         F.struct(*FEEDS).alias("feeds"),
+        _ranking(rankings or {}).alias("ranking"),
     )
     # to_json leaves null fields out: `member_source_id` and the source id lists appear for imported data only
     return per_member.select(
@@ -64,6 +69,12 @@ def member_payloads(cards: DataFrame, as_of_date: str, version: str, source: str
         (F.col("member_source_id") if imported else F.lit(None).cast("string")).alias("member_source_id"),
         F.to_json(document).alias("payload"),
     )
+
+
+def _ranking(rankings: dict[str, str]) -> Column:
+    if not rankings:
+        return F.lit(None).cast("string")
+    return F.create_map(*(F.lit(x) for pair in sorted(rankings.items()) for x in pair))[F.col("cohort")]
 
 
 def store_rows(payloads: DataFrame) -> DataFrame:

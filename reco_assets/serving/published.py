@@ -56,6 +56,12 @@ class PublishedCards:
         """When these cards were published (epoch seconds): tells one publication of a day from the next."""
         return self.lakehouse.written_at(self.table, self.partition)
 
+    def rankings(self) -> dict[str, str]:
+        """Cohort -> the ranking method its cards were built from (`diversified_affinities.method`)."""
+        ranked = self.lakehouse.dataset("diversified_affinities")
+        query = f"SELECT DISTINCT cohort, method FROM ranked WHERE as_of_date = DATE '{self.day}'"
+        return dict(self.sql(query, ranked=ranked)) if "method" in ranked.schema.names else {}
+
     def is_served_by(self, manifest) -> bool:
         """`manifest` (a served version's) was built from exactly this publication of the cards."""
         return manifest is not None and (manifest.as_of_date, manifest.source, manifest.cards_written_at) == (
@@ -125,7 +131,9 @@ def _imported(cards: PublishedCards) -> bool:
     return "member_source_id" in cards.lakehouse.dataset(cards.table).schema.names
 
 
-def expected_payload(rows: list[dict], as_of_date: str, version: str, source: str) -> dict:
+def expected_payload(
+    rows: list[dict], as_of_date: str, version: str, source: str, rankings: dict[str, str] | None = None
+) -> dict:
     """A member's payload rebuilt in plain Python from their card rows (the check's independent path)."""
     first = rows[0]
     feeds: dict[str, dict] = {feed: {} for feed in FEEDS}
@@ -147,6 +155,8 @@ def expected_payload(rows: list[dict], as_of_date: str, version: str, source: st
         "fallback": False,
         "feeds": {feed: [groups[p] for p in sorted(groups)] for feed, groups in feeds.items()},
     }
+    if (rankings or {}).get(first["cohort"]) is not None:
+        document["ranking"] = rankings[first["cohort"]]
     if imported and first.get("member_source_id") is not None:
         document["member_source_id"] = first["member_source_id"]
     return document
@@ -171,9 +181,9 @@ def mismatched_payloads(cards: PublishedCards, store: ServingStore, version: str
     by_member: dict[int, list[dict]] = {}
     for row in rows:
         by_member.setdefault(row["member_id"], []).append(row)
-    wrong = 0
+    wrong, rankings = 0, cards.rankings()
     for member, member_rows in by_member.items():
         stored = store.get(version, MEMBER + str(member).encode())
-        expected = expected_payload(member_rows, str(cards.day), version, cards.source)
+        expected = expected_payload(member_rows, str(cards.day), version, cards.source, rankings)
         wrong += stored is None or orjson.loads(stored) != expected
     return wrong + len(chosen) - len(by_member)

@@ -42,6 +42,11 @@ class Payload(BaseModel):
         "day's most popular styles on sale instead."
     )
     feeds: Feeds
+    ranking: str | None = Field(
+        None,
+        description="The method the cohort's lists were ranked by, its champion on the rolling backtest: `model`, "
+        "`no_boost`, `blend` or a baseline (`repeat`, `cohort_popularity`, `popularity`); absent in a fallback.",
+    )
 
 
 FeedName = Literal["products", "brands", "categories"]

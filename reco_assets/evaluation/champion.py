@@ -1,0 +1,123 @@
+"""The champion: per cohort, the ranking method the day publishes, chosen on the rolling backtest.
+
+Candidates are the methods the daily pass can publish (`methods.SIMPLEST_FIRST`: the baselines, the model
+with and without the boost, the blend). The champion has the highest NDCG@10 over subclass-brands on the
+cohort's scored members of every origin; a tie goes to the simpler method. A cohort with fewer scored
+members than `min_members` takes the choice made over everyone. The margin is the champion's lead over the
+best other candidate, with a paired bootstrap interval (the same resamples of members for both).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from reco_assets.constants import COHORTS
+from reco_assets.evaluation.metrics import mean_intervals
+from reco_assets.pipeline.methods import BASELINE_METHODS, SIMPLEST_FIRST, Method
+
+COLUMNS = [
+    "cohort",
+    "method",
+    "scope",
+    "ndcg",
+    "ci_low",
+    "ci_high",
+    "versus",
+    "versus_ndcg",
+    "margin",
+    "margin_low",
+    "margin_high",
+    "best_baseline",
+    "best_baseline_ndcg",
+    "members",
+]
+
+
+def _pick(values: pd.Series) -> str:
+    """The best method, the simplest of those tied."""
+    best = None
+    for method in SIMPLEST_FIRST:
+        if method in values.index and (best is None or values[method] > values[best]):
+            best = method
+    return best
+
+
+def _row(cohort: str, scope: str, per_unit: pd.DataFrame, weights: pd.DataFrame) -> dict:
+    values = per_unit.mean()
+    method = _pick(values)
+    others = values.drop(method)
+    versus = _pick(others) if not others.empty else method
+    baselines = values.reindex([b for b in BASELINE_METHODS if b in values.index])
+    best_baseline = baselines.idxmax() if not baselines.empty else ""
+    intervals = mean_intervals(
+        pd.DataFrame({"champion": per_unit[method], "margin": per_unit[method] - per_unit[versus]}), weights
+    )
+    (value, low, high), (margin, margin_low, margin_high) = intervals["champion"], intervals["margin"]
+    return dict(
+        zip(
+            COLUMNS,
+            [
+                cohort,
+                method,
+                scope,
+                value,
+                low,
+                high,
+                versus,
+                float(values[versus]),
+                margin,
+                margin_low,
+                margin_high,
+                best_baseline,
+                float(baselines.max()) if best_baseline else np.nan,
+                len(per_unit),
+            ],
+            strict=True,
+        )
+    )
+
+
+def choose(
+    per_unit: pd.DataFrame,
+    cohorts: pd.Series,
+    weights: pd.DataFrame,
+    min_members: int,
+    candidates: tuple[str, ...] = SIMPLEST_FIRST,
+) -> pd.DataFrame:
+    """One row per cohort of `COHORTS` (and `all`): the champion and its figures.
+
+    `per_unit`: NDCG@10 per scored member of every origin (rows) and candidate method (columns, the ones
+    not scored on every row left out); `cohorts`: each row's cohort; `weights`: bootstrap weights over the
+    rows (`metrics.bootstrap_weights`); `candidates`: the methods allowed to win (`champion_methods`)."""
+    complete = [m for m in SIMPLEST_FIRST if m in candidates and m in per_unit.columns and per_unit[m].notna().all()]
+    if per_unit.empty or not complete:
+        return pd.DataFrame(columns=COLUMNS)
+    per_unit = per_unit[complete]
+    overall = _row("all", "all", per_unit, weights)
+    rows = [overall]
+    for cohort in COHORTS:
+        own = per_unit[cohorts.reindex(per_unit.index) == cohort]
+        if len(own) >= max(min_members, 1):
+            rows.append(_row(cohort, "cohort", own, weights))
+        else:
+            rows.append(overall | {"cohort": cohort, "scope": "all"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def methods_by_cohort(champions: pd.DataFrame, blend: Method | None) -> dict[str, Method]:
+    """The method each cohort's lists are ranked by (the blend with its weights)."""
+    out = {}
+    for row in champions[champions["cohort"] != "all"].itertuples():
+        if row.method == "blend" and blend is None:
+            raise ValueError(f"cohort {row.cohort}: the blend is the champion but has no fitted weights")
+        out[row.cohort] = blend if row.method == "blend" else Method(row.method)
+    return out
+
+
+def blend_json(blend: Method | None) -> str:
+    return json.dumps(dict(blend.weights)) if blend else ""
+
+
+def blend_from_json(text: str) -> Method | None:
+    return Method.blend(json.loads(text)) if text else None
