@@ -51,7 +51,13 @@ def test_ui_lists_every_asset_and_its_lineage(tmp_path):
         assert set(edges) == CONTRACT | SERVING
         assert edges["served_feeds"] >= {"member_cards", "release_cards"}
         assert all(n["isPartitioned"] for n in nodes)
-        assert edges["member_cards"] == {"diversified_affinities", "style_listings", "catalog", "offline_evaluation"}
+        assert edges["member_cards"] == {
+            "diversified_affinities",
+            "style_listings",
+            "catalog",
+            "offline_evaluation",
+            "ranking_champions",
+        }
         assert edges["als_factors"] == {"implicit_ratings", "member_cohorts"}
         assert edges["boosted_affinities"] == {"member_affinities", "catalog", "raw_events"}
     finally:

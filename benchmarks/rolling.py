@@ -1,0 +1,91 @@
+"""What the rolling-origin backtest of a day costs, the first time and once the training days' models are stored.
+
+The evaluation of day D replays the pipeline at every origin, each trained through its own day T. Where the
+daily pipeline ran on T with the same settings, `als_factors` holds T's cohort models and the backtest
+reuses them (`backtest._factors`): that is the steady state of a daily schedule. A home made by
+`python -m reco_assets demo` has the models of its last day only, so this script times the backtest as it
+is (every origin fits its models), then stores each origin's cohort models for its T exactly as the
+`als_factors` asset computes them (ratings, cohorts, `fit_cohorts`, `model_key`), in a copy of the
+lakehouse, and times it again.
+
+    .venv/bin/python benchmarks/rolling.py --home .reco_home [--date 2026-10-31]
+"""
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from reco_assets.assets.common import stage_day
+from reco_assets.evaluation.backtest import events_through
+from reco_assets.evaluation.rolling import origins, rolling_backtest
+from reco_assets.pipeline.cohorts import member_cohorts
+from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
+from reco_assets.pipeline.ratings import implicit_ratings
+from reco_assets.resources import local_resources
+from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.settings import RecoSettings
+
+
+def store_models(session, lakehouse: Lakehouse, train_end: date, settings: RecoSettings) -> None:
+    """The cohort models the pipeline would have stored for `train_end` (what `als_factors` writes)."""
+    weights = settings.event_weights()
+    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
+    ratings = implicit_ratings(events, weights)
+    cohorts = member_cohorts(
+        events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
+    ).select("member_id", "cohort")
+    names = sorted(r["cohort"] for r in cohorts.select("cohort").distinct().collect())
+    if not names:
+        return
+    fitted = fit_cohorts(ratings.join(cohorts, "member_id"), settings.pick(AlsParams, prefix="als_"))
+    keyed = fitted.withColumn("model_key", F.lit(settings.model_key()))
+    stage_day(lakehouse, "als_factors", keyed, train_end, names).commit()
+
+
+def timed(session, lakehouse: Lakehouse, day: date, settings: RecoSettings) -> tuple[float, dict]:
+    started = time.perf_counter()
+    rolling = rolling_backtest(session, lakehouse, day, settings)
+    phases: dict[str, float] = {}
+    for backtest in rolling.backtests:
+        for phase, seconds in backtest.seconds.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+    phases["reused_cohort_models"] = sum(b.sizes.get("reused_cohort_models", 0) for b in rolling.backtests)
+    return time.perf_counter() - started, phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path(".reco_home"))
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 10, 31))
+    args = parser.parse_args()
+    settings = RecoSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "lakehouse"
+        shutil.copytree(args.home / "lakehouse", copy)
+        lakehouse = Lakehouse(root=str(copy))
+        session = local_resources(args.home, settings)["spark"].session()
+        first, first_phases = timed(session, lakehouse, args.date, settings)
+        train_days = [o - timedelta(days=settings.holdout_days) for o in origins(args.date, settings)]
+        started = time.perf_counter()
+        for train_end in train_days:
+            store_models(session, lakehouse, train_end, settings)
+        storing = time.perf_counter() - started
+        steady, steady_phases = timed(session, lakehouse, args.date, settings)
+    first_day, last_day = train_days[0], train_days[-1]
+    print(f"rolling backtest of {args.date}: {len(train_days)} origins, trained through {first_day} .. {last_day}")
+    print(f"  fitting every origin's models   {first:7.1f} s  {fmt(first_phases)}")
+    print(f"  with the training days' models  {steady:7.1f} s  {fmt(steady_phases)}")
+    print(f"  (storing those models took {storing:.1f} s: the daily runs of those days do it)")
+
+
+def fmt(phases: dict) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in phases.items())
+
+
+if __name__ == "__main__":
+    main()
