@@ -49,8 +49,10 @@ def dagster_instance(home: Path) -> DagsterInstance:
 def ingestion_window(available: list[date], day: date, settings: RecoSettings) -> list[date]:
     """Landed days before `day` that its look-back windows read, those of the backtest's oldest origin included."""
     reach = settings.evaluation_origins * settings.evaluation_origin_days
-    longest = reach + settings.holdout_days + max(
-        settings.ratings_lookback_days, settings.interaction_window_days, settings.boost_window_days
+    longest = (
+        reach
+        + settings.holdout_days
+        + max(settings.ratings_lookback_days, settings.interaction_window_days, settings.boost_window_days)
     )
     first = day - timedelta(days=longest - 1)
     return [d for d in available if first <= d < day]

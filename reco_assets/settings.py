@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Literal, TypeVar
 
 from dagster import ConfigurableResource
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from reco_assets.constants import COHORTS, DIVISIONS, SPEND_BUCKETS
 
@@ -68,6 +68,17 @@ class RecoSettings(ConfigurableResource):
                 f"spend_buckets must be {SPEND_BUCKETS}: the cohort partitions are {len(COHORTS)} fixed keys"
             )
         return value
+
+    @model_validator(mode="after")
+    def _origins_do_not_overlap(self) -> "RecoSettings":
+        # the blend and champion of an origin learn from the earlier origins' test windows, which must end by
+        # its training day: with origins closer than the holdout, they would see what it is scored on
+        if self.evaluation_origin_days < self.holdout_days:
+            raise ValueError(
+                f"evaluation_origin_days ({self.evaluation_origin_days}) must be at least holdout_days "
+                f"({self.holdout_days}): an origin's test window would reach past the next origin's training day"
+            )
+        return self
 
     @field_validator("division_aliases")
     @classmethod

@@ -146,3 +146,29 @@ def test_the_inputs_of_the_oldest_origin_count_too(tmp_path):
     _passes(lake)
     _catalog(lake, OLDEST_CATALOG)
     assert "is stale" in _held(lake)
+
+
+def _ranked(lake: Lakehouse, cohort: str, method: str) -> None:
+    """A cohort's `diversified_affinities` partition of the day, ranked by `method`."""
+    rows = pa.table(
+        {"member_id": [1], "subclass_brand_id": [7], "method": [method], "as_of_date": [DAY], "cohort": [cohort]}
+    )
+    lake.replace(
+        "diversified_affinities", rows, f"as_of_date = '{DAY}' AND cohort = '{cohort}'", ["as_of_date", "cohort"]
+    )
+
+
+def test_cards_of_rankings_not_by_the_champion_are_held_back(tmp_path):
+    lake = Lakehouse(root=str(tmp_path))
+    _events(lake)
+    _ranked(lake, "women_1", "model")
+    _ranked(lake, "men_2", "blend")
+    time.sleep(0.01)
+    _champions(lake, {"all": "model", "women_1": "repeat", "men_2": "blend"})  # evaluated again afterwards
+    with pytest.raises(Failure) as held:
+        require_gate(lake, DAY, RecoSettings(), "member cards", ["women_1", "men_2", "kids_1"])
+    # women_1 was ranked by the model, no longer its champion; men_2's blend predates the refitted weights
+    assert "the rankings of women_1, men_2 are not those of the day's champions" in held.value.description
+    _ranked(lake, "women_1", "repeat")
+    _ranked(lake, "men_2", "blend")  # the cohorts run again: rankings by the champions, after them
+    assert require_gate(lake, DAY, RecoSettings(), "member cards", ["women_1", "men_2", "kids_1"]).passed

@@ -20,9 +20,9 @@ from reco_assets.simulator import PROFILES
 
 pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
-ORIGIN_DAYS = 2
-"""The tiny profile has 14 days: its rolling backtest steps 2 days between origins, not a week."""
-SETTINGS = RecoSettings(evaluation_origin_days=ORIGIN_DAYS)
+HOLDOUT = ORIGIN_DAYS = 3
+"""The tiny profile has 14 days: its backtests test on 3 days, and the rolling origins are 3 days apart."""
+SETTINGS = RecoSettings(holdout_days=HOLDOUT, evaluation_origin_days=ORIGIN_DAYS)
 
 CONTRACT_COLUMNS = {
     "raw_events": [
@@ -97,7 +97,10 @@ CONTRACT_COLUMNS = {
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with pytest.raises(SystemExit) as exit_code:
-        main(["demo", "--profile", "tiny", "--home", str(home), "--set", f"evaluation_origin_days={ORIGIN_DAYS}"])
+        main(
+            ["demo", "--profile", "tiny", "--home", str(home)]
+            + ["--set", f"holdout_days={HOLDOUT}", "--set", f"evaluation_origin_days={ORIGIN_DAYS}"]
+        )
     assert exit_code.value.code == 0  # 0 = every asset check passed
     return home
 
@@ -160,11 +163,13 @@ def test_cohorts_affinities_and_diversification_invariants(home):
     assert ranked_by.map(len).eq(1).all()  # one method per cohort, its champion's
     champions = table(home, "ranking_champions").set_index("cohort").method
     assert (ranked_by.map(lambda m: m[0]) == champions.reindex(ranked_by.index)).all()
-    diversified = diversified[diversified.method.isin(["model", "no_boost", "blend"])]  # baselines keep no limit
+    # baselines are published as scored; the ranks of the others keep the limit (in `test_affinities` by hand:
+    # the tiny day's champions may all be baselines)
+    diversified = diversified[diversified.method.isin(["model", "no_boost", "blend"])]
     per_class = (
         diversified.assign(klass=diversified.subclass_brand_id.map(classes)).groupby(["member_id", "klass"]).size()
     )
-    assert per_class.max() <= 3
+    assert per_class.empty or per_class.max() <= 3
 
 
 def test_boosts_only_the_top_three_browsed_not_bought_subclasses(home):
@@ -381,8 +386,8 @@ def test_rerunning_a_day_replaces_it(home):
 
 def test_offline_evaluation_measures_every_method_metric_and_segment(home):
     evaluation = table(home, "offline_evaluation")
-    # four origins reported: the first trained through DAY - 7 - 3 x 2, the last tested through DAY
-    first_trained = DAY - timedelta(days=7 + 3 * ORIGIN_DAYS)
+    # four origins reported: the first trained through DAY - HOLDOUT - 3 x ORIGIN_DAYS, the last tested to DAY
+    first_trained = DAY - timedelta(days=HOLDOUT + 3 * ORIGIN_DAYS)
     assert (evaluation.train_end_date == first_trained).all() and (evaluation.test_end_date == DAY).all()
     assert set(evaluation.level) == {"subclass_brand", "style"}
     assert set(evaluation.method) == {
@@ -418,7 +423,7 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
     assert bounded.value.between(0, 1).all()
     # scored members of the overall segment = members with a relevant interaction in the test window
     overall = evaluation.query("level == 'style' and segment == 'all'").members.unique()
-    events = table(home, "raw_events", f"event_date > '{DAY - timedelta(days=7)}' AND event_date <= '{DAY}'")
+    events = table(home, "raw_events", f"event_date > '{DAY - timedelta(days=HOLDOUT)}' AND event_date <= '{DAY}'")
     acted = set(events[events.event_type.isin(["purchase", "add_to_cart"])].member_id)
     assert len(overall) == 1 and 0 < overall[0] <= len(acted)
 
@@ -428,7 +433,9 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
 
     lake = Lakehouse(root=str(home / "lakehouse"))
     everyone = table(home, "offline_evaluation").query("level == 'style' and segment == 'all'").members
-    capped = RecoSettings(evaluation_max_members=25, evaluation_ablations=False, evaluation_styles=False)
+    capped = SETTINGS.model_copy(
+        update={"evaluation_max_members": 25, "evaluation_ablations": False, "evaluation_styles": False}
+    )
     backtest = run_backtest(spark, lake, DAY, capped, ablations=False, styles=False)
     assert backtest.sizes["members_in_test_window"] == everyone.iloc[0] > 25
     assert backtest.sizes["scored_members"] == len(backtest.members) == 25
@@ -454,8 +461,8 @@ def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(hom
 
     shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
     lake = Lakehouse(root=str(tmp_path / "lakehouse"))
-    # a 3-day holdout: the origin whose test window ends on T = DAY - 3 then has training days in 14 days
-    settings = RecoSettings(evaluation_ablations=False, evaluation_styles=False, holdout_days=3)
+    # the origin whose test window ends on T = DAY - 3 has training days in 14 days
+    settings = SETTINGS.model_copy(update={"evaluation_ablations": False, "evaluation_styles": False})
     earlier = run_backtest(spark, lake, DAY - timedelta(days=3), settings, ablations=False, styles=False, samples=True)
     by_pair = ["member_id", "subclass_brand_id"]
     samples = earlier.samples.sort_values(by_pair, ignore_index=True)
@@ -631,6 +638,7 @@ def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
 
     untrained = RecoSettings(
         als_max_iter=0,
+        holdout_days=HOLDOUT,
         evaluation_origin_days=ORIGIN_DAYS,
         evaluation_ablations=False,
         evaluation_styles=False,

@@ -59,7 +59,7 @@ def member_cards(
     session = spark.session()
     writes, violations, verdicts = [], (0, 0), {}
     for day, cohorts in cohort_days(context).items():
-        verdicts[str(day)] = require_gate(lakehouse, day, settings, "member cards").explain()
+        verdicts[str(day)] = require_gate(lakehouse, day, settings, "member cards", cohorts).explain()
         day_partition = {"as_of_date": day}
         affinities = lakehouse.read_spark(
             session, "diversified_affinities", partition=day_partition | {"cohort": cohorts}

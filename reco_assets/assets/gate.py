@@ -26,14 +26,18 @@ def _inputs_written(lakehouse: Lakehouse, day: date, settings: RecoSettings) -> 
     return [w for w in written if w is not None]
 
 
-def require_gate(lakehouse: Lakehouse, day: date, settings: RecoSettings, held: str) -> GateVerdict:
+def require_gate(
+    lakehouse: Lakehouse, day: date, settings: RecoSettings, held: str, ranked: list[str] | None = None
+) -> GateVerdict:
     """The day's verdict when it lets `held` (what the caller is about to publish) through; a `Failure`
     that says what is missing otherwise.
 
     Held back: no champions of the day (`ranking_champions`, from its offline evaluation); champions older
     than the events or catalog snapshots of the days the evaluation reads (written again since) or chosen
     with other model settings (stale); and, unless `gate_unevaluated` is `publish`, an evaluation that had
-    no member to score. A baseline that wins is published, not held back.
+    no member to score. A baseline that wins is published, not held back. With `ranked` (cohorts), also held
+    back when one of their rankings (`diversified_affinities`) is not by the day's champion (an evaluation
+    run again since chose another method, or refitted the blend of a cohort ranked by it).
     """
     partition = {"as_of_date": day}
     try:
@@ -52,6 +56,14 @@ def require_gate(lakehouse: Lakehouse, day: date, settings: RecoSettings, held: 
             f"{held} of {day} held back: the offline evaluation of {day} was made with other model settings "
             f"than the current ones; evaluate the day again"
         )
+    if ranked:
+        stale = _stale_rankings(lakehouse, day, ranked, table, evaluated_at)
+        if stale:
+            raise Failure(
+                f"{held} of {day} held back: the rankings of {', '.join(stale[:5])}"
+                f"{f' and {len(stale) - 5} more cohorts' if len(stale) > 5 else ''} are not those of the day's "
+                "champions (the evaluation was run again since); run the cohorts of the day again"
+            )
     verdict = gate_verdict(table)
     if not verdict.evaluated and settings.gate_unevaluated == "publish":
         return verdict
@@ -74,3 +86,30 @@ def champion_tags(lakehouse: Lakehouse, day: date) -> dict[str, dict[str, str]]:
         }
         for row in chosen.itertuples()
     }
+
+
+def ranked_methods(lakehouse: Lakehouse, day: date) -> dict[str, str]:
+    """Cohort -> the method its rankings of `day` were made by (`diversified_affinities.method`)."""
+    if "method" not in lakehouse.dataset("diversified_affinities").schema.names:
+        return {}  # a lakehouse from before the column
+    found = lakehouse.read_arrow(
+        "diversified_affinities", columns=["cohort", "method"], partition={"as_of_date": day}, distinct=True
+    )
+    return dict(zip(found.column("cohort").to_pylist(), found.column("method").to_pylist(), strict=True))
+
+
+def _stale_rankings(lakehouse: Lakehouse, day: date, cohorts: list[str], champions, chosen_at: float) -> list[str]:
+    """Cohorts whose rankings are not by their champion; for the blend, also those made before the
+    champions were written (its weights may have been fitted again). Cohorts without rows have nothing."""
+    ranked = ranked_methods(lakehouse, day)
+    wanted = dict(zip(champions["cohort"], champions["method"], strict=True))
+    stale = []
+    for cohort in cohorts:
+        method = ranked.get(cohort)
+        if method is None:
+            continue
+        partition = {"as_of_date": day, "cohort": cohort}
+        refitted = method == "blend" and lakehouse.written_at("diversified_affinities", partition) < chosen_at
+        if method != wanted.get(cohort, "model") or refitted:
+            stale.append(cohort)
+    return stale

@@ -130,7 +130,7 @@ def release_cards(context: AssetExecutionContext, spark: SparkResource, lakehous
     Only after the day's cards were published (every cohort's `member_cards`, so its gate passed)."""
     day, release = release_partition(context)
     session = spark.session()
-    require_gate(lakehouse, day, settings, "release cards")
+    require_gate(lakehouse, day, settings, "release cards", list(COHORTS))
     lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
     partition = {"as_of_date": day, "release": release}
     affinities = lakehouse.read_spark(

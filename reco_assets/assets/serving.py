@@ -103,7 +103,7 @@ def served_feeds(
     switches to it once its checks pass. The cards are the day's latest published ones: those of its
     latest release refresh, else its `member_cards`. The previous versions stay for rollback."""
     day = partition_date(context)
-    require_gate(lakehouse, day, settings, "served feeds")
+    require_gate(lakehouse, day, settings, "served feeds", list(COHORTS))
     lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
     cards = published.cards(lakehouse, day)
     store = serving.open(settings.serving_previous_versions)
@@ -199,7 +199,7 @@ def feed_exports(
     served version's name when the day's published cards are the ones served, else a version name of
     their own (an older day, backfilled: `served` false in the manifest)."""
     day = partition_date(context)
-    require_gate(lakehouse, day, settings, "exports")
+    require_gate(lakehouse, day, settings, "exports", list(COHORTS))
     cards = published.cards(lakehouse, day)
     current = serving.open(settings.serving_previous_versions).current()
     served = cards.is_served_by(current)

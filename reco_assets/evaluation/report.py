@@ -102,6 +102,14 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
     )
 
 
+def _member_weights(keys: pd.Index, draws: int, seed: int) -> pd.DataFrame:
+    """Bootstrap weights over the rows `origin:member`, drawn per member (a cluster bootstrap): a member scored
+    at several origins is resampled as one, so the intervals do not count their origins as independent."""
+    members = pd.Index(keys.str.split(":", n=1).str[1])
+    drawn = bootstrap_weights(members.unique(), draws, seed)
+    return drawn[members].set_axis(keys, axis=1)
+
+
 def ndcg_at_gate(pooled: Pooled) -> pd.DataFrame:
     """NDCG@10 per scored member of every origin (rows) and method (columns; NaN where not ranked)."""
     gate = (GATE_METRIC, GATE_K)
@@ -112,15 +120,14 @@ def ndcg_at_gate(pooled: Pooled) -> pd.DataFrame:
 def _choices(
     pooled: Pooled, weights: pd.DataFrame, min_members: int, before: int, candidates: tuple[str, ...]
 ) -> pd.DataFrame:
-    """The champions chosen on the origins before `before`, over the methods ranked at the latest of them."""
+    """The champions chosen on the origins before `before`: the reported ones (from 1) when there are any,
+    else the first; over the candidates ranked for every member of those origins."""
     per_unit = ndcg_at_gate(pooled)
     per_unit = per_unit[[m for m in per_unit.columns if m in candidates]]  # the ablations count for nothing here
-    history = per_unit[pooled.origin.reindex(per_unit.index) < before]
-    if history.empty:
-        return champion.choose(history, pooled.cohort, weights, min_members, candidates)
-    latest = history[pooled.origin.reindex(history.index) == pooled.origin.reindex(history.index).max()]
-    history = history[latest.columns[latest.notna().all()]].dropna()
-    return champion.choose(history, pooled.cohort, weights, min_members, candidates)
+    origin = pooled.origin.reindex(per_unit.index)
+    lowest = 1 if before > 1 else 0
+    history = per_unit[(origin >= lowest) & (origin < before)]
+    return champion.choose(history.loc[:, history.notna().all()], pooled.cohort, weights, min_members, candidates)
 
 
 def _published(pooled: Pooled, weights: pd.DataFrame, min_members: int, candidates: tuple[str, ...]) -> None:
@@ -171,7 +178,7 @@ def evaluation_table(
         pooled = pool(backtests, level_name, ks, cold_start)
         if not pooled.accuracy:
             continue
-        weights = bootstrap_weights(pooled.origin.index, draws, seed)
+        weights = _member_weights(pooled.origin.index, draws, seed)
         if level_name == GATE_LEVEL:
             _published(pooled, weights, min_members, candidates)
             champions = _choices(pooled, weights, min_members, len(backtests), candidates)

@@ -238,6 +238,8 @@ def rank_block(
             table = _diversified(member, chosen, chosen_score, items, hierarchy, params.max_groups_per_class)
         else:
             every = method_scores(method, signals)
+            if method.name == "blend":  # positive, in the same order: the brand and category cards sum scores
+                every = np.exp(every - every.max(axis=1, keepdims=True))
             chosen = np.argsort(-every, axis=1, kind="stable")[:, :k]
             limit = params.max_groups_per_class if method.name in DIVERSIFIED else None
             table = _diversified(member, chosen, _take(np.asarray(every, np.float64), chosen), items, hierarchy, limit)
@@ -250,22 +252,33 @@ def rank_block(
 SAMPLED_NEGATIVES = 100
 
 
+def _pair_hash(member_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random 64-bit number per (member, group) (splitmix64's finaliser): the same whatever
+    block or task the member is ranked in, so the samples do not depend on how Spark splits the input."""
+    with np.errstate(over="ignore"):
+        x = member_ids.astype(np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15) + ids.astype(np.uint64)[None, :]
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
 def sample_pairs(
     member_ids: np.ndarray, signals: BlockSignals, relevant: tuple[np.ndarray, np.ndarray], ids: np.ndarray
 ) -> pa.Table:
     """The blend's training rows of a block: for each member with a relevant group, every relevant group
-    (`label` true) and `SAMPLED_NEGATIVES` groups drawn uniformly (seeded by the member ids), with their
-    `FEATURES`. Uniform negatives keep the fitted weights those of all pairs (only the intercept moves, and
-    the blend has none); negatives chosen by a feature would bias its weight down."""
+    (`label` true) and about `SAMPLED_NEGATIVES` other groups drawn uniformly (by a hash of the pair), with
+    their `FEATURES`. Uniform negatives keep the fitted weights those of all pairs (only the intercept
+    moves, and the blend has none); negatives chosen by a feature would bias its weight down."""
     n, m = signals.prediction.shape
     positive = np.zeros((n, m), dtype=bool)
     rows, groups = relevant
     at = np.minimum(np.searchsorted(ids, groups), m - 1)
     known = ids[at] == groups
     positive[rows[known], at[known]] = True
-    keep = positive.copy()
-    rng = np.random.default_rng((member_ids.astype(np.uint64) % np.uint64(2**32)).tolist())
-    keep[np.arange(n)[:, None], rng.integers(0, m, (n, SAMPLED_NEGATIVES))] = True
+    keep = positive | (_pair_hash(member_ids, ids) % np.uint64(m) < np.uint64(SAMPLED_NEGATIVES))
     keep &= positive.any(axis=1, keepdims=True)
     r, c = np.nonzero(keep)
     columns = {"member_id": member_ids.astype(np.int64)[r], "subclass_brand_id": ids[c], "label": positive[r, c]}

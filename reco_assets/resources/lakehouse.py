@@ -335,15 +335,16 @@ class Lakehouse(ConfigurableResource):
         where: str | None = None,
         columns: list[str] | None = None,
         partition: Partitions | None = None,
+        distinct: bool = False,
     ) -> pa.Table:
         """Rows of a table as Arrow, filtered by a SQL `where` over its columns (DuckDB); `partition`: the
-        partitions read, which must have been written."""
+        partitions read, which must have been written; `distinct`: each row once."""
         where = self._where(table, where, partition)
         dataset = self.dataset(table)
         if dataset is None:
             raise FileNotFoundError(f"table {table!r} does not exist yet under {self.root}")
         select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-        sql = f"SELECT {select} FROM t" + (f" WHERE {where}" if where else "")
+        sql = f"SELECT {'DISTINCT ' if distinct else ''}{select} FROM t" + (f" WHERE {where}" if where else "")
         with duckdb.connect() as con:
             con.register("t", dataset)
             return con.sql(sql).to_arrow_table()

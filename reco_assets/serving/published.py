@@ -10,6 +10,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from reco_assets.adapters.ids import ID_MAP
+from reco_assets.assets.gate import ranked_methods
 from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS
 from reco_assets.resources.lakehouse import Lakehouse, partitions_predicate
@@ -58,9 +59,7 @@ class PublishedCards:
 
     def rankings(self) -> dict[str, str]:
         """Cohort -> the ranking method its cards were built from (`diversified_affinities.method`)."""
-        ranked = self.lakehouse.dataset("diversified_affinities")
-        query = f"SELECT DISTINCT cohort, method FROM ranked WHERE as_of_date = DATE '{self.day}'"
-        return dict(self.sql(query, ranked=ranked)) if "method" in ranked.schema.names else {}
+        return ranked_methods(self.lakehouse, self.day)
 
     def is_served_by(self, manifest) -> bool:
         """`manifest` (a served version's) was built from exactly this publication of the cards."""
