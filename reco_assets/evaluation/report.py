@@ -120,14 +120,17 @@ def ndcg_at_gate(pooled: Pooled) -> pd.DataFrame:
 def _choices(
     pooled: Pooled, weights: pd.DataFrame, min_members: int, before: int, candidates: tuple[str, ...]
 ) -> pd.DataFrame:
-    """The champions chosen on the origins before `before`: the reported ones (from 1) when there are any,
-    else the first; over the candidates ranked for every member of those origins."""
+    """The champions chosen on the origins before `before` (the reported ones, from 1, when there are any;
+    else the first), among the candidates ranked at the latest of them, on the members of those origins
+    where every one of these was ranked (the blend only from its first fit on)."""
     per_unit = ndcg_at_gate(pooled)
     per_unit = per_unit[[m for m in per_unit.columns if m in candidates]]  # the ablations count for nothing here
     origin = pooled.origin.reindex(per_unit.index)
-    lowest = 1 if before > 1 else 0
-    history = per_unit[(origin >= lowest) & (origin < before)]
-    return champion.choose(history.loc[:, history.notna().all()], pooled.cohort, weights, min_members, candidates)
+    history = per_unit[(origin >= (1 if before > 1 else 0)) & (origin < before)]
+    if not history.empty:
+        latest = history[origin.reindex(history.index) == origin.reindex(history.index).max()]
+        history = history[latest.columns[latest.notna().all()]].dropna()
+    return champion.choose(history, pooled.cohort, weights, min_members, candidates)
 
 
 def _published(pooled: Pooled, weights: pd.DataFrame, min_members: int, candidates: tuple[str, ...]) -> None:
@@ -166,14 +169,16 @@ def evaluation_table(
     candidates: tuple[str, ...] = SIMPLEST_FIRST,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The long format of `offline_evaluation` (one row per level, segment, method, metric and k) over the
-    reported origins (`backtests[1:]`; the first only fits what later ones need), and the day's champions
-    chosen on all of them (`champion.choose`).
+    reported origins, and the day's champions chosen on them (`champion.choose`). The first origin only fits
+    what later ones need; the reported ones are those with a champion chosen before them (`published`), so
+    that every method is scored on the same members (all but the first when there is no champion).
 
     Per-member figures are computed once per origin, method and relevant set; a figure averages the scored
     members of every reported origin, with a 95 % bootstrap interval over them (`draws` resamples, the same
     for every method; none for coverage, which is not a mean over members and is averaged over origins).
     `published` scores each member with the lists of the champion chosen on the origins before theirs."""
     rows, champions = [], pd.DataFrame(columns=champion.COLUMNS)
+    first_reported = min(1, len(backtests) - 1)  # one backtest: it is reported
     for level_name in ("subclass_brand", "style"):
         pooled = pool(backtests, level_name, ks, cold_start)
         if not pooled.accuracy:
@@ -182,7 +187,10 @@ def evaluation_table(
         if level_name == GATE_LEVEL:
             _published(pooled, weights, min_members, candidates)
             champions = _choices(pooled, weights, min_members, len(backtests), candidates)
-        reported = pooled.origin[pooled.origin >= min(1, len(backtests) - 1)].index  # one backtest: reported
+            published = pooled.accuracy.get(("all", PUBLISHED))
+            if published is not None and not published.empty:  # every method on the members `published` has
+                first_reported = int(pooled.origin.reindex(published.index).min())
+        reported = pooled.origin[pooled.origin >= first_reported].index
         for (segment, method), frame in pooled.accuracy.items():
             scored = frame.index.intersection(reported)
             if scored.empty:
@@ -198,7 +206,7 @@ def evaluation_table(
             ]
     table = pd.DataFrame(rows, columns=SCHEMA.names[3:-1]).assign(model_key=model_key)
     table.insert(0, "test_end_date", backtests[-1].split.test_end)
-    table.insert(0, "train_end_date", backtests[min(1, len(backtests) - 1)].split.train_end)
+    table.insert(0, "train_end_date", backtests[first_reported].split.train_end)
     table.insert(0, "as_of_date", day)
     return table[SCHEMA.names], champions
 
