@@ -100,9 +100,11 @@ def boosts_outside_intent(boosted: pa.Table, groups: pa.Table, max_subclasses: i
 
 def classes_over_limit(diversified: pa.Table, per_class: int) -> int:
     """Member x class pairs over the limit, among the rows of methods that diversify (a baseline that is a
-    cohort's champion is published as it was scored, without the limit)."""
+    cohort's champion is published as it was scored, without the limit) and of groups with a class."""
     diversifying = ", ".join(f"'{m}'" for m in DIVERSIFIED)
-    only = f"WHERE method IN ({diversifying})" if "method" in diversified.schema.names else ""
+    only = "WHERE coalesce(class_key, '') <> ''"  # a group without a class is not limited
+    if "method" in diversified.schema.names:
+        only += f" AND method IN ({diversifying})"
     return _count(
         f"""SELECT count(*) FROM (SELECT member_id, class_key FROM diversified {only} GROUP BY ALL
             HAVING count(*) > {int(per_class)})""",

@@ -514,3 +514,25 @@ def test_intents_of_same_named_subclasses_are_two_and_tie_by_key(spark):
         (3, ['["men","apparel","tops","tees"]', '["women","apparel","tops","tees"]']),
         (4, ['["women","apparel","tops","tees"]']),
     ]
+
+
+def test_groups_without_a_class_are_not_limited_per_class():
+    # an imported log without categories: every group's class is missing (""), so no list is cut to N
+    hierarchy = Hierarchy(subclasses=np.array([""]), classes=np.array(["", DRESSES]))
+    items = CohortItems(
+        ids=np.arange(1, 7),
+        factors=np.array([[0.9], [0.8], [0.7], [0.6], [0.5], [0.4]], np.float32),
+        subclass=np.zeros(6, int),
+        klass=np.array([0, 0, 0, 0, 1, 1]),  # 1-4 without a class, 5-6 dresses
+    )
+    got = rank_block(
+        np.array([1]),
+        np.array([[1.0]]),
+        (*NOTHING, np.array([])),
+        NOTHING,
+        items,
+        hierarchy,
+        RankParams(top_k=6, boost_strength=0.0, max_groups_per_class=1),
+    )
+    assert got["diversified_affinities"]["subclass_brand_id"].to_pylist() == [1, 2, 3, 4, 5]  # one dress only
+    assert checks.classes_over_limit(got["diversified_affinities"], 1) == 0

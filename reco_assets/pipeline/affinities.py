@@ -145,7 +145,10 @@ def _diversified(
     at most `limit` groups per class when a limit is given, ranked 1.. again."""
     n, k = ranked.shape
     klass = items.klass[ranked]
-    kept = _occurrence(klass) < limit if limit is not None else np.ones((n, k), dtype=bool)
+    kept = np.ones((n, k), dtype=bool)
+    if limit is not None:  # groups without a class (imported logs without categories) are not limited
+        unclassed = hierarchy.classes[klass] == "" if len(hierarchy.classes) else kept
+        kept = (_occurrence(klass) < limit) | unclassed
     mask = kept.ravel()
     classes = pa.DictionaryArray.from_arrays(pa.array(klass.ravel()[mask], pa.int32()), pa.array(hierarchy.classes))
     return pa.table(
@@ -368,7 +371,7 @@ def cohort_items(
     need."""
     hierarchy = groups.select("subclass_brand_id", "subclass_key", "class_key").toArrow().sort_by("subclass_brand_id")
     group_ids = hierarchy.column("subclass_brand_id").to_numpy()
-    # "" stands for a missing level: a group without hierarchy is never boosted and is a class of its own
+    # "" stands for a missing level: a group without hierarchy is never boosted nor limited per class
     levels = {}
     for level in ("subclass_key", "class_key"):
         names = hierarchy.column(level).fill_null("").to_numpy(zero_copy_only=False).astype(str)
