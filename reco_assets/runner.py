@@ -125,7 +125,11 @@ def run_day(
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
     if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
         return report  # the cohorts would read a day that is not there
-    log(f"evaluating: the pipeline trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}")
+    step = settings.evaluation_origin_days
+    log(
+        f"evaluating: the pipeline replayed at {settings.evaluation_origins} origins {step} days apart, the last "
+        f"trained through {day - timedelta(days=settings.holdout_days)} and tested to {day}; the champions"
+    )
     execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
     populated = _populated(home, day, settings)
     # Every cohort runs, those without members too: their partitions are written empty, so that the day's
