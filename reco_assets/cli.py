@@ -155,8 +155,9 @@ def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | Non
 
     resources = local_resources(home)
     available = LandingResource(root=str(home / "landing")).days()
-    # By default a week before the latest day: the figures reported for the latest day stay out of the tuning.
-    day = day or available[-1] - timedelta(days=settings.holdout_days)
+    # By default the latest day's fitting origin: its test window ends where the first reported origin's
+    # training ends, so the figures the latest day's rolling evaluation reports stay out of the tuning.
+    day = day or available[-1] - timedelta(days=settings.evaluation_origins * settings.evaluation_origin_days)
     needed = [*ingestion_window(available, day, settings), day]
     print(f"ingesting the landed days the backtest reads ({needed[0]} .. {day})")
     if not ingest_days(home, needed, settings):
