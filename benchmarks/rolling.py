@@ -8,7 +8,7 @@ is (every origin fits its models), then stores each origin's cohort models for i
 `als_factors` asset computes them (ratings, cohorts, `fit_cohorts`, `model_key`), in a copy of the
 lakehouse, and times it again.
 
-    .venv/bin/python benchmarks/rolling.py --home .reco_home [--date 2026-10-31]
+    .venv/bin/python benchmarks/rolling.py --home .reco_home [--date 2026-10-31] [--origins 4]
 """
 
 import argparse
@@ -62,8 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(".reco_home"))
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 10, 31))
+    parser.add_argument("--origins", type=int, help="reported origins (default: the `evaluation_origins` setting)")
     args = parser.parse_args()
-    settings = RecoSettings()
+    settings = RecoSettings(**({"evaluation_origins": args.origins} if args.origins else {}))
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "lakehouse"
         shutil.copytree(args.home / "lakehouse", copy)
