@@ -16,6 +16,7 @@ from dagster import (
 from reco_assets.assets.common import partition_date, spec, table_metadata
 from reco_assets.assets.ratings import RATINGS_WINDOW
 from reco_assets.constants import EVALUATION
+from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
 from reco_assets.evaluation.champion import blend_json
 from reco_assets.evaluation.report import SCHEMA, gate_verdict, settings_table
 from reco_assets.evaluation.rolling import rolling_backtest
@@ -29,27 +30,6 @@ from reco_assets.settings import RecoSettings
 _DEFAULTS = RecoSettings.model_fields
 HOLDOUT = _DEFAULTS["holdout_days"].default
 REACH = _DEFAULTS["evaluation_origins"].default * _DEFAULTS["evaluation_origin_days"].default
-CHAMPIONS_SCHEMA = pa.schema(
-    [
-        ("as_of_date", pa.date32()),
-        ("cohort", pa.string()),
-        ("method", pa.string()),
-        ("scope", pa.string()),
-        ("ndcg", pa.float64()),
-        ("ci_low", pa.float64()),
-        ("ci_high", pa.float64()),
-        ("versus", pa.string()),
-        ("versus_ndcg", pa.float64()),
-        ("margin", pa.float64()),
-        ("margin_low", pa.float64()),
-        ("margin_high", pa.float64()),
-        ("best_baseline", pa.string()),
-        ("best_baseline_ndcg", pa.float64()),
-        ("members", pa.int64()),
-        ("blend_weights", pa.string()),
-        ("model_key", pa.string()),
-    ]
-)
 
 
 def _days_back(days: int) -> TimeWindowPartitionMapping:

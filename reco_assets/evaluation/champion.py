@@ -11,27 +11,36 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from reco_assets.constants import COHORTS
 from reco_assets.evaluation.metrics import mean_intervals
 from reco_assets.pipeline.methods import BASELINE_METHODS, SIMPLEST_FIRST, Method
 
-COLUMNS = [
-    "cohort",
-    "method",
-    "scope",
-    "ndcg",
-    "ci_low",
-    "ci_high",
-    "versus",
-    "versus_ndcg",
-    "margin",
-    "margin_low",
-    "margin_high",
-    "best_baseline",
-    "best_baseline_ndcg",
-    "members",
-]
+SCHEMA = pa.schema(
+    [
+        ("as_of_date", pa.date32()),
+        ("cohort", pa.string()),
+        ("method", pa.string()),
+        ("scope", pa.string()),
+        ("ndcg", pa.float64()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+        ("versus", pa.string()),
+        ("versus_ndcg", pa.float64()),
+        ("margin", pa.float64()),
+        ("margin_low", pa.float64()),
+        ("margin_high", pa.float64()),
+        ("best_baseline", pa.string()),
+        ("best_baseline_ndcg", pa.float64()),
+        ("members", pa.int64()),
+        ("blend_weights", pa.string()),
+        ("model_key", pa.string()),
+    ]
+)
+"""Columns of `ranking_champions`, typed even when a day has no row to write."""
+COLUMNS = [name for name in SCHEMA.names if name not in ("as_of_date", "blend_weights", "model_key")]
+"""The columns `choose` fills; the asset adds the day, the blend's weights and the model key."""
 
 
 def _pick(values: pd.Series) -> str:
