@@ -326,6 +326,7 @@ class RecoSettings(ConfigurableResource):
             lookback=self.ratings_lookback_days,
             buckets=self.spend_buckets,
             percentile=self.spend_percentile,
+            aliases=self.division_aliases,
         )
 
     def rank_params(self):

@@ -20,7 +20,6 @@ from pyspark.sql import functions as F
 
 from reco_assets.evaluation import baselines
 from reco_assets.pipeline.affinities import (
-    blend_samples,
     cohort_items,
     intent_subclasses,
     ranking_inputs,
@@ -39,7 +38,7 @@ from reco_assets.pipeline.catalog import (
 from reco_assets.pipeline.cohorts import member_cohorts
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
-from reco_assets.pipeline.methods import BASELINE_METHODS, MODEL, Method
+from reco_assets.pipeline.methods import BASELINE_METHODS, FEATURES, MODEL, Method
 from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import RecoSettings
@@ -128,6 +127,26 @@ def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -
     return events.assign(new=(known.isna() | (known >= pd.Timestamp(train_day_end))).to_numpy(dtype=bool))
 
 
+def stored_inputs(
+    session: SparkSession, lakehouse: Lakehouse, day: date, key: str
+) -> tuple[DataFrame, DataFrame] | None:
+    """The `implicit_ratings` and `member_cohorts` the pipeline stored for `day`, cached, when it also stored
+    that day's models under `key` (the key covers what ratings and cohorts are computed with): reading them
+    spares a backtest the aggregation of the look-back window. None when any of them is missing."""
+    tables = ("als_factors", "implicit_ratings", "member_cohorts")
+    where = partition_predicate({"as_of_date": day})
+    if any(lakehouse.table(name) is None for name in tables):
+        return None
+    keyed = lakehouse.read_arrow("als_factors", f"{where} AND model_key = '{key}'", ["cohort"], distinct=True)
+    if keyed.num_rows == 0:
+        return None
+    ratings = lakehouse.read_spark(session, "implicit_ratings", where)
+    cohorts = lakehouse.read_spark(session, "member_cohorts", where).select("member_id", "cohort")
+    if cohorts.isEmpty():
+        return None
+    return ratings.select("member_id", "subclass_brand_id", "rating", "last_event_time").cache(), cohorts.cache()
+
+
 def _factors(
     session: SparkSession,
     lakehouse: Lakehouse,
@@ -168,22 +187,45 @@ def _factors(
 
 
 def _rankings(
-    factors: DataFrame, scored: DataFrame, inputs, models, hierarchy, params, n: int, blend: Method | None
+    factors: DataFrame,
+    scored: DataFrame,
+    inputs: DataFrame,
+    relevant: DataFrame | None,
+    models,
+    hierarchy,
+    params,
+    n: int,
+    blend: Method | None,
 ) -> DataFrame:
     """The pass for the scored members only: every table's first `n` ranks, under every model; every
-    method of `RANKED` (and the blend) for the cohort models, the model's alone for the global one."""
+    method of `RANKED` (and the blend) for the cohort models, the model's alone for the global one. With
+    `relevant` (member_id, relevant: their test groups), the cohort models' rows also give the blend's
+    training rows (`blend_samples`)."""
     ids = scored.withColumnRenamed("member_id", "id")
     members = factors.where(F.col("side") == "item").unionByName(
         factors.where(F.col("side") == "member").join(ids, "id", "left_semi")
     )
+    rows = inputs(members)
+    if relevant is not None:
+        cohort_rows = F.when(F.col("cohort") != "global", F.col("relevant"))
+        rows = rows.join(relevant, "member_id", "left").withColumn("relevant", cohort_rows)
     methods = RANKED + ((blend,) if blend else ())
     per_model = {cohort: (MODEL,) if cohort == "global" else methods for cohort in models}
-    return top_rankings(inputs(members), models, hierarchy, params, n, per_model)
+    return top_rankings(rows, models, hierarchy, params, n, per_model)
+
+
+def _samples(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The `blend_samples` rows of the pass with a column per feature (`affinities.sample_pairs`)."""
+    rows = ranked[ranked["table"] == "blend_samples"]
+    features = np.stack(rows["features"].to_numpy()) if len(rows) else np.empty((0, len(FEATURES)))
+    samples = rows[["member_id", "subclass_brand_id", "label"]].astype({"label": bool}).reset_index(drop=True)
+    return samples.assign(**{name: features[:, i] for i, name in enumerate(FEATURES)})
 
 
 def _collect(ranked: pd.DataFrame, table: str, global_model: bool = False) -> pd.DataFrame:
     chosen = ranked[(ranked["table"] == table) & ((ranked["cohort"] == "global") == global_model)]
-    return chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
+    chosen = chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
+    return chosen.astype({"rank": "int32"})  # the pass's frame holds null ranks (its blend samples)
 
 
 def _style_feeds(
@@ -221,16 +263,18 @@ def run_backtest(
     training rows of the scored members (what they did next is their label)."""
     split = holdout_split(day, settings.holdout_days)
     train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
-    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days).cache()
+    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
     catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
-    ratings = implicit_ratings(events, weights).cache()
-    cohorts = (
-        member_cohorts(
+    stored = stored_inputs(session, lakehouse, train_end, settings.model_key())
+    if stored is None:
+        events = events.cache()
+        ratings = implicit_ratings(events, weights).cache()
+        cohorts = member_cohorts(
             events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
         )
-        .select("member_id", "cohort")
-        .cache()
-    )
+        cohorts = cohorts.select("member_id", "cohort").cache()
+    else:
+        ratings, cohorts = stored
     candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
     members_by_cohort = {row["cohort"]: row["count"] for row in cohorts.groupBy("cohort").count().collect()}
     holdout = holdout_interactions(lakehouse, split, settings.relevant_events)
@@ -281,7 +325,15 @@ def run_backtest(
         def inputs(members: DataFrame) -> DataFrame:
             return ranking_inputs(members, ratings, intents, train_end)
 
-        ranked = _rankings(factors, scored, inputs, models, hierarchy, rank, n, blend).toPandas()
+        relevant = None
+        if samples:
+            relevant = session.createDataFrame(
+                test[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
+            )
+            relevant = relevant.groupBy("member_id").agg(F.collect_list("subclass_brand_id").alias("relevant"))
+        ranked = _rankings(factors, scored, inputs, relevant, models, hierarchy, rank, n, blend).toPandas()
+        if samples:
+            backtest.samples = _samples(ranked)
         group_rankings = {MODEL.name: _collect(ranked, "diversified_affinities")}
         group_rankings |= {m.name: _collect(ranked, m.name) for m in RANKED[1:] + ((blend,) if blend else ())}
         group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation_seed)
@@ -290,18 +342,6 @@ def run_backtest(
                 "no_diversification": _collect(ranked, "boosted_affinities"),
                 "global_als": _collect(ranked, "diversified_affinities", True),
             }
-    if samples:
-        with backtest.timed("blend_samples"):
-            relevant = session.createDataFrame(
-                test[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
-            )
-            relevant = relevant.groupBy("member_id").agg(F.collect_list("subclass_brand_id").alias("relevant"))
-            cohort_models = factors.where(F.col("cohort") != "global")
-            member_rows = cohort_models.where(F.col("side") == "member").join(
-                scored.withColumnRenamed("member_id", "id"), "id", "left_semi"
-            )
-            rows = inputs(cohort_models.where(F.col("side") == "item").unionByName(member_rows))
-            backtest.samples = blend_samples(rows.join(relevant, "member_id"), models, hierarchy, rank).toPandas()
 
     candidate_ids = np.array(candidates, dtype=np.int64)
     hierarchy = groups.select("subclass_brand_id", "class_key").toPandas().set_index("subclass_brand_id")["class_key"]

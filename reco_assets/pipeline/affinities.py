@@ -483,8 +483,39 @@ RANKINGS_SCHEMA = pa.schema(
         ("subclass_brand_id", pa.int64()),
         ("score", pa.float64()),
         ("rank", pa.int32()),
+        ("label", pa.bool_()),  # blend_samples rows only
+        ("features", pa.list_(pa.float64())),  # blend_samples rows only: `FEATURES`, in order
     ]
 )
+
+
+def _ranking_rows(name: str, table: pa.Table, keep: int) -> pa.RecordBatch:
+    """A table of the pass as `RANKINGS_SCHEMA` rows: its first `keep` ranks, or every blend sample."""
+    if name == "blend_samples":
+        n = table.num_rows
+        values = np.column_stack([table.column(f).to_numpy() for f in FEATURES]).ravel() if n else np.empty(0)
+        offsets = pa.array(np.arange(0, n * len(FEATURES) + 1, len(FEATURES), dtype=np.int32))
+        score, rank = pa.nulls(n, pa.float64()), pa.nulls(n, pa.int32())
+        label, features = table.column("label").combine_chunks(), pa.ListArray.from_arrays(offsets, values)
+    else:
+        table = table.filter(pc.less_equal(table.column("rank"), keep))
+        n = table.num_rows
+        score = table.column("prediction" if name == "member_affinities" else "score").combine_chunks()
+        rank = table.column("rank").combine_chunks()
+        label, features = pa.nulls(n, pa.bool_()), pa.nulls(n, pa.list_(pa.float64()))
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.repeat(pa.scalar(name, pa.string()), n),
+            table.column("cohort").combine_chunks(),
+            table.column("member_id").combine_chunks(),
+            table.column("subclass_brand_id").combine_chunks(),
+            score,
+            rank,
+            label,
+            features,
+        ],
+        schema=RANKINGS_SCHEMA,
+    )
 
 
 def top_rankings(
@@ -497,42 +528,13 @@ def top_rankings(
 ) -> DataFrame:
     """The same pass, as a Spark frame of each table's first `keep` ranks (`table`, `cohort`, `member_id`,
     `subclass_brand_id`, `score` (the prediction in `member_affinities`), `rank`): what a backtest scores.
-    The rankings of `methods` after the first come as tables named after them."""
+    The rankings of `methods` after the first come as tables named after them. Inputs with a `relevant`
+    column also give the blend's training rows, in the same pass, as table `blend_samples` (`label` and
+    `features` set, `score` and `rank` null)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for name, table in rank_batches(batches, models, hierarchy, params, methods):
-            if name == "blend_samples":
-                continue
-            table = table.filter(pc.less_equal(table.column("rank"), keep))
-            score = table.column("prediction" if name == "member_affinities" else "score")
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.repeat(pa.scalar(name, pa.string()), table.num_rows),
-                    table.column("cohort").combine_chunks(),
-                    table.column("member_id").combine_chunks(),
-                    table.column("subclass_brand_id").combine_chunks(),
-                    score.combine_chunks(),
-                    table.column("rank").combine_chunks(),
-                ],
-                schema=RANKINGS_SCHEMA,
-            )
+            yield _ranking_rows(name, table, keep)
 
     return inputs.mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))
-
-
-def blend_samples(inputs: DataFrame, models: dict, hierarchy: Hierarchy, params: RankParams) -> DataFrame:
-    """The pass over `ranking_inputs` with a `relevant` column: the blend's training rows (`sample_pairs`)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema = pa.schema(
-        [("member_id", pa.int64()), ("subclass_brand_id", pa.int64()), ("label", pa.bool_())]
-        + [(name, pa.float64()) for name in FEATURES]
-    )
-
-    def sampled(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for name, table in rank_batches(batches, models, hierarchy, params):
-            if name == "blend_samples":
-                yield from table.select(schema.names).cast(schema).to_batches()
-
-    return inputs.mapInArrow(sampled, from_arrow_schema(schema))
