@@ -2,10 +2,11 @@
 
 The evaluation of day D replays the pipeline at every origin, each trained through its own day T. Where the
 daily pipeline ran on T with the same settings, `als_factors` holds T's cohort models and the backtest
-reuses them (`backtest._factors`): that is the steady state of a daily schedule. A home made by
+reuses them (`backtest._factors`), with the ratings and cohorts stored beside them (`backtest.stored_inputs`): that
+is the steady state of a daily schedule. A home made by
 `python -m reco_assets demo` has the models of its last day only, so this script times the backtest as it
-is (every origin fits its models), then stores each origin's cohort models for its T exactly as the
-`als_factors` asset computes them (ratings, cohorts, `fit_cohorts`, `model_key`), in a copy of the
+is (every origin fits its models), then stores each origin's ratings, cohorts and cohort models for its T
+exactly as the `implicit_ratings`, `member_cohorts` and `als_factors` assets compute them, in a copy of the
 lakehouse, and times it again.
 
     .venv/bin/python benchmarks/rolling.py --home .reco_home [--date 2026-10-31] [--origins 4]
@@ -32,17 +33,23 @@ from reco_assets.settings import RecoSettings
 
 
 def store_models(session, lakehouse: Lakehouse, train_end: date, settings: RecoSettings) -> None:
-    """The cohort models the pipeline would have stored for `train_end` (what `als_factors` writes)."""
+    """The ratings, cohorts and cohort models the pipeline would have stored for `train_end` (what
+    `implicit_ratings`, `member_cohorts` and `als_factors` write)."""
     weights = settings.event_weights()
     events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
-    ratings = implicit_ratings(events, weights)
+    stage_day(lakehouse, "implicit_ratings", implicit_ratings(events, weights), train_end).commit()
+    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": train_end})
     cohorts = member_cohorts(
         events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
-    ).select("member_id", "cohort")
+    )
+    stage_day(lakehouse, "member_cohorts", cohorts, train_end).commit()
+    cohorts = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": train_end})
     names = sorted(r["cohort"] for r in cohorts.select("cohort").distinct().collect())
     if not names:
         return
-    fitted = fit_cohorts(ratings.join(cohorts, "member_id"), settings.pick(AlsParams, prefix="als_"))
+    fitted = fit_cohorts(
+        ratings.join(cohorts.select("member_id", "cohort"), "member_id"), settings.pick(AlsParams, prefix="als_")
+    )
     keyed = fitted.withColumn("model_key", F.lit(settings.model_key()))
     stage_day(lakehouse, "als_factors", keyed, train_end, names).commit()
 
