@@ -1,13 +1,14 @@
 """What the rolling-origin backtest of a day costs, the first time and once the training days' models are stored.
 
 The evaluation of day D replays the pipeline at every origin, each trained through its own day T. Where the
-daily pipeline ran on T with the same settings, `als_factors` holds T's cohort models and the backtest
-reuses them (`backtest._factors`), with the ratings and cohorts stored beside them (`backtest.stored_inputs`): that
-is the steady state of a daily schedule. A home made by
-`python -m reco_assets demo` has the models of its last day only, so this script times the backtest as it
-is (every origin fits its models), then stores each origin's ratings, cohorts and cohort models for its T
-exactly as the `implicit_ratings`, `member_cohorts` and `als_factors` assets compute them, in a copy of the
-lakehouse, and times it again.
+daily pipeline ran on T with the same settings, `als_factors` holds T's cohort models and the backtest reuses
+them (`backtest._factors`), with the ratings and cohorts stored beside them (`backtest.stored_inputs`): that is
+the steady state of a daily schedule. A home made by `python -m reco_assets demo` has the models of its last day
+only, so this script times the backtest as it is (every origin fits its models), then stores each origin's
+ratings, cohorts and cohort models for its T exactly as the `implicit_ratings`, `member_cohorts` and
+`als_factors` assets compute them, in a copy of the home, and times it again. Last, it runs the day itself again
+on that copy, as a daily schedule would, and sets its evaluation stage (the steady state) against the rest of
+the day's pipeline, in one process.
 
     .venv/bin/python benchmarks/rolling.py --home .reco_home [--date 2026-10-31] [--origins 4]
 """
@@ -29,6 +30,7 @@ from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.runner import run_day
 from reco_assets.settings import RecoSettings
 
 
@@ -73,10 +75,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = RecoSettings(**({"evaluation_origins": args.origins} if args.origins else {}))
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "lakehouse"
-        shutil.copytree(args.home / "lakehouse", copy)
-        lakehouse = Lakehouse(root=str(copy))
-        session = local_resources(args.home, settings)["spark"].session()
+        home = Path(tmp) / "home"
+        shutil.copytree(args.home, home, ignore=shutil.ignore_patterns("spark-checkpoints"))
+        lakehouse = Lakehouse(root=str(home / "lakehouse"))
+        session = local_resources(home, settings)["spark"].session()
         first, first_phases = timed(session, lakehouse, args.date, settings)
         train_days = [o - timedelta(days=settings.holdout_days) for o in origins(args.date, settings)]
         started = time.perf_counter()
@@ -84,11 +86,20 @@ def main() -> None:
             store_models(session, lakehouse, train_end, settings)
         storing = time.perf_counter() - started
         steady, steady_phases = timed(session, lakehouse, args.date, settings)
+        # the day itself run again on the copy, as a daily schedule runs it: its evaluation in the steady state
+        stages = run_day(home, args.date, [args.date], log=lambda line: None, settings=settings).stage_seconds
     first_day, last_day = train_days[0], train_days[-1]
+    evaluation = stages.pop("offline evaluation")
+    pipeline = sum(stages.values())
     print(f"rolling backtest of {args.date}: {len(train_days)} origins, trained through {first_day} .. {last_day}")
     print(f"  fitting every origin's models   {first:7.1f} s  {fmt(first_phases)}")
     print(f"  with the training days' models  {steady:7.1f} s  {fmt(steady_phases)}")
     print(f"  (storing those models took {storing:.1f} s: the daily runs of those days do it)")
+    print(f"the day run again with the training days' models: {fmt(stages | {'offline evaluation': evaluation})}")
+    print(f"  the day's pipeline without its evaluation {pipeline:7.1f} s")
+    print(
+        f"  its evaluation stage                      {evaluation:7.1f} s  = {evaluation / pipeline:.2f}x the pipeline"
+    )
 
 
 def fmt(phases: dict) -> str:

@@ -679,3 +679,7 @@ def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     version = mlflow.MlflowClient().get_model_version_by_alias(f"reco_als_{cohort}", "published")
     assert version.tags["published_method"] == method
+    registered = mlflow.MlflowClient().get_registered_model(f"reco_als_{cohort}")
+    assert {a: v for a, v in registered.aliases.items() if a.startswith("published_")} == {
+        f"published_{method}": version.version
+    }

@@ -68,8 +68,9 @@ PUBLISHED_ALIAS = "published"
 def mark_published(cohorts: list[str], day: str, tags: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
     """Point the `published` alias of each cohort's registered model at its newest version of the day
     (called once the day's cards are published) and tag that version with `tags[cohort]` (the champion's
-    method and margin); returns cohort -> version. Cohorts without a model of the day (no member) are left
-    out."""
+    method and margin); the alias `published_<method>` names the method its cards were ranked by, and the
+    aliases of other methods are removed. Returns cohort -> version. Cohorts without a model of the day (no
+    member) are left out."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -80,7 +81,14 @@ def mark_published(cohorts: list[str], day: str, tags: dict[str, dict[str, str]]
         if versions:
             newest = max(versions, key=lambda v: int(v.version))
             client.set_registered_model_alias(name, PUBLISHED_ALIAS, newest.version)
-            for key, value in (tags or {}).get(cohort, {}).items():
+            cohort_tags = (tags or {}).get(cohort, {})
+            for key, value in cohort_tags.items():
                 client.set_model_version_tag(name, newest.version, key, value)
+            by_method = f"{PUBLISHED_ALIAS}_{cohort_tags['published_method']}" if cohort_tags else None
+            for alias in client.get_registered_model(name).aliases:
+                if alias.startswith(f"{PUBLISHED_ALIAS}_") and alias != by_method:
+                    client.delete_registered_model_alias(name, alias)
+            if by_method:
+                client.set_registered_model_alias(name, by_method, newest.version)
             published[cohort] = newest.version
     return published
