@@ -270,9 +270,18 @@ def test_the_served_version_holds_every_members_cards(home):
     assert (current.as_of_date, current.source) == (str(DAY), "member_cards")
     cards = table(home, "member_cards")
     assert current.members == cards.member_id.nunique() == store.count(current.version, b"m:")
+    # every cohort is ranked by its champion here: the payload says which, and by how much it won
+    champions = table(home, "ranking_champions", f"as_of_date = '{DAY}'").set_index("cohort")
     for member, rows in cards.groupby("member_id"):
         document = json.loads(store.get(current.version, f"m:{member}".encode()))
         assert document["member_id"] == str(member) and document["cohort"] == rows.cohort.iloc[0]
+        champion = champions.loc[rows.cohort.iloc[0]]
+        assert document["ranking"] == {
+            "method": champion.method,
+            "versus": champion.versus,
+            "margin": round(champion.margin, 4),
+            "margin_ci": [round(champion.margin_low, 4), round(champion.margin_high, 4)],
+        }
         assert (document["as_of_date"], document["version"], document["fallback"]) == (
             str(DAY),
             current.version,

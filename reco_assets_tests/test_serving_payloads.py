@@ -110,12 +110,13 @@ def test_carded_styles_are_every_style_named_once(imported):
 
 def test_the_payload_names_the_ranking_of_the_members_cohort(imported):
     cohorts = {r.member_id: r.cohort for r in imported.select("member_id", "cohort").distinct().collect()}
-    rankings = {cohorts[7]: "repeat"} | {c: "blend" for c in set(cohorts.values()) - {cohorts[7]}}
+    blend = {"method": "blend", "versus": "no_boost", "margin": 0.0071, "margin_ci": [0.0052, 0.0093]}
+    rankings = {cohorts[7]: {"method": "repeat"}} | {c: blend for c in set(cohorts.values()) - {cohorts[7]}}
     documents = {
         r.member_id: json.loads(r.payload)
         for r in member_payloads(imported, "2026-10-31", "v1", "member_cards", rankings).collect()
     }
-    assert documents[7]["ranking"] == "repeat"
+    assert documents[7]["ranking"] == {"method": "repeat"}  # no margin known: the fields are left out
     assert documents[BIG]["ranking"] == rankings[cohorts[BIG]]
     # without the cohorts' methods (cards built before there were any), the field is left out
     (plain,) = [r for r in member_payloads(imported, "2026-10-31", "v1", "member_cards").collect() if r.member_id == 7]

@@ -2,10 +2,11 @@
 
 from datetime import date, timedelta
 
+import pandas as pd
 from dagster import Failure
 
 from reco_assets.evaluation.report import GateVerdict, gate_verdict
-from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partition_predicate
 from reco_assets.settings import RecoSettings
 
 
@@ -86,6 +87,29 @@ def champion_tags(lakehouse: Lakehouse, day: date) -> dict[str, dict[str, str]]:
         }
         for row in chosen.itertuples()
     }
+
+
+def published_rankings(lakehouse: Lakehouse, day: date) -> dict[str, dict]:
+    """Cohort -> the payload's `ranking`: the `method` its cards of `day` were ranked by and, when that method
+    is the day's champion, the runner-up (`versus`) and the `margin` of NDCG@10 over it with its 95 %
+    interval (`margin_ci`), rounded to 4 places."""
+    champions = {}
+    if lakehouse.table("ranking_champions") is not None:
+        found = lakehouse.read_arrow("ranking_champions", partition_predicate({"as_of_date": day})).to_pandas()
+        champions = {row.cohort: row for row in found.itertuples()}
+    rankings = {}
+    for cohort, method in ranked_methods(lakehouse, day).items():
+        ranking, row = {"method": method}, champions.get(cohort)
+        if (
+            row is not None
+            and row.method == method
+            and row.versus
+            and pd.notna([row.margin, row.margin_low, row.margin_high]).all()
+        ):
+            ci = [round(float(row.margin_low), 4), round(float(row.margin_high), 4)]
+            ranking |= {"versus": row.versus, "margin": round(float(row.margin), 4), "margin_ci": ci}
+        rankings[cohort] = ranking
+    return rankings
 
 
 def ranked_methods(lakehouse: Lakehouse, day: date) -> dict[str, str]:

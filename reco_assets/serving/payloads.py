@@ -3,13 +3,15 @@
 A payload (the API's `Payload` schema) holds every feed and both variants of each group:
 
     {"member_id": "8102", "member_source_id": "...", "as_of_date": "2026-10-31", "version": "...",
-     "source": "member_cards", "cohort": "women_3", "fallback": false, "ranking": "blend",
+     "source": "member_cards", "cohort": "women_3", "fallback": false,
+     "ranking": {"method": "blend", "versus": "no_boost", "margin": 0.0071, "margin_ci": [0.0052, 0.0093]},
      "feeds": {"products":   [{"position": 1, "group_key": "all", "group_name": "Picked for you",
                                "affinity": 3.2, "card": ["17", ...], "full": ["17", ...]}],
                "brands":     [... up to `group_cards` groups ...],
                "categories": [...]}}
 
-`ranking` names the method the cohort's lists were ranked by (its champion, `ranking_champions`). Ids are
+`ranking` names the method the cohort's lists were ranked by (its champion, `ranking_champions`) and, when
+it is the champion, its NDCG@10 margin over the runner-up with the 95 % interval. Ids are
 decimal strings: the lakehouse's ids are 63-bit and a JavaScript number keeps 53 bits. Imported
 data adds `member_source_id` and, per group, `card_source_ids` / `full_source_ids` (same order as the ids).
 """
@@ -23,6 +25,7 @@ from reco_assets.serving.store import MEMBER, SOURCE
 FEEDS = ("products", "brands", "categories")
 ENTRY = ["position", "group_key", "group_name", "affinity"]
 LOAD_SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary())])
+RANKING_TYPE = "struct<method:string,versus:string,margin:double,margin_ci:array<double>>"
 POPULAR_GROUP = {"position": 1, "group_key": "popular", "group_name": "Popular today", "affinity": None}
 
 
@@ -35,10 +38,11 @@ def _variant(variant: str, column: str) -> Column:
 
 
 def member_payloads(
-    cards: DataFrame, as_of_date: str, version: str, source: str, rankings: dict[str, str] | None = None
+    cards: DataFrame, as_of_date: str, version: str, source: str, rankings: dict[str, dict] | None = None
 ) -> DataFrame:
     """One row per member: `member_id`, `member_source_id` (null unless imported), `payload` (JSON text).
-    `rankings`: cohort -> the ranking method its cards were built from (`ranking` in the payload)."""
+    `rankings`: cohort -> its `ranking` in the payload (`method`, and `versus`, `margin`, `margin_ci` when
+    known)."""
     imported = "style_source_ids" in cards.columns
     lists = [_variant("card", "style_ids").alias("card"), _variant("full", "style_ids").alias("full")]
     if imported:
@@ -71,10 +75,23 @@ def member_payloads(
     )
 
 
-def _ranking(rankings: dict[str, str]) -> Column:
+def _ranking(rankings: dict[str, dict]) -> Column:
+    """The cohort's `ranking` struct (null fields are left out of the JSON)."""
     if not rankings:
-        return F.lit(None).cast("string")
-    return F.create_map(*(F.lit(x) for pair in sorted(rankings.items()) for x in pair))[F.col("cohort")]
+        return F.lit(None).cast(RANKING_TYPE)
+
+    def entry(ranking: dict) -> Column:
+        ci = ranking.get("margin_ci")
+        return F.struct(
+            F.lit(ranking["method"]).alias("method"),
+            F.lit(ranking.get("versus")).cast("string").alias("versus"),
+            F.lit(ranking.get("margin")).cast("double").alias("margin"),
+            (F.array(*(F.lit(float(x)) for x in ci)) if ci else F.lit(None).cast("array<double>")).alias("margin_ci"),
+        )
+
+    return F.create_map(*(x for cohort, r in sorted(rankings.items()) for x in (F.lit(cohort), entry(r))))[
+        F.col("cohort")
+    ]
 
 
 def store_rows(payloads: DataFrame) -> DataFrame:

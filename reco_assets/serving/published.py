@@ -10,7 +10,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from reco_assets.adapters.ids import ID_MAP
-from reco_assets.assets.gate import ranked_methods
+from reco_assets.assets.gate import published_rankings
 from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS
 from reco_assets.resources.lakehouse import Lakehouse, partitions_predicate
@@ -57,9 +57,10 @@ class PublishedCards:
         """When these cards were published (epoch seconds): tells one publication of a day from the next."""
         return self.lakehouse.written_at(self.table, self.partition)
 
-    def rankings(self) -> dict[str, str]:
-        """Cohort -> the ranking method its cards were built from (`diversified_affinities.method`)."""
-        return ranked_methods(self.lakehouse, self.day)
+    def rankings(self) -> dict[str, dict]:
+        """Cohort -> the payload's `ranking`: the method its cards were built from, its margin when it is the
+        day's champion (`gate.published_rankings`)."""
+        return published_rankings(self.lakehouse, self.day)
 
     def is_served_by(self, manifest) -> bool:
         """`manifest` (a served version's) was built from exactly this publication of the cards."""
@@ -131,7 +132,7 @@ def _imported(cards: PublishedCards) -> bool:
 
 
 def expected_payload(
-    rows: list[dict], as_of_date: str, version: str, source: str, rankings: dict[str, str] | None = None
+    rows: list[dict], as_of_date: str, version: str, source: str, rankings: dict[str, dict] | None = None
 ) -> dict:
     """A member's payload rebuilt in plain Python from their card rows (the check's independent path)."""
     first = rows[0]
@@ -155,7 +156,7 @@ def expected_payload(
         "feeds": {feed: [groups[p] for p in sorted(groups)] for feed, groups in feeds.items()},
     }
     if (rankings or {}).get(first["cohort"]) is not None:
-        document["ranking"] = rankings[first["cohort"]]
+        document["ranking"] = dict(rankings[first["cohort"]])
     if imported and first.get("member_source_id") is not None:
         document["member_source_id"] = first["member_source_id"]
     return document

@@ -30,6 +30,16 @@ class Feeds(BaseModel):
     categories: list[Group] = Field(description="Category (class) cards, best first.")
 
 
+class Ranking(BaseModel):
+    method: str = Field(
+        description="The method the cohort's lists were ranked by, its champion on the rolling backtest: `model`, "
+        "`no_boost`, `blend` or a baseline (`repeat`, `cohort_popularity`, `popularity`)."
+    )
+    versus: str | None = Field(None, description="The runner-up on the rolling backtest.")
+    margin: float | None = Field(None, description="NDCG@10 over subclass-brands of the method minus the runner-up's.")
+    margin_ci: list[float] | None = Field(None, description="The margin's 95 % interval (bootstrap over members).")
+
+
 class Payload(BaseModel):
     member_id: str | None = Field(description=f"The lakehouse's member id. {ID_TEXT}")
     member_source_id: str | None = Field(None, description="Imported data: the source's member id.")
@@ -42,11 +52,7 @@ class Payload(BaseModel):
         "day's most popular styles on sale instead."
     )
     feeds: Feeds
-    ranking: str | None = Field(
-        None,
-        description="The method the cohort's lists were ranked by, its champion on the rolling backtest: `model`, "
-        "`no_boost`, `blend` or a baseline (`repeat`, `cohort_popularity`, `popularity`); absent in a fallback.",
-    )
+    ranking: Ranking | None = Field(None, description="How the cohort's lists were ranked; absent in a fallback.")
 
 
 FeedName = Literal["products", "brands", "categories"]
