@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     release.add_argument("--date", type=date.fromisoformat, help="as-of day of the cards (default: the latest)")
     release.add_argument("--release", nargs="+", choices=RELEASES, help="default: every landed one")
     tune = commands.add_parser("tune", help="backtest a small grid of settings on one day; print the best")
-    tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: a week before the latest)")
+    tune.add_argument("--date", type=date.fromisoformat, help="evaluated day (default: the fitting origin)")
     tune.add_argument("--trials", type=int, help="run only the first N trials of the grid")
     tune.add_argument("--only", nargs="+", metavar="SETTING", help="vary only these settings of the grid")
     imports = commands.add_parser("import", help="land foreign event files: Open CDP clickstream or retail invoices")

@@ -196,8 +196,9 @@ def _rankings(
     params,
     n: int,
     blend: Method | None,
+    tables: list[str],
 ) -> DataFrame:
-    """The pass for the scored members only: every table's first `n` ranks, under every model; every
+    """The pass for the scored members only: the first `n` ranks of `tables`, under every model; every
     method of `RANKED` (and the blend) for the cohort models, the model's alone for the global one. With
     `relevant` (member_id, relevant: their test groups), the cohort models' rows also give the blend's
     training rows (`blend_samples`)."""
@@ -211,21 +212,31 @@ def _rankings(
         rows = rows.join(relevant, "member_id", "left").withColumn("relevant", cohort_rows)
     methods = RANKED + ((blend,) if blend else ())
     per_model = {cohort: (MODEL,) if cohort == "global" else methods for cohort in models}
-    return top_rankings(rows, models, hierarchy, params, n, per_model)
+    return top_rankings(rows, models, hierarchy, params, n, per_model, tables)
 
 
-def _samples(ranked: pd.DataFrame) -> pd.DataFrame:
+def _tables(ranked: pd.DataFrame) -> dict[tuple[str, bool], pd.DataFrame]:
+    """The pass's rows by (table, whether from the global model): one grouping of the frame, rather than a
+    comparison of its text columns per table."""
+    keys = [ranked["table"].to_numpy(), (ranked["cohort"] == "global").to_numpy()]
+    return {key: part for key, part in ranked.groupby(keys, sort=False)}
+
+
+def _samples(rows: pd.DataFrame | None) -> pd.DataFrame:
     """The `blend_samples` rows of the pass with a column per feature (`affinities.sample_pairs`)."""
-    rows = ranked[ranked["table"] == "blend_samples"]
-    features = np.stack(rows["features"].to_numpy()) if len(rows) else np.empty((0, len(FEATURES)))
+    if rows is None:
+        return pd.DataFrame(columns=["member_id", "subclass_brand_id", "label", *FEATURES])
+    features = np.stack(rows["features"].to_numpy())
     samples = rows[["member_id", "subclass_brand_id", "label"]].astype({"label": bool}).reset_index(drop=True)
     return samples.assign(**{name: features[:, i] for i, name in enumerate(FEATURES)})
 
 
-def _collect(ranked: pd.DataFrame, table: str, global_model: bool = False) -> pd.DataFrame:
-    chosen = ranked[(ranked["table"] == table) & ((ranked["cohort"] == "global") == global_model)]
-    chosen = chosen.rename(columns={"subclass_brand_id": "item_id"})[["member_id", "item_id", "score", "rank"]]
-    return chosen.astype({"rank": "int32"})  # the pass's frame holds null ranks (its blend samples)
+def _ranking(rows: pd.DataFrame | None) -> pd.DataFrame:
+    columns = ["member_id", "item_id", "score", "rank"]
+    if rows is None:
+        return pd.DataFrame({c: pd.Series(dtype="int32" if c == "rank" else "float64") for c in columns})
+    chosen = rows.rename(columns={"subclass_brand_id": "item_id"})[columns]
+    return chosen.astype({"rank": "int32"}).reset_index(drop=True)  # the pass's frame has null ranks (samples)
 
 
 def _style_feeds(
@@ -331,16 +342,19 @@ def run_backtest(
                 test[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
             )
             relevant = relevant.groupBy("member_id").agg(F.collect_list("subclass_brand_id").alias("relevant"))
-        ranked = _rankings(factors, scored, inputs, relevant, models, hierarchy, rank, n, blend).toPandas()
+        methods = [m.name for m in RANKED[1:]] + ([blend.name] if blend else [])
+        tables = ["diversified_affinities", *methods] + (["boosted_affinities"] if ablations else [])
+        ranked = _rankings(factors, scored, inputs, relevant, models, hierarchy, rank, n, blend, tables)
+        parts = _tables(ranked.toPandas())
         if samples:
-            backtest.samples = _samples(ranked)
-        group_rankings = {MODEL.name: _collect(ranked, "diversified_affinities")}
-        group_rankings |= {m.name: _collect(ranked, m.name) for m in RANKED[1:] + ((blend,) if blend else ())}
+            backtest.samples = _samples(parts.get(("blend_samples", False)))
+        group_rankings = {MODEL.name: _ranking(parts.get(("diversified_affinities", False)))}
+        group_rankings |= {name: _ranking(parts.get((name, False))) for name in methods}
         group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation_seed)
         if ablations:
             group_rankings |= {
-                "no_diversification": _collect(ranked, "boosted_affinities"),
-                "global_als": _collect(ranked, "diversified_affinities", True),
+                "no_diversification": _ranking(parts.get(("boosted_affinities", False))),
+                "global_als": _ranking(parts.get(("diversified_affinities", True))),
             }
 
     candidate_ids = np.array(candidates, dtype=np.int64)

@@ -88,11 +88,34 @@ def member_lists(
 
 def coverage(ranked: pd.DataFrame, members: pd.Index, ks: list[int], catalog_size: int) -> dict[tuple[str, int], float]:
     """Distinct items in the top k of any of `members` over the items that could be recommended."""
-    lists = ranked.loc[ranked["member_id"].isin(members), ["item_id", "rank"]]
-    return {
-        ("coverage", k): (lists.loc[lists["rank"] <= k, "item_id"].nunique() / catalog_size if catalog_size else 0.0)
-        for k in ks
-    }
+    return segment_coverage(ranked, {"": members}, ks, catalog_size)[""]
+
+
+def segment_coverage(
+    ranked: pd.DataFrame, segments: dict[str, pd.Index], ks: list[int], catalog_size: int
+) -> dict[str, dict[tuple[str, int], float]]:
+    """`coverage` of every segment (name -> its members) of one ranking: the ranking's members and items are
+    coded once, and each segment counts the distinct item codes of its members' rows."""
+    top = ranked[ranked["rank"] <= max(ks)]
+    members = pd.Index(top["member_id"].unique())
+    member_code = members.get_indexer(top["member_id"])
+    items, item_code = np.unique(top["item_id"].to_numpy(), return_inverse=True)
+    rank = top["rank"].to_numpy()
+    out = {}
+    for name, scored in segments.items():
+        chosen = np.zeros(len(members), dtype=bool)
+        found = members.get_indexer(scored)
+        chosen[found[found >= 0]] = True
+        rows = chosen[member_code]
+        out[name] = {
+            ("coverage", k): (
+                np.count_nonzero(np.bincount(item_code[rows & (rank <= k)], minlength=len(items))) / catalog_size
+                if catalog_size
+                else 0.0
+            )
+            for k in ks
+        }
+    return out
 
 
 def bootstrap_weights(members: pd.Index, draws: int, seed: int) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from reco_assets.evaluation import champion
 from reco_assets.evaluation.backtest import Backtest
 from reco_assets.evaluation.metrics import (
     bootstrap_weights,
-    coverage,
     mean_intervals,
     member_accuracy,
     member_lists,
+    segment_coverage,
 )
 from reco_assets.pipeline.methods import MODEL, SIMPLEST_FIRST
 from reco_assets.settings import RecoSettings
@@ -81,18 +81,20 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
         cohorts.append(_rekey(members[["cohort"]], origin)["cohort"])
         origins.append(pd.Series(origin, index=cohorts[-1].index))
         everyone = pd.Index(level.relevant["member_id"].unique())
+        segments = _segments(backtest, level.relevant, cold_start)
+        scored = {name: pd.Index(relevant["member_id"].unique()) for name, (relevant, _) in segments.items()}
+        scored = {name: members for name, members in scored.items() if not members.empty}
         for method, ranking in level.rankings.items():
             every = member_accuracy(ranking, level.relevant, ks)
             per_list = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
-            for segment, (relevant, as_all) in _segments(backtest, level.relevant, cold_start).items():
-                scored = pd.Index(relevant["member_id"].unique())
-                if scored.empty:
-                    continue
-                own = every.loc[scored] if as_all else member_accuracy(ranking, relevant, ks)
+            covered = segment_coverage(ranking, scored, ks, level.recommendable)
+            for segment, members in scored.items():
+                relevant, as_all = segments[segment]
+                own = every.loc[members] if as_all else member_accuracy(ranking, relevant, ks)
                 key = (segment, method)
                 accuracy.setdefault(key, []).append(_rekey(own, origin))
-                lists.setdefault(key, []).append(_rekey(per_list.loc[per_list.index.intersection(scored)], origin))
-                coverages.setdefault(key, []).append(coverage(ranking, scored, ks, level.recommendable))
+                lists.setdefault(key, []).append(_rekey(per_list.loc[per_list.index.intersection(members)], origin))
+                coverages.setdefault(key, []).append(covered[segment])
     return Pooled(
         {key: pd.concat(frames) for key, frames in accuracy.items()},
         {key: pd.concat(frames) for key, frames in lists.items()},

@@ -525,9 +525,11 @@ def top_rankings(
     params: RankParams,
     keep: int,
     methods: dict[str, tuple[Method, ...]] | None = None,
+    tables: list[str] | None = None,
 ) -> DataFrame:
-    """The same pass, as a Spark frame of each table's first `keep` ranks (`table`, `cohort`, `member_id`,
-    `subclass_brand_id`, `score` (the prediction in `member_affinities`), `rank`): what a backtest scores.
+    """The same pass, as a Spark frame of the first `keep` ranks of each table (of `tables`, default all):
+    `table`, `cohort`, `member_id`, `subclass_brand_id`, `score` (the prediction in `member_affinities`),
+    `rank`; what a backtest scores.
     The rankings of `methods` after the first come as tables named after them. Inputs with a `relevant`
     column also give the blend's training rows, in the same pass, as table `blend_samples` (`label` and
     `features` set, `score` and `rank` null)."""
@@ -535,6 +537,7 @@ def top_rankings(
 
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for name, table in rank_batches(batches, models, hierarchy, params, methods):
-            yield _ranking_rows(name, table, keep)
+            if tables is None or name in tables or name == "blend_samples":
+                yield _ranking_rows(name, table, keep)
 
     return inputs.mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))
