@@ -1,5 +1,7 @@
 """Offline evaluation: the pipeline backtested at rolling origins, and the champion each cohort publishes."""
 
+import time
+
 import pandas as pd
 import pyarrow as pa
 from dagster import (
@@ -82,7 +84,9 @@ def offline_evaluation(
     """Every origin trained on the days up to it less `holdout_days`, scored on the `holdout_days` after."""
     day = partition_date(context)
     rolling = rolling_backtest(spark.session(), lakehouse, day, settings)
+    started = time.perf_counter()
     table, champions = settings_table(rolling.backtests, day, settings)
+    seconds = {"report": time.perf_counter() - started}
     params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
         name: getattr(settings, name)
         for name in (
@@ -95,9 +99,11 @@ def offline_evaluation(
         )
     }
     latest = rolling.backtests[-1]
+    started = time.perf_counter()
     with tracking.run(f"offline_evaluation {day}", {"as_of_date": str(day), "dagster_run_id": context.run_id}) as run:
         log_backtest(latest, table, {k: str(v) if isinstance(v, list) else v for k, v in params.items()})
         run_id = run.info.run_id
+    seconds["tracking"] = time.perf_counter() - started
     data = pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False)
     lakehouse.write_partition("offline_evaluation", data, {"as_of_date": day})
     chosen = pa.Table.from_pandas(
@@ -107,7 +113,7 @@ def offline_evaluation(
     )
     lakehouse.write_partition("ranking_champions", chosen, {"as_of_date": day})
     verdict = gate_verdict(champions)
-    seconds = pd.DataFrame([b.seconds for b in rolling.backtests]).sum().round(1).to_dict()
+    seconds = pd.DataFrame([b.seconds for b in rolling.backtests]).sum().to_dict() | seconds
     yield MaterializeResult(
         asset_key="offline_evaluation",
         metadata=table_metadata(
@@ -117,7 +123,7 @@ def offline_evaluation(
             mlflow_run_id=run_id,
             origins=MetadataValue.json([str(b.split.test_end) for b in rolling.backtests]),
             **latest.sizes,
-            **{f"seconds_{phase}": value for phase, value in seconds.items()},
+            **{f"seconds_{phase}": round(value, 1) for phase, value in seconds.items()},
         ),
     )
     yield MaterializeResult(

@@ -325,7 +325,10 @@ def run_backtest(
         )
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
-    intents = intent_subclasses(events.where(F.col("event_date") >= F.lit(boost_from)), settings.boost_subclasses)
+    # the pass's inputs of the scored members only: their ratings and browsing, not every training member's
+    browsing = events.where(F.col("event_date") >= F.lit(boost_from)).join(scored, "member_id", "left_semi")
+    intents = intent_subclasses(browsing, settings.boost_subclasses)
+    scored_ratings = ratings.join(scored, "member_id", "left_semi")
     kinds = settings.relevant_events
     buyers = recent_buyers(
         events_through(lakehouse, session, train_end, settings.popularity_window_days), cohorts, kinds
@@ -334,7 +337,7 @@ def run_backtest(
         models, hierarchy = cohort_items(factors, candidates, groups, (buyers, cohorts))
 
         def inputs(members: DataFrame) -> DataFrame:
-            return ranking_inputs(members, ratings, intents, train_end)
+            return ranking_inputs(members, scored_ratings, intents, train_end)
 
         relevant = None
         if samples:

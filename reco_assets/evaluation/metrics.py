@@ -32,16 +32,34 @@ def _per_member(values: pd.Series, members: pd.Index) -> np.ndarray:
 def member_accuracy(ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
     """Precision, recall, NDCG, MAP, MRR and hit rate at each k of every member with a relevant item:
     one row per member, one column per (metric, k). A segment of these members averages its rows."""
-    relevant = relevant[["member_id", "item_id"]].drop_duplicates()
-    sizes = relevant.groupby("member_id").size()
+    return subset_accuracy(ranked, relevant, ks, {"": np.ones(len(relevant), dtype=bool)})[""]
+
+
+def subset_accuracy(
+    ranked: pd.DataFrame, relevant: pd.DataFrame, ks: list[int], subsets: dict[str, np.ndarray]
+) -> dict[str, pd.DataFrame]:
+    """`member_accuracy` against each subset of the relevant items (name -> boolean mask over the rows of
+    `relevant`), with one join of the ranking: the costly part, done once however many subsets."""
+    flags = [f"in_{i}" for i in range(len(subsets))]
+    pairs = relevant[["member_id", "item_id"]].assign(**dict(zip(flags, subsets.values(), strict=True)))
+    pairs = pairs.groupby(["member_id", "item_id"], as_index=False, sort=False)[flags].max()  # any of its rows
+    top = ranked.loc[
+        (ranked["rank"] <= max(ks)) & ranked["member_id"].isin(pairs["member_id"]), ["member_id", "item_id", "rank"]
+    ]
+    hits = top.merge(pairs, on=["member_id", "item_id"], how="inner").sort_values(["member_id", "rank"])
+    return {
+        name: _accuracy(hits[hits[flag]], pairs[pairs[flag]].groupby("member_id").size(), ks)
+        for name, flag in zip(subsets, flags, strict=True)
+    }
+
+
+def _accuracy(hits: pd.DataFrame, sizes: pd.Series, ks: list[int]) -> pd.DataFrame:
+    """The metrics of `member_accuracy` from the hits (member_id, rank; sorted) and each member's count of
+    relevant items."""
     members = sizes.index
     if members.empty:
         return pd.DataFrame(index=members)
-    top = ranked.loc[(ranked["rank"] <= max(ks)) & ranked["member_id"].isin(members), ["member_id", "item_id", "rank"]]
-    hits = top.merge(relevant.assign(hit=1.0), on=["member_id", "item_id"], how="inner").sort_values(
-        ["member_id", "rank"]
-    )
-    hits["hits_so_far"] = hits.groupby("member_id").cumcount() + 1
+    hits = hits[["member_id", "rank"]].assign(hits_so_far=hits.groupby("member_id").cumcount() + 1)
     hits["gain"] = 1.0 / np.log2(hits["rank"] + 1.0)
     hits["precision_at_hit"] = hits["hits_so_far"] / hits["rank"]
     n_relevant = sizes.to_numpy(dtype=float)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -12,9 +13,9 @@ from reco_assets.evaluation.backtest import Backtest
 from reco_assets.evaluation.metrics import (
     bootstrap_weights,
     mean_intervals,
-    member_accuracy,
     member_lists,
     segment_coverage,
+    subset_accuracy,
 )
 from reco_assets.pipeline.methods import MODEL, SIMPLEST_FIRST
 from reco_assets.settings import RecoSettings
@@ -41,17 +42,19 @@ GATE_LEVEL, GATE_METRIC, GATE_K = "subclass_brand", "ndcg", 10
 PUBLISHED = "published"
 
 
-def _segments(backtest: Backtest, relevant: pd.DataFrame, cold_start: int) -> dict[str, tuple[pd.DataFrame, bool]]:
-    """Segment -> (its relevant items, whether they are those of `all` for its members: a cohort is)."""
+def _segments(backtest: Backtest, relevant: pd.DataFrame, cold_start: int) -> dict[str, tuple[np.ndarray, bool]]:
+    """Segment -> (its relevant items: a mask over the rows of `relevant`, whether they are those of `all` for
+    its members: a cohort is)."""
     little = backtest.members.loc[backtest.members["rated_groups"] <= cold_start, "member_id"]
+    new = relevant["new"].to_numpy(dtype=bool)
     segments = {
-        "all": (relevant, True),
-        "new_styles": (relevant[relevant["new"]], False),
-        "returning_styles": (relevant[~relevant["new"]], False),
-        "little_history": (relevant[relevant["member_id"].isin(little)], True),
+        "all": (np.ones(len(relevant), dtype=bool), True),
+        "new_styles": (new, False),
+        "returning_styles": (~new, False),
+        "little_history": (relevant["member_id"].isin(little).to_numpy(), True),
     }
     for cohort, members in backtest.members.groupby("cohort"):
-        segments[cohort] = (relevant[relevant["member_id"].isin(members["member_id"])], True)
+        segments[cohort] = (relevant["member_id"].isin(members["member_id"]).to_numpy(), True)
     return segments
 
 
@@ -82,15 +85,18 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
         origins.append(pd.Series(origin, index=cohorts[-1].index))
         everyone = pd.Index(level.relevant["member_id"].unique())
         segments = _segments(backtest, level.relevant, cold_start)
-        scored = {name: pd.Index(relevant["member_id"].unique()) for name, (relevant, _) in segments.items()}
+        member_ids = level.relevant["member_id"]
+        scored = {name: pd.Index(member_ids[mask].unique()) for name, (mask, _) in segments.items()}
         scored = {name: members for name, members in scored.items() if not members.empty}
+        # segments of their own relevant items (new or returning styles) are scored against those only
+        own_items = {name: mask for name, (mask, as_all) in segments.items() if not as_all and name in scored}
         for method, ranking in level.rankings.items():
-            every = member_accuracy(ranking, level.relevant, ks)
+            accuracy_of = subset_accuracy(ranking, level.relevant, ks, {"all": segments["all"][0]} | own_items)
+            every = accuracy_of["all"]
             per_list = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
             covered = segment_coverage(ranking, scored, ks, level.recommendable)
             for segment, members in scored.items():
-                relevant, as_all = segments[segment]
-                own = every.loc[members] if as_all else member_accuracy(ranking, relevant, ks)
+                own = every.loc[members] if segments[segment][1] else accuracy_of[segment]
                 key = (segment, method)
                 accuracy.setdefault(key, []).append(_rekey(own, origin))
                 lists.setdefault(key, []).append(_rekey(per_list.loc[per_list.index.intersection(members)], origin))

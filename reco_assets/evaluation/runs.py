@@ -1,12 +1,16 @@
 """MLflow records of a backtest: one run per evaluated day, one nested run per cohort model."""
 
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from reco_assets.evaluation.backtest import Backtest
 from reco_assets.evaluation.report import comparison_plot
+
+BATCH_METRICS = 1000
+"""Metrics per `log_batch` call at most (MLflow's limit)."""
 
 
 def metric_name(row: pd.Series) -> str:
@@ -17,6 +21,7 @@ def metric_name(row: pd.Series) -> str:
 def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
     """Log into the active MLflow run: parameters, sizes, overall metrics, the table, the plot, cohort runs."""
     import mlflow
+    from mlflow.entities import Metric, Param
 
     split = backtest.split
     mlflow.log_params(
@@ -38,12 +43,17 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
         table.to_csv(csv, index=False)
         mlflow.log_artifact(str(csv))
         mlflow.log_artifact(str(comparison_plot(table, Path(tmp) / "model_vs_baselines.png")))
-    experiment = mlflow.active_run().info.experiment_id  # nested runs otherwise go to the default experiment
+    # a nested run per model in a few calls (create with its tags, one batch, end): tens of them a day
+    parent, client, now = mlflow.active_run().info, mlflow.MlflowClient(), int(time.time() * 1000)
     for model, stats in backtest.fits.items():
-        name = f"{model} trained through {split.train_end}"
-        with mlflow.start_run(run_name=name, nested=True, experiment_id=experiment):
-            mlflow.set_tags({"cohort": model, "train_end_date": str(split.train_end)})
-            mlflow.log_params({k: v for k, v in params.items() if k.startswith("als_")})
-            mlflow.log_metrics({f"train.{name}": float(value) for name, value in stats.items()})
-            rows = table[table["segment"] == model]
-            mlflow.log_metrics({metric_name(row): float(row["value"]) for _, row in rows.iterrows()})
+        tags = {"cohort": model, "train_end_date": str(split.train_end), "mlflow.parentRunId": parent.run_id}
+        run = client.create_run(parent.experiment_id, run_name=f"{model} trained through {split.train_end}", tags=tags)
+        rows = table[table["segment"] == model]
+        metrics = {f"train.{name}": float(value) for name, value in stats.items()}
+        metrics |= {metric_name(row): float(row["value"]) for _, row in rows.iterrows()}
+        entries = [Metric(key, value, now, 0) for key, value in metrics.items()]
+        als = [Param(key, str(value)) for key, value in params.items() if key.startswith("als_")]
+        for start in range(0, max(len(entries), 1), BATCH_METRICS):
+            chunk = entries[start : start + BATCH_METRICS]
+            client.log_batch(run.info.run_id, metrics=chunk, params=als if start == 0 else [])
+        client.set_terminated(run.info.run_id)
