@@ -87,7 +87,10 @@ def main() -> None:
         storing = time.perf_counter() - started
         steady, steady_phases = timed(session, lakehouse, args.date, settings)
         # the day itself run again on the copy, as a daily schedule runs it: its evaluation in the steady state
-        stages = run_day(home, args.date, [args.date], log=lambda line: None, settings=settings).stage_seconds
+        report = run_day(home, args.date, [args.date], log=lambda line: None, settings=settings)
+        if report.failed_steps or "offline evaluation" not in report.stage_seconds:
+            raise SystemExit(f"the day's run failed: {report.failed_steps}")
+        stages = report.stage_seconds
     first_day, last_day = train_days[0], train_days[-1]
     evaluation = stages.pop("offline evaluation")
     pipeline = sum(stages.values())

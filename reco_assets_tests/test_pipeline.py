@@ -14,6 +14,7 @@ from reco_assets.definitions import build_definitions
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.runner import QUIET, dagster_instance
+from reco_assets.serving import published
 from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
@@ -374,11 +375,15 @@ def test_rerunning_a_day_replaces_it(home):
         instance=instance, run_config=QUIET, partition_key=key, raise_on_error=False
     )
     assert f"offline evaluation of {DAY} is stale" in _failures(stale)["als_factors"]  # events accepted again
+    lake = Lakehouse(root=str(home / "lakehouse"))
+    assert published.cards(lake, DAY).is_served_by(served(home).current())
     assert (
         defs.resolve_job_def("evaluation_job")
         .execute_in_process(instance=instance, run_config=QUIET, partition_key=DAY.isoformat())
         .success
     )
+    # the served payloads carry the champions' margins: chosen again, the served version is no longer current
+    assert not published.cards(lake, DAY).is_served_by(served(home).current())
     assert (
         defs.resolve_job_def("cohort_job")
         .execute_in_process(instance=instance, run_config=QUIET, partition_key=key)
@@ -466,6 +471,35 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
 
 def _ranked(ranking: pd.DataFrame, members: set) -> pd.DataFrame:
     return ranking[ranking.member_id.isin(members)].sort_values(["member_id", "rank"]).reset_index(drop=True)
+
+
+def test_a_backtest_reads_a_training_days_stored_tables_only_while_they_are_current(home, spark, tmp_path):
+    """The ratings and cohorts the pipeline stored for a day stand in for the backtest's own computation when
+    that day's models carry the current settings' key and nothing they were computed from was written since:
+    other settings, a day without models, or one day of their window's events written again make the
+    backtest compute them (and fit the models) again."""
+    import shutil
+
+    from reco_assets.evaluation.backtest import stored_inputs
+
+    shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
+    lake = Lakehouse(root=str(tmp_path / "lakehouse"))
+    key, lookback = SETTINGS.model_key(), SETTINGS.ratings_lookback_days
+    stored = stored_inputs(spark, lake, DAY, key, lookback)
+    assert stored is not None
+    ratings, cohorts = (frame.toPandas() for frame in stored)
+    pair = ["member_id", "subclass_brand_id", "rating"]
+    want = table(home, "implicit_ratings", f"as_of_date = '{DAY}'")
+    assert set(ratings[pair].itertuples(index=False)) == set(want[pair].itertuples(index=False))
+    want = table(home, "member_cohorts", f"as_of_date = '{DAY}'")[["member_id", "cohort"]]
+    assert set(cohorts.itertuples(index=False)) == set(want.itertuples(index=False)) and len(cohorts) == len(want)
+
+    assert stored_inputs(spark, lake, DAY, "other-settings", lookback) is None
+    assert stored_inputs(spark, lake, DAY - timedelta(days=1), key, lookback) is None  # nothing stored that day
+    rewritten = DAY - timedelta(days=5)  # inside the ratings' window: the same rows, written again
+    events = lake.read_arrow("raw_events", partition={"event_date": rewritten})
+    assert lake.write_partition("raw_events", events, {"event_date": rewritten}) == events.num_rows > 0
+    assert stored_inputs(spark, lake, DAY, key, lookback) is None
 
 
 def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(home, spark, tmp_path):

@@ -40,7 +40,7 @@ from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.methods import BASELINE_METHODS, FEATURES, MODEL, Method
 from reco_assets.pipeline.ratings import implicit_ratings
-from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partition_predicate, range_predicate
 from reco_assets.settings import RecoSettings
 
 RANKED = (MODEL, Method("no_boost"), *(Method(name) for name in BASELINE_METHODS))
@@ -97,11 +97,18 @@ def events_through(lakehouse: Lakehouse, session: SparkSession, end: date, days:
 
 def interaction_shares(interactions: DataFrame) -> tuple[pd.Series, float]:
     """p(item) of novelty: (members who interacted with it + 1) / (all members + 1), and p of an unseen item.
-    Counted by Spark: only one number per item reaches the driver."""
-    pairs = interactions.select("member_id", "item_id").distinct()
-    members = pairs.select("member_id").distinct().count()
-    counts = pairs.groupBy("item_id").count().toPandas().set_index("item_id")["count"]
-    return (counts + 1.0) / (members + 1.0), 1.0 / (members + 1.0)
+    Counted by Spark in one job (a rollup: distinct members per item, and over all items): only one number
+    per item reaches the driver."""
+    counts = (
+        interactions.where(F.col("item_id").isNotNull())
+        .rollup("item_id")
+        .agg(F.countDistinct("member_id").alias("members"), F.grouping("item_id").alias("total"))
+        .toPandas()
+    )
+    everyone = counts.loc[counts["total"] == 1, "members"]
+    members = int(everyone.iloc[0]) if len(everyone) else 0
+    per_item = counts[counts["total"] == 0].astype({"item_id": "int64"}).set_index("item_id")["members"]
+    return (per_item + 1.0) / (members + 1.0), 1.0 / (members + 1.0)
 
 
 def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -> pd.DataFrame:
@@ -128,22 +135,32 @@ def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -
 
 
 def stored_inputs(
-    session: SparkSession, lakehouse: Lakehouse, day: date, key: str
+    session: SparkSession, lakehouse: Lakehouse, day: date, key: str, lookback_days: int
 ) -> tuple[DataFrame, DataFrame] | None:
-    """The `implicit_ratings` and `member_cohorts` the pipeline stored for `day`, cached, when it also stored
-    that day's models under `key` (the key covers what ratings and cohorts are computed with): reading them
-    spares a backtest the aggregation of the look-back window. None when any of them is missing."""
-    tables = ("als_factors", "implicit_ratings", "member_cohorts")
-    where = partition_predicate({"as_of_date": day})
-    if any(lakehouse.table(name) is None for name in tables):
+    """The `implicit_ratings` and `member_cohorts` the pipeline stored for `day`, cached, when they are what it
+    would compute again: its models of that day were stored under `key` (which covers the settings of ratings
+    and cohorts), and each table was written after what it was computed from (the ratings after the last
+    write of the events they sum, the cohorts after the ratings, the models after the cohorts). Reading them
+    spares a backtest the look-back window's aggregation. None otherwise: the backtest computes them, and
+    fits the models, again."""
+    partition = {"as_of_date": day}
+    written = []
+    for name in ("implicit_ratings", "member_cohorts", "als_factors"):
+        if lakehouse.table(name) is None:
+            return None
+        try:
+            written.append(lakehouse.written_at(name, partition))
+        except MissingPartition:
+            return None
+    events = lakehouse.last_written("raw_events", "event_date", day - timedelta(days=lookback_days - 1), day)
+    if written != sorted(written) or (events is not None and events > written[0]):
         return None
+    where = partition_predicate(partition)
     keyed = lakehouse.read_arrow("als_factors", f"{where} AND model_key = '{key}'", ["cohort"], distinct=True)
     if keyed.num_rows == 0:
         return None
     ratings = lakehouse.read_spark(session, "implicit_ratings", where)
     cohorts = lakehouse.read_spark(session, "member_cohorts", where).select("member_id", "cohort")
-    if cohorts.isEmpty():
-        return None
     return ratings.select("member_id", "subclass_brand_id", "rating", "last_event_time").cache(), cohorts.cache()
 
 
@@ -158,14 +175,15 @@ def _factors(
     params: AlsParams,
     backtest: "Backtest",
     global_model: bool,
+    reuse: bool,
 ) -> DataFrame:
     """Every cohort model of the training day and, with `global_model`, one global model (ablation), fitted
-    in one Spark job; the cohort models the day already stored with the same settings (`model_key`) are
-    reused."""
+    in one Spark job; with `reuse` (the day's stored inputs are current: `stored_inputs`), the cohort models
+    the day stored with the same settings (`model_key`) are read instead."""
     train = ratings.join(cohorts, "member_id")
     overall = ratings.withColumn("cohort", F.lit("global")).select(*train.columns)
     stored = None
-    if lakehouse.table("als_factors") is not None:
+    if reuse:
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
         stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
     reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
@@ -234,7 +252,8 @@ def _samples(rows: pd.DataFrame | None) -> pd.DataFrame:
 def _ranking(rows: pd.DataFrame | None) -> pd.DataFrame:
     columns = ["member_id", "item_id", "score", "rank"]
     if rows is None:
-        return pd.DataFrame({c: pd.Series(dtype="int32" if c == "rank" else "float64") for c in columns})
+        dtypes = {"member_id": "int64", "item_id": "int64", "score": "float64", "rank": "int32"}
+        return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in columns})
     chosen = rows.rename(columns={"subclass_brand_id": "item_id"})[columns]
     return chosen.astype({"rank": "int32"}).reset_index(drop=True)  # the pass's frame has null ranks (samples)
 
@@ -276,7 +295,7 @@ def run_backtest(
     train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
     events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
     catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
-    stored = stored_inputs(session, lakehouse, train_end, settings.model_key())
+    stored = stored_inputs(session, lakehouse, train_end, settings.model_key(), settings.ratings_lookback_days)
     if stored is None:
         events = events.cache()
         ratings = implicit_ratings(events, weights).cache()
@@ -321,7 +340,17 @@ def run_backtest(
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     with backtest.timed("models"):
         factors = _factors(
-            session, lakehouse, train_end, ratings, cohorts, set(members_by_cohort), key, params, backtest, ablations
+            session,
+            lakehouse,
+            train_end,
+            ratings,
+            cohorts,
+            set(members_by_cohort),
+            key,
+            params,
+            backtest,
+            ablations,
+            stored is not None,
         )
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)

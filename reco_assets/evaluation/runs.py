@@ -9,9 +9,6 @@ import pandas as pd
 from reco_assets.evaluation.backtest import Backtest
 from reco_assets.evaluation.report import comparison_plot
 
-BATCH_METRICS = 1000
-"""Metrics per `log_batch` call at most (MLflow's limit)."""
-
 
 def metric_name(row: pd.Series) -> str:
     """MLflow metric key, e.g. `subclass_brand.model.ndcg_at_10` (MLflow keys cannot hold `@`)."""
@@ -43,7 +40,7 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
         table.to_csv(csv, index=False)
         mlflow.log_artifact(str(csv))
         mlflow.log_artifact(str(comparison_plot(table, Path(tmp) / "model_vs_baselines.png")))
-    # a nested run per model in a few calls (create with its tags, one batch, end): tens of them a day
+    # a nested run per model in three calls (created with its tags, one batch, ended): tens of them a day
     parent, client, now = mlflow.active_run().info, mlflow.MlflowClient(), int(time.time() * 1000)
     for model, stats in backtest.fits.items():
         tags = {"cohort": model, "train_end_date": str(split.train_end), "mlflow.parentRunId": parent.run_id}
@@ -51,9 +48,13 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
         rows = table[table["segment"] == model]
         metrics = {f"train.{name}": float(value) for name, value in stats.items()}
         metrics |= {metric_name(row): float(row["value"]) for _, row in rows.iterrows()}
-        entries = [Metric(key, value, now, 0) for key, value in metrics.items()]
-        als = [Param(key, str(value)) for key, value in params.items() if key.startswith("als_")]
-        for start in range(0, max(len(entries), 1), BATCH_METRICS):
-            chunk = entries[start : start + BATCH_METRICS]
-            client.log_batch(run.info.run_id, metrics=chunk, params=als if start == 0 else [])
+        try:  # the client splits a batch at MLflow's limits
+            client.log_batch(
+                run.info.run_id,
+                metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+                params=[Param(key, str(value)) for key, value in params.items() if key.startswith("als_")],
+            )
+        except Exception:
+            client.set_terminated(run.info.run_id, "FAILED")
+            raise
         client.set_terminated(run.info.run_id)

@@ -13,7 +13,7 @@ from reco_assets.adapters.ids import ID_MAP
 from reco_assets.assets.gate import published_rankings
 from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS
-from reco_assets.resources.lakehouse import Lakehouse, partitions_predicate
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partitions_predicate
 from reco_assets.serving.payloads import FEEDS, fallback_payload
 from reco_assets.serving.store import MEMBER, ServingStore
 from reco_assets.settings import RecoSettings
@@ -54,8 +54,13 @@ class PublishedCards:
         return "style_listings", {"as_of_date": self.day}
 
     def written_at(self) -> float:
-        """When these cards were published (epoch seconds): tells one publication of a day from the next."""
-        return self.lakehouse.written_at(self.table, self.partition)
+        """When these cards were published, or the day's champions (whose margins their payloads carry)
+        chosen again since, whichever is later (epoch seconds): tells one publication of a day from the next."""
+        written = self.lakehouse.written_at(self.table, self.partition)
+        try:
+            return max(written, self.lakehouse.written_at("ranking_champions", {"as_of_date": self.day}))
+        except MissingPartition:  # cards of a day without an evaluation (`gate_unevaluated` = "publish")
+            return written
 
     def rankings(self) -> dict[str, dict]:
         """Cohort -> the payload's `ranking`: the method its cards were built from, its margin when it is the
