@@ -5,6 +5,7 @@ the intent subclasses. Hierarchy levels are keyed by their full path (names repe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from reco_assets import checks
@@ -147,6 +148,27 @@ def test_rank_block_matches_the_reference_on_random_blocks(seed):
             got = rank_block(member_ids, members, rated, intents, items, hierarchy, params)
             expected = reference(member_ids, members, rated, intents, items, hierarchy, params)
             assert_tables_equal(got, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_block_ranked_for_its_first_ranks_only_holds_exactly_those_rows(seed):
+    """`keep` (what a backtest scores) cuts every table to its first ranks after the class limit, not before."""
+    from dataclasses import replace
+
+    from reco_assets.pipeline.methods import Method
+
+    member_ids, members, rated, intents, items, hierarchy, rng = random_block(seed)
+    params = RankParams(top_k=len(items.ids), boost_strength=0.7, max_groups_per_class=int(rng.integers(1, 3)))
+    methods = (Method("model"), Method("no_boost"), Method.blend({"prediction": 1.0, "rating": 0.3}))
+    everything = rank_block(member_ids, members, rated, intents, items, hierarchy, params, methods)
+    keep = int(rng.integers(1, 4))
+    first = rank_block(member_ids, members, rated, intents, items, hierarchy, replace(params, keep=keep), methods)
+    assert set(first) == set(everything)
+    for name, table in everything.items():
+        cut = table.filter(pc.less_equal(table.column("rank"), keep))
+        assert first[name].to_pylist() == cut.to_pylist(), name
+        assert first[name].num_rows > 0, name
+    assert first["member_affinities"].num_rows == len(member_ids) * keep < everything["member_affinities"].num_rows
 
 
 def test_rank_block_of_no_members_is_three_empty_tables():

@@ -14,7 +14,7 @@ group size is shuffled, windowed or collected.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -80,6 +80,7 @@ class RankParams:
     boost_strength: float
     max_groups_per_class: int
     purchase_points: float = 40.0  # a purchase's points in a rating (the blend's repeat propensity)
+    keep: int | None = None  # ranks of each table emitted (None: all); a backtest scores the first few only
 
 
 @dataclass(frozen=True)
@@ -140,15 +141,20 @@ def _diversified(
     items: CohortItems,
     hierarchy: Hierarchy,
     limit: int | None,
+    keep: int | None = None,
 ) -> pa.Table:
     """Rows of a ranking: `ranked` (n x k column indices into the items, best first) with their `score`,
-    at most `limit` groups per class when a limit is given, ranked 1.. again."""
+    at most `limit` groups per class when a limit is given, ranked 1.. again; the first `keep` ranks only
+    when given."""
     n, k = ranked.shape
     klass = items.klass[ranked]
     kept = np.ones((n, k), dtype=bool)
     if limit is not None:  # groups without a class (imported logs without categories) are not limited
         unclassed = hierarchy.classes[klass] == "" if len(hierarchy.classes) else kept
         kept = (_occurrence(klass) < limit) | unclassed
+    rank = np.cumsum(kept, axis=1, dtype=np.int32)
+    if keep is not None:
+        kept = kept & (rank <= keep)
     mask = kept.ravel()
     classes = pa.DictionaryArray.from_arrays(pa.array(klass.ravel()[mask], pa.int32()), pa.array(hierarchy.classes))
     return pa.table(
@@ -157,7 +163,7 @@ def _diversified(
             items.ids[ranked].ravel()[mask],
             classes.cast(pa.string()),
             score.ravel()[mask],
-            np.cumsum(kept, axis=1, dtype=np.int32).ravel()[mask],
+            rank.ravel()[mask],
         ],
         schema=DIVERSIFIED_SCHEMA,
     )
@@ -213,23 +219,27 @@ def rank_block(
     by_id = _positions_by_id(top, m)  # rank positions in group-id order
     boosted = _take(by_id, np.argsort(-_take(score, by_id), axis=1, kind="stable"))  # positions in score order
 
-    member = np.repeat(member_ids.astype(np.int64), k)
-    rank = np.tile(np.arange(1, k + 1, dtype=np.int32), n)
+    emit = k if params.keep is None else min(k, params.keep)
+    emitted = np.repeat(member_ids.astype(np.int64), emit)
+    rank = np.tile(np.arange(1, emit + 1, dtype=np.int32), n)
+    first, shown = top[:, :emit], boosted[:, :emit]
     affinities = pa.table(
-        [member, items.ids[top].ravel(), rating.ravel(), prediction.ravel(), rank], schema=AFFINITIES_SCHEMA
+        [emitted, items.ids[first].ravel(), rating[:, :emit].ravel(), prediction[:, :emit].ravel(), rank],
+        schema=AFFINITIES_SCHEMA,
     )
     boosted_table = pa.table(
         [
-            member,
-            items.ids[_take(top, boosted)].ravel(),
-            _take(rating, boosted).ravel(),
-            _take(prediction, boosted).ravel(),
-            _take(boost, boosted).ravel(),
-            _take(score, boosted).ravel(),
+            emitted,
+            items.ids[_take(top, shown)].ravel(),
+            _take(rating, shown).ravel(),
+            _take(prediction, shown).ravel(),
+            _take(boost, shown).ravel(),
+            _take(score, shown).ravel(),
             rank,
         ],
         schema=BOOSTED_SCHEMA,
     )
+    member = np.repeat(member_ids.astype(np.int64), k)  # the rankings start from all k ranks
     out = {"member_affinities": affinities, "boosted_affinities": boosted_table}
     signals = BlockSignals(scores, own, age, wanted[:, items.subclass], items.popularity, params.purchase_points)
     for position, method in enumerate(methods):
@@ -238,14 +248,16 @@ def rank_block(
             chosen, chosen_score = (top, prediction)
             if method.name == "model":
                 chosen, chosen_score = _take(top, boosted), _take(score, boosted)
-            table = _diversified(member, chosen, chosen_score, items, hierarchy, params.max_groups_per_class)
+            limit = params.max_groups_per_class
+            table = _diversified(member, chosen, chosen_score, items, hierarchy, limit, params.keep)
         else:
             every = method_scores(method, signals)
             if method.name == "blend":  # positive, in the same order: the brand and category cards sum scores
                 every = np.exp(every - every.max(axis=1, keepdims=True))
             chosen = np.argsort(-every, axis=1, kind="stable")[:, :k]
             limit = params.max_groups_per_class if method.name in DIVERSIFIED else None
-            table = _diversified(member, chosen, _take(np.asarray(every, np.float64), chosen), items, hierarchy, limit)
+            chosen_score = _take(np.asarray(every, np.float64), chosen)
+            table = _diversified(member, chosen, chosen_score, items, hierarchy, limit, params.keep)
         out["diversified_affinities" if position == 0 else method.name] = table
     if relevant is not None:
         out["blend_samples"] = sample_pairs(member_ids, signals, relevant, items.ids)
@@ -535,8 +547,10 @@ def top_rankings(
     `features` set, `score` and `rank` null)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    first = replace(params, keep=keep)  # the tables are built with their first ranks only
+
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for name, table in rank_batches(batches, models, hierarchy, params, methods):
+        for name, table in rank_batches(batches, models, hierarchy, first, methods):
             if tables is None or name in tables or name == "blend_samples":
                 yield _ranking_rows(name, table, keep)
 
