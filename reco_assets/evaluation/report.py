@@ -87,7 +87,7 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
         segments = _segments(backtest, level.relevant, cold_start)
         member_ids = level.relevant["member_id"]
         scored = {name: pd.Index(member_ids[mask].unique()) for name, (mask, _) in segments.items()}
-        scored = {name: members for name, members in scored.items() if not members.empty}
+        scored = {name: ids for name, ids in scored.items() if not ids.empty}
         # segments of their own relevant items (new or returning styles) are scored against those only
         own_items = {name: mask for name, (mask, as_all) in segments.items() if not as_all and name in scored}
         for method, ranking in level.rankings.items():
@@ -95,11 +95,12 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
             every = accuracy_of["all"]
             per_list = member_lists(ranking, everyone, ks, level.popularity, level.item_class, level.unseen_share)
             covered = segment_coverage(ranking, scored, ks, level.recommendable)
-            for segment, members in scored.items():
-                own = every.loc[members] if segments[segment][1] else accuracy_of[segment]
+            for segment, segment_members in scored.items():
+                own = every.loc[segment_members] if segments[segment][1] else accuracy_of[segment]
                 key = (segment, method)
                 accuracy.setdefault(key, []).append(_rekey(own, origin))
-                lists.setdefault(key, []).append(_rekey(per_list.loc[per_list.index.intersection(members)], origin))
+                listed = per_list.loc[per_list.index.intersection(segment_members)]
+                lists.setdefault(key, []).append(_rekey(listed, origin))
                 coverages.setdefault(key, []).append(covered[segment])
     return Pooled(
         {key: pd.concat(frames) for key, frames in accuracy.items()},
