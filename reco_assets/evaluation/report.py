@@ -58,31 +58,41 @@ def _segments(backtest: Backtest, relevant: pd.DataFrame, cold_start: int) -> di
     return segments
 
 
-def _rekey(frame: pd.DataFrame, origin: int) -> pd.DataFrame:
-    """Rows keyed by (origin, member) as one string: a member scored at two origins counts twice."""
-    return frame.set_axis(pd.Index([f"{origin}:{member}" for member in frame.index]), axis=0)
+KEY_STRIDE = 1 << 32
+"""Row key of a member scored at an origin: origin x KEY_STRIDE + the member's position among the origin's
+scored members (at most `evaluation_max_members`). Integers, as the figures are indexed by them thousands of
+times a day."""
+
+
+def _rekey(frame: pd.DataFrame, origin: int, positions: pd.Series) -> pd.DataFrame:
+    """Rows (indexed by member id) keyed by (origin, member): a member scored at two origins counts twice."""
+    at = positions.reindex(frame.index).to_numpy(dtype=np.int64)  # fails on a member not scored at the origin
+    return frame.set_axis(pd.Index(origin * KEY_STRIDE + at), axis=0)
 
 
 @dataclass
 class Pooled:
-    """A level's per-member figures over the origins: (segment, method) -> rows keyed `origin:member`."""
+    """A level's per-member figures over the origins: (segment, method) -> rows keyed by `KEY_STRIDE` keys."""
 
     accuracy: dict[tuple[str, str], pd.DataFrame]
     lists: dict[tuple[str, str], pd.DataFrame]
     coverage: dict[tuple[str, str], dict]  # the mean over origins
     cohort: pd.Series  # row key -> the member's cohort at that origin
     origin: pd.Series  # row key -> origin index
+    member: pd.Series  # row key -> member id
 
 
 def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: int) -> Pooled:
-    accuracy, lists, coverages, cohorts, origins = {}, {}, {}, [], []
+    accuracy, lists, coverages, cohorts, origins, member_of = {}, {}, {}, [], [], []
     for origin, backtest in enumerate(backtests):
         level = backtest.levels.get(level_name)
         if level is None:
             continue
         members = backtest.members.set_index("member_id")
-        cohorts.append(_rekey(members[["cohort"]], origin)["cohort"])
+        positions = pd.Series(np.arange(len(members)), index=members.index)
+        cohorts.append(_rekey(members[["cohort"]], origin, positions)["cohort"])
         origins.append(pd.Series(origin, index=cohorts[-1].index))
+        member_of.append(pd.Series(members.index.to_numpy(), index=cohorts[-1].index))
         everyone = pd.Index(level.relevant["member_id"].unique())
         segments = _segments(backtest, level.relevant, cold_start)
         member_ids = level.relevant["member_id"]
@@ -98,9 +108,9 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
             for segment, segment_members in scored.items():
                 own = every.loc[segment_members] if segments[segment][1] else accuracy_of[segment]
                 key = (segment, method)
-                accuracy.setdefault(key, []).append(_rekey(own, origin))
+                accuracy.setdefault(key, []).append(_rekey(own, origin, positions))
                 listed = per_list.loc[per_list.index.intersection(segment_members)]
-                lists.setdefault(key, []).append(_rekey(listed, origin))
+                lists.setdefault(key, []).append(_rekey(listed, origin, positions))
                 coverages.setdefault(key, []).append(covered[segment])
     return Pooled(
         {key: pd.concat(frames) for key, frames in accuracy.items()},
@@ -108,15 +118,17 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
         {key: {m: sum(c[m] for c in each) / len(each) for m in each[0]} for key, each in coverages.items()},
         pd.concat(cohorts) if cohorts else pd.Series(dtype=str),
         pd.concat(origins) if origins else pd.Series(dtype=int),
+        pd.concat(member_of) if member_of else pd.Series(dtype="int64"),
     )
 
 
-def _member_weights(keys: pd.Index, draws: int, seed: int) -> pd.DataFrame:
-    """Bootstrap weights over the rows `origin:member`, drawn per member (a cluster bootstrap): a member scored
-    at several origins is resampled as one, so the intervals do not count their origins as independent."""
-    members = pd.Index(keys.str.split(":", n=1).str[1])
-    drawn = bootstrap_weights(members.unique(), draws, seed)
-    return drawn[members].set_axis(keys, axis=1)
+def _member_weights(members: pd.Series, draws: int, seed: int) -> pd.DataFrame:
+    """Bootstrap weights over the rows (`members`: row key -> member id), drawn per member (a cluster
+    bootstrap): a member scored at several origins is resampled as one, so the intervals do not count their
+    origins as independent."""
+    ids = members.to_numpy()
+    drawn = bootstrap_weights(pd.Index(pd.unique(ids)), draws, seed)
+    return drawn[ids].set_axis(members.index, axis=1)
 
 
 def ndcg_at_gate(pooled: Pooled) -> pd.DataFrame:
@@ -192,7 +204,7 @@ def evaluation_table(
         pooled = pool(backtests, level_name, ks, cold_start)
         if not pooled.accuracy:
             continue
-        weights = _member_weights(pooled.origin.index, draws, seed)
+        weights = _member_weights(pooled.member, draws, seed)
         if level_name == GATE_LEVEL:
             _published(pooled, weights, min_members, candidates)
             champions = _choices(pooled, weights, min_members, len(backtests), candidates)
