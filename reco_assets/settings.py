@@ -96,7 +96,9 @@ class RecoSettings(ConfigurableResource):
     als_rank: int = Field(
         50,
         description="Latent factors (reference: 50). On the demo data's backtest of 2026-10-24 (`implicit`, absolute "
-        "lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, 100 -> 0.227 NDCG@10.",
+        "lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, 100 -> 0.227 NDCG@10; nor on the "
+        "fitting origin of 10-31's rolling evaluation (10-03, before every reported origin): 20 -> 0.219, "
+        "50 -> 0.219, 100 -> 0.221.",
     )
     als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
     als_engine: str = Field(
@@ -111,7 +113,9 @@ class RecoSettings(ConfigurableResource):
         "cohort's mean count of ratings per member (MLlib's lambda * n_u for an average member). Tuned on the "
         "demo data's backtest of 2026-10-24 (trained through 10-17; the README reports 10-31), NDCG@10 over "
         "subclass-brands (`python -m reco_assets tune --date 2026-10-24 --only als_reg_param`): 0.2 -> 0.212, "
-        "0.4 -> 0.219, 0.6 -> 0.225, 0.8 -> 0.226, 1.2 -> 0.217, 2.0 -> 0.158.",
+        "0.4 -> 0.219, 0.6 -> 0.225, 0.8 -> 0.226, 1.2 -> 0.217, 2.0 -> 0.158. Checked again on the fitting origin of "
+        "10-31's rolling evaluation (`tune` on 10-03, trained through 09-26, before every reported origin): "
+        "0.2 -> 0.205, 0.4 -> 0.213, 0.8 -> 0.219, 1.2 -> 0.209, 2.0 -> 0.155.",
     )
     als_mllib_reg_param: float = Field(
         0.3,
@@ -134,7 +138,8 @@ class RecoSettings(ConfigurableResource):
         0.05,
         description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05). Other values backtest worse "
         "on the demo data (`implicit`, absolute lambda 10, evaluation of 2026-10-24: 0.01 -> 0.211, 0.05 -> 0.225, "
-        "0.2 -> 0.222, 1 -> 0.214).",
+        "0.2 -> 0.222, 1 -> 0.214); on the fitting origin of 10-31's rolling evaluation (10-03): 0.01 -> 0.208, "
+        "0.05 -> 0.219, 0.2 -> 0.219, 1 -> 0.208.",
     )
     als_item_blocks_divisor: int = Field(
         5_000, description="Subclass-brands per item block: ceil(items / divisor) blocks (project choice)."
