@@ -195,6 +195,11 @@ ONE_LEVEL = Hierarchy(subclasses=np.array(["any"]), classes=np.array(["any"]))
 NOTHING = (np.array([], dtype=np.int64),) * 2
 
 
+def rank_one(factors, items, hierarchy, params) -> dict:
+    """`rank_block` of one member (id 1) with no rating and no intent."""
+    return rank_block(np.array([1]), np.array([factors]), (*NOTHING, np.array([])), NOTHING, items, hierarchy, params)
+
+
 def one_class_items(ids, factors):
     n = len(ids)
     return CohortItems(
@@ -204,15 +209,7 @@ def one_class_items(ids, factors):
 
 def test_three_tied_predictions_are_ranked_by_group_id():
     items = one_class_items([3, 5, 7, 9], [[2.0, 0.0], [1.0, 5.0], [1.0, 0.0], [1.0, -5.0]])  # 5, 7, 9 tie at 1.0
-    got = rank_block(
-        np.array([1]),
-        np.array([[1.0, 0.0]]),
-        (*NOTHING, np.array([])),
-        NOTHING,
-        items,
-        ONE_LEVEL,
-        RankParams(top_k=3, boost_strength=0.0, max_groups_per_class=4),
-    )
+    got = rank_one([1.0, 0.0], items, ONE_LEVEL, RankParams(top_k=3, boost_strength=0.0, max_groups_per_class=4))
     assert got["member_affinities"].select(["subclass_brand_id", "prediction", "rank"]).to_pylist() == [
         {"subclass_brand_id": 3, "prediction": 2.0, "rank": 1},
         {"subclass_brand_id": 5, "prediction": 1.0, "rank": 2},
@@ -222,15 +219,7 @@ def test_three_tied_predictions_are_ranked_by_group_id():
 
 def test_ties_at_the_top_k_cut_keep_the_smaller_group_id():
     items = one_class_items([10, 20, 30, 40], [[1.0], [0.0], [2.0], [2.0]])  # 30 and 40 tie at 2.0
-    got = rank_block(
-        np.array([1]),
-        np.array([[1.0]]),
-        (*NOTHING, np.array([])),
-        NOTHING,
-        items,
-        ONE_LEVEL,
-        RankParams(top_k=1, boost_strength=0.0, max_groups_per_class=4),
-    )
+    got = rank_one([1.0], items, ONE_LEVEL, RankParams(top_k=1, boost_strength=0.0, max_groups_per_class=4))
     assert got["member_affinities"]["subclass_brand_id"].to_pylist() == [30]
 
 
@@ -296,15 +285,7 @@ def test_diversification_keeps_at_most_n_groups_per_class_in_score_order():
         subclass=np.zeros(7, int),
         klass=np.array([0, 0, 0, 0, 2, 0, 1]),  # 1-4 and 6 dresses, 5 tops, 7 heels
     )
-    got = rank_block(
-        np.array([1]),
-        np.array([[1.0]]),
-        (*NOTHING, np.array([])),
-        NOTHING,
-        items,
-        hierarchy,
-        RankParams(top_k=10, boost_strength=0.0, max_groups_per_class=3),
-    )
+    got = rank_one([1.0], items, hierarchy, RankParams(top_k=10, boost_strength=0.0, max_groups_per_class=3))
     diversified = got["diversified_affinities"].to_pylist()
     assert [(r["rank"], r["subclass_brand_id"], r["class_key"]) for r in diversified] == [
         (1, 1, DRESSES),
@@ -547,14 +528,6 @@ def test_groups_without_a_class_are_not_limited_per_class():
         subclass=np.zeros(6, int),
         klass=np.array([0, 0, 0, 0, 1, 1]),  # 1-4 without a class, 5-6 dresses
     )
-    got = rank_block(
-        np.array([1]),
-        np.array([[1.0]]),
-        (*NOTHING, np.array([])),
-        NOTHING,
-        items,
-        hierarchy,
-        RankParams(top_k=6, boost_strength=0.0, max_groups_per_class=1),
-    )
+    got = rank_one([1.0], items, hierarchy, RankParams(top_k=6, boost_strength=0.0, max_groups_per_class=1))
     assert got["diversified_affinities"]["subclass_brand_id"].to_pylist() == [1, 2, 3, 4, 5]  # one dress only
     assert checks.classes_over_limit(got["diversified_affinities"], 1) == 0

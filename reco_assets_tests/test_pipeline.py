@@ -487,7 +487,8 @@ def test_a_backtest_reads_a_training_days_stored_tables_only_while_they_are_curr
     key, lookback = SETTINGS.model_key(), SETTINGS.ratings_lookback_days
     stored = stored_inputs(spark, lake, DAY, key, lookback)
     assert stored is not None
-    ratings, cohorts = (frame.toPandas() for frame in stored)
+    ratings, cohorts = (frame.toPandas() for frame in stored[:2])
+    assert stored[2] == set(table(home, "member_cohorts", f"as_of_date = '{DAY}'").cohort)  # their models stored
     pair = ["member_id", "subclass_brand_id", "rating"]
     want = table(home, "implicit_ratings", f"as_of_date = '{DAY}'")
     assert set(ratings[pair].itertuples(index=False)) == set(want[pair].itertuples(index=False))

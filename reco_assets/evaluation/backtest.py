@@ -136,8 +136,9 @@ def holdout_interactions(lakehouse: Lakehouse, split: Split, kinds: list[str]) -
 
 def stored_inputs(
     session: SparkSession, lakehouse: Lakehouse, day: date, key: str, lookback_days: int
-) -> tuple[DataFrame, DataFrame] | None:
-    """The `implicit_ratings` and `member_cohorts` the pipeline stored for `day`, cached, when they are what it
+) -> tuple[DataFrame, DataFrame, set[str]] | None:
+    """The `implicit_ratings` and `member_cohorts` the pipeline stored for `day`, cached, and the cohorts whose
+    models it stored under `key`, when they are what it
     would compute again: its models of that day were stored under `key` (which covers the settings of ratings
     and cohorts), and each table was written after what it was computed from (the ratings after the last
     write of the events they sum, the cohorts after the ratings, the models after the cohorts). Reading them
@@ -160,8 +161,9 @@ def stored_inputs(
     if keyed.num_rows == 0:
         return None
     ratings = lakehouse.read_spark(session, "implicit_ratings", where)
-    cohorts = lakehouse.read_spark(session, "member_cohorts", where).select("member_id", "cohort")
-    return ratings.select("member_id", "subclass_brand_id", "rating", "last_event_time").cache(), cohorts.cache()
+    ratings = ratings.select("member_id", "subclass_brand_id", "rating", "last_event_time").cache()
+    cohorts = lakehouse.read_spark(session, "member_cohorts", where).select("member_id", "cohort").cache()
+    return ratings, cohorts, set(keyed.column("cohort").to_pylist())
 
 
 def _factors(
@@ -175,24 +177,22 @@ def _factors(
     params: AlsParams,
     backtest: "Backtest",
     global_model: bool,
-    reuse: bool,
+    stored_models: set[str],
 ) -> DataFrame:
     """Every cohort model of the training day and, with `global_model`, one global model (ablation), fitted
-    in one Spark job; with `reuse` (the day's stored inputs are current: `stored_inputs`), the cohort models
-    the day stored with the same settings (`model_key`) are read instead."""
+    in one Spark job; when every needed cohort is in `stored_models` (those the day stored with the same
+    settings, `model_key`, and current inputs: `stored_inputs`), the stored cohort models are read instead."""
     train = ratings.join(cohorts, "member_id")
     overall = ratings.withColumn("cohort", F.lit("global")).select(*train.columns)
     stored = None
-    if reuse:
+    if needed <= stored_models:
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
         stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
-    reused = set() if stored is None else {r["cohort"] for r in stored.select("cohort").distinct().collect()}
-    if needed <= reused:
         to_fit = overall if global_model else None
         backtest.sizes["reused_cohort_models"] = len(needed)
     else:
         to_fit = train.unionByName(overall) if global_model else train
-        stored, backtest.sizes["reused_cohort_models"] = None, 0
+        backtest.sizes["reused_cohort_models"] = 0
     fitted = None if to_fit is None else fit_cohorts(to_fit, params)
     factors = (stored if fitted is None else fitted if stored is None else fitted.unionByName(stored)).localCheckpoint()
     for row in (
@@ -296,6 +296,7 @@ def run_backtest(
     events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
     catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
     stored = stored_inputs(session, lakehouse, train_end, settings.model_key(), settings.ratings_lookback_days)
+    stored_models: set[str] = set()
     if stored is None:
         events = events.cache()
         ratings = implicit_ratings(events, weights).cache()
@@ -304,7 +305,7 @@ def run_backtest(
         )
         cohorts = cohorts.select("member_id", "cohort").cache()
     else:
-        ratings, cohorts = stored
+        ratings, cohorts, stored_models = stored
     candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
     members_by_cohort = {row["cohort"]: row["count"] for row in cohorts.groupBy("cohort").count().collect()}
     holdout = holdout_interactions(lakehouse, split, settings.relevant_events)
@@ -350,7 +351,7 @@ def run_backtest(
             params,
             backtest,
             ablations,
-            stored is not None,
+            stored_models,
         )
     groups = group_hierarchy(catalog).cache()
     boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
