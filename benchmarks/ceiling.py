@@ -6,6 +6,12 @@ backtest; it bounds what ALS can reach and shows whether a target such as "1.5x 
 attainable on the simulated data at all. Scored on every origin the day's rolling evaluation reports, pooled
 over their members as `offline_evaluation` is. Reads a home made by `python -m reco_assets demo`.
 
+Beside it, a bound on what can be learned from the members' own events: every group's true taste factors,
+division and price tier given, and only each member's taste (latent factors, division preferences, tier
+preferences) estimated from the group views of their training window, by the maximum a posteriori of the
+simulator's own law (each view a softmax draw over the groups by taste, standard normal prior). A model that
+must also learn the groups' side from the same events cannot do better.
+
     .venv/bin/python benchmarks/ceiling.py --home .reco_home [--profile demo]
 """
 
@@ -21,11 +27,54 @@ from reco_assets.evaluation.rolling import origins
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
-from reco_assets.simulator.world import build_world
+from reco_assets.simulator.world import TASTE_DIM, build_world
+
+DIVISION_TIER_PRIOR = 0.25
+"""Prior precision of a member's division and tier preferences (variance 4: the true ones span log 0.03)."""
+NEWTON_STEPS = 40
 
 
-def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> pd.Series:
-    """NDCG@10 per member of the true-taste ranking of one origin's candidates, for its scored members."""
+def group_features(world) -> np.ndarray:
+    """Per group: its scaled true taste factors, then its division and its brand's tier as one-hot columns."""
+    scale = 1.6 / np.sqrt(TASTE_DIM)  # as `World.taste` scales the latent product
+    division = np.eye(world.division_log_pref.shape[1])[world.sb_division]
+    tier = np.eye(5)[world.brand_tier[world.sb_brand]]
+    return np.hstack([scale * world.sb_latent.astype(np.float64), division, tier])
+
+
+def estimated_tastes(lake: Lakehouse, world, members: np.ndarray, train_end) -> np.ndarray:
+    """members x groups: each member's taste as estimated from their training views with the groups' side known.
+
+    The MAP of w in p(view = g) = softmax(F w)_g with w ~ N(0, diag(1 / prior)), by damped Newton steps
+    for all members at once (one small linear solve each); a per-member optimiser loop would take minutes."""
+    features = group_features(world)
+    group_index = pd.Series(np.arange(len(features)), index=world.sb_id(np.arange(len(features))))
+    views = lake.read_arrow(
+        "raw_events", f"event_date <= '{train_end}' AND event_type = 'product_view'", ["member_id", "subclass_brand_id"]
+    ).to_pandas()
+    views = views[views.member_id.isin(members) & views.subclass_brand_id.isin(group_index.index)]
+    row = pd.Series(np.arange(len(members)), index=members)[views.member_id].to_numpy()
+    counts = np.zeros((len(members), len(features)))
+    np.add.at(counts, (row, group_index[views.subclass_brand_id].to_numpy()), 1.0)
+    n, observed = counts.sum(axis=1), counts @ features
+    prior = np.r_[np.ones(TASTE_DIM), np.full(features.shape[1] - TASTE_DIM, DIVISION_TIER_PRIOR)]
+    w = np.zeros((len(members), features.shape[1]))
+    for _ in range(NEWTON_STEPS):
+        logits = w @ features.T
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        mean = p @ features
+        gradient = observed - n[:, None] * mean - w * prior
+        covariance = np.einsum("mg,gi,gj->mij", p, features, features) - mean[:, :, None] * mean[:, None, :]
+        hessian = n[:, None, None] * covariance + np.diag(prior)[None]
+        step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+        w += step / np.maximum(1.0, np.linalg.norm(step, axis=1, keepdims=True))  # at most 1 per step
+    return w @ features.T
+
+
+def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings, estimated: bool = False) -> pd.Series:
+    """NDCG@10 per member of the true-taste ranking of one origin's candidates, for its scored members; with
+    `estimated`, of the tastes estimated from the members' views with the groups' side known."""
     # the backtest's candidates and scored members' relevant groups, read back from what it scored on
     catalog = lake.read_arrow("catalog", f"as_of_date = '{split.train_end}'").to_pandas()
     start = pd.Timestamp(split.train_end, tz="UTC")
@@ -46,7 +95,10 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> pd.Ser
     members = np.sort(relevant.member_id.unique())
     group_index = pd.Series(np.arange(len(world.sb_subclass)), index=world.sb_id(np.arange(len(world.sb_subclass))))
     member_index = pd.Series(np.arange(len(world.member_ids)), index=world.member_ids)
-    taste = world.taste(member_index[members].to_numpy(), group_index[candidates].to_numpy())
+    if estimated:
+        taste = estimated_tastes(lake, world, members, split.train_end)[:, group_index[candidates].to_numpy()]
+    else:
+        taste = world.taste(member_index[members].to_numpy(), group_index[candidates].to_numpy())
     k = max(settings.evaluation_ks)
     best = np.argsort(-taste, axis=1, kind="stable")[:, :k]
     oracle = pd.DataFrame(
@@ -74,8 +126,10 @@ def main() -> None:
         for o in origins(profile.last_day, settings)
         if holdout_split(o, settings.holdout_days).train_end >= first_trained
     ]
-    per_member = [oracle_ndcg(lake, world, holdout_split(day, settings.holdout_days), settings) for day in days]
+    splits = [holdout_split(day, settings.holdout_days) for day in days]
+    per_member = [oracle_ndcg(lake, world, split, settings) for split in splits]
     ceiling = pd.concat(per_member).mean()
+    bound = pd.concat([oracle_ndcg(lake, world, split, settings, estimated=True) for split in splits]).mean()
     scored = sum(len(m) for m in per_member)
 
     overall = evaluation.query("level == 'subclass_brand' and segment == 'all' and metric == 'ndcg' and k == 10")
@@ -85,6 +139,7 @@ def main() -> None:
     print(f"scored members here {scored:,} over the origins (the evaluation: {overall['members'].iloc[0]:,})\n")
     print(f"{'method':<22} {'NDCG@10':>8} {'x best baseline':>16}")
     print(f"{'true taste (ceiling)':<22} {ceiling:8.4f} {ceiling / best_baseline:16.2f}")
+    print(f"{'learnable bound':<22} {bound:8.4f} {bound / best_baseline:16.2f}   {bound / ceiling:.2f} of the ceiling")
     for method, value in ndcg.items():
         print(f"{method:<22} {value:8.4f} {value / best_baseline:16.2f}   {value / ceiling:.2f} of the ceiling")
 

@@ -8,7 +8,7 @@
 memory of the process tree, JVMs started, and the cost curve (seconds per thousand members).
 
 `engines` backtests the home's latest day with each ALS engine on the same ratings, in one process: the
-seconds of fitting every cohort model (and the global one) and the NDCG@10 over subclass-brands.
+seconds of fitting the cohorts' models (of the default `als_scope`) and the NDCG@10 over subclass-brands.
 
 `ranking` takes the day's stored factors and times, on the same members and candidate groups:
 the fused pass (top K, own rating, boost, diversification; Spark tasks, output to a no-op sink),
@@ -76,7 +76,7 @@ def engines(home: Path) -> None:
         ndcg = table[chosen & (table["k"] == 10)]["value"].sum()
         results[engine] = (backtest.seconds["models"], ndcg, backtest.fits)
         print(
-            f"{engine:<9} models of the backtest (25 cohorts + global) {backtest.seconds['models']:7.1f} s   "
+            f"{engine:<9} models of the backtest ({settings.als_scope} scope) {backtest.seconds['models']:7.1f} s   "
             f"NDCG@10 {ndcg:.4f}   members {backtest.sizes['training_members']:,}"
         )
     (fast, fast_ndcg, _), (slow, slow_ndcg, _) = results["implicit"], results["mllib"]

@@ -311,6 +311,28 @@ def test_a_small_cohort_takes_the_overall_choice():
     assert set(champions.loc[champions["scope"] == "cohort", "cohort"]) == {"women_1"}
 
 
+def test_a_cohort_departs_from_the_overall_choice_only_on_a_lead_above_noise():
+    # kids_3 (16 members) gains 0.1 from the blend on each; men_2 (8) loses 0.05 with it on each, a sure lead
+    # of repeat; women_1 (8) prefers repeat on average (0.6 against 0.5), but only two members carry that lead
+    per_unit, cohorts = frame(
+        {
+            "repeat": [0.5] * 6 + [0.9] * 2 + [0.55] * 8 + [0.4] * 16,
+            "blend": [0.6] * 6 + [0.2] * 2 + [0.5] * 8 + [0.5] * 16,
+        },
+        ["women_1"] * 8 + ["men_2"] * 8 + ["kids_3"] * 16,
+    )
+    champions = choose(per_unit, cohorts, draws=400)
+    overall = row(champions, "all")
+    assert (overall["method"], overall["ndcg"]) == ("blend", pytest.approx(0.5))  # repeat: 15.6 / 32
+    # in about a third of the resamples of women_1's members at most one of the two is drawn, and repeat
+    # leads by nothing: its lead is noise, and it keeps the overall choice
+    women = row(champions, "women_1")
+    assert (women["method"], women["scope"], women["ndcg"]) == ("blend", "cohort", pytest.approx(0.5))
+    men = row(champions, "men_2")  # a lead in every resample: its own best
+    assert (men["method"], men["versus"], men["margin"]) == ("repeat", "blend", pytest.approx(0.05))
+    assert row(champions, "kids_3")["method"] == "blend"
+
+
 def test_a_model_made_worse_than_a_baseline_loses_to_it():
     per_unit, cohorts = frame({"popularity": [0.25, 0.25, 0.5, 0.5], "model": [0.5, 0.25, 1.0, 0.75]}, ["women_2"] * 4)
     assert row(choose(per_unit, cohorts), "all")["method"] == "model"

@@ -6,8 +6,9 @@ from pyspark.sql import functions as F
 
 from reco_assets.pipeline.factorization import AlsParams, fit_cohorts, user_blocks
 from reco_assets.settings import RecoSettings
+from reco_assets_tests.conftest import DAY
 
-PARAMS = RecoSettings(als_rank=4, als_max_iter=5).pick(AlsParams, prefix="als_")
+PARAMS = RecoSettings(als_rank=4, als_max_iter=5, als_scope="cohort").pick(AlsParams, prefix="als_")
 
 
 def test_user_blocks_follow_the_reference_rule():
@@ -69,3 +70,85 @@ def test_a_cohort_without_positive_ratings_gets_no_factors(spark):
         [("home_1", 1, 2, -5.0)], "cohort string, member_id long, subclass_brand_id long, rating double"
     )
     assert fit_cohorts(ratings, PARAMS).count() == 0
+
+
+def _two_cohorts(spark):
+    """Two cohorts rating partly different groups: men_1 members 0..5 on groups 0..3, kids_3 members
+    100..105 on groups 2..6."""
+    cells = [("men_1", m, g, float(1 + (m + 2 * g) % 5)) for m in range(6) for g in range(4) if (m + g) % 3]
+    cells += [("kids_3", 100 + m, g, float(1 + (m * g) % 7)) for m in range(6) for g in range(2, 7) if (m + g) % 2]
+    return cells, spark.createDataFrame(cells, "cohort string, member_id long, subclass_brand_id long, rating double")
+
+
+def _by_cohort(rows, side):
+    return {(r["cohort"], r["id"]): tuple(r["factors"]) for r in rows if r["side"] == side}
+
+
+def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spark):
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    cells, ratings = _two_cohorts(spark)
+    params = replace(PARAMS, scope="global", num_threads=1)
+    rows = fit_cohorts(ratings, params).collect()
+    items, members = _by_cohort(rows, "item"), _by_cohort(rows, "member")
+
+    # every cohort gets every group anyone rated, and each member appears under their own cohort only
+    assert set(items) == {(c, g) for c in ("men_1", "kids_3") for g in range(7)}
+    assert set(members) == {("men_1", m) for m in range(6)} | {("kids_3", 100 + m) for m in range(6)}
+    assert all(items[("men_1", g)] == items[("kids_3", g)] for g in range(7))
+
+    # the factors are those of one `implicit` fit on all the cells, set up here as the module documents it:
+    # confidence 1 + alpha * rating, lambda times the mean count of ratings per member, ids in sorted order
+    member_ids = sorted({m for _, m, _, _ in cells})
+    row = {m: i for i, m in enumerate(member_ids)}
+    matrix = sp.csr_matrix(
+        ([1.0 + params.alpha * r for *_, r in cells], ([row[m] for _, m, _, _ in cells], [g for *_, g, _ in cells])),
+        shape=(len(member_ids), 7),
+        dtype=np.float32,
+    )
+    model = AlternatingLeastSquares(
+        factors=params.rank,
+        regularization=params.reg_param * len(cells) / len(member_ids),
+        alpha=1.0,
+        iterations=params.max_iter,
+        num_threads=1,
+        use_cg=params.conjugate_gradient,
+        random_state=params.seed,
+    )
+    model.fit(matrix, show_progress=False)
+    for g in range(7):
+        assert np.allclose(items[("men_1", g)], model.item_factors[g], atol=1e-5)
+    cohort_of = {m: c for c, m, _, _ in cells}
+    for m in member_ids:
+        assert np.allclose(members[(cohort_of[m], m)], model.user_factors[row[m]], atol=1e-5)
+
+
+def test_an_unknown_scope_fails_with_the_known_ones(spark):
+    _, ratings = _two_cohorts(spark)
+    with pytest.raises(ValueError, match="cohort.*global"):
+        fit_cohorts(ratings, replace(PARAMS, scope="everyone"))
+
+
+def test_a_backfill_of_one_cohort_gets_the_global_models_factors_of_the_whole_day(spark, tmp_path):
+    from reco_assets.assets.common import stage_day
+    from reco_assets.assets.factorization import fit_day
+    from reco_assets.resources.lakehouse import Lakehouse
+
+    lake, day = Lakehouse(root=str(tmp_path / "lakehouse")), DAY
+    _, cells = _two_cohorts(spark)
+    stage_day(lake, "implicit_ratings", cells.drop("cohort"), day).commit()
+    stage_day(lake, "member_cohorts", cells.select("member_id", "cohort").distinct(), day).commit()
+    params = replace(PARAMS, scope="global", num_threads=1)
+
+    alone = fit_day(lake, spark, day, ["men_1"], params).collect()
+    whole = [r for r in fit_day(lake, spark, day, ["men_1", "kids_3"], params).collect() if r["cohort"] == "men_1"]
+    assert {r["cohort"] for r in alone} == {"men_1"}
+    assert _by_cohort(alone, "item") == _by_cohort(whole, "item")
+    assert _by_cohort(alone, "member") == _by_cohort(whole, "member")
+    # kids_3's groups 4..6, which no men_1 member rated, are in men_1's model: it was fitted on both cohorts
+    assert {g for _, g in _by_cohort(alone, "item")} == set(range(7))
+    # the reference scope fits men_1 on its own members: its groups only
+    own = fit_day(lake, spark, day, ["men_1"], replace(params, scope="cohort")).collect()
+    assert {g for _, g in _by_cohort(own, "item")} == set(range(4))

@@ -228,12 +228,14 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     members = table(home, "member_cohorts").cohort.value_counts()
     assert {c: factors[f"metrics.{c}.members"] for c in cohorts} == members.to_dict()  # every member has a model
 
-    # one evaluation run with a nested run per backtested model (the scored cohorts and the global one)
+    # one evaluation run with a nested run per backtested model: the scored cohorts' (their shares of the
+    # global model, the default scope) and those of the ablation's separate cohort models
     (parent,) = tracked[tracked["tags.mlflow.runName"] == f"offline_evaluation {DAY}"]["run_id"]
     nested = tracked[tracked["tags.mlflow.parentRunId"] == parent]
     evaluation = table(home, "offline_evaluation")
     scored_cohorts = set(evaluation.segment) - {"all", "new_styles", "returning_styles", "little_history"}
-    assert scored_cohorts | {"global"} <= set(nested["tags.cohort"]) <= cohorts | {"global"}  # fitted in one job
+    ablation = {f"ablation:{c}" for c in scored_cohorts}
+    assert scored_cohorts | ablation <= set(nested["tags.cohort"]) <= cohorts | {f"ablation:{c}" for c in cohorts}
     assert (nested["metrics.train.fit_seconds"] > 0).all()
     parent_run = tracked.set_index("run_id").loc[parent]
     model_ndcg = evaluation.query("level == 'subclass_brand' and segment == 'all' and method == 'model'")
@@ -421,7 +423,7 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
         "published",
         "no_boost",
         "no_diversification",
-        "global_als",
+        "cohort_als",  # the other ALS scope than the default (global)
         "popularity",
         "cohort_popularity",
         "repeat",

@@ -1,4 +1,5 @@
-"""ALS factors: one implicit-feedback model per cohort, all of a day's cohorts fitted in one Spark job."""
+"""ALS factors: one implicit-feedback model per cohort (or one global model shared out to the cohorts), all of a
+day's cohorts fitted in one Spark job."""
 
 import tempfile
 
@@ -11,19 +12,27 @@ from reco_assets.assets.common import check, cohort_days, publish, spec, stage_d
 from reco_assets.assets.gate import require_gate
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
+from reco_assets.pipeline.factorization import GLOBAL, AlsParams, fit_cohorts
 from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
 from reco_assets.settings import RecoSettings
 
 
-def cohort_ratings(lakehouse: Lakehouse, session, day, cohorts: list[str]):
-    """The day's ratings of the members of `cohorts`, with their `cohort`."""
+def cohort_ratings(lakehouse: Lakehouse, session, day, cohorts: list[str] | None = None):
+    """The day's ratings of the members of `cohorts` (default: every cohort), with their `cohort`."""
     ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day})
     members = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": day})
-    members = members.where(F.col("cohort").isin(cohorts)).select("member_id", "cohort")
-    return ratings.join(members, "member_id")
+    if cohorts is not None:
+        members = members.where(F.col("cohort").isin(cohorts))
+    return ratings.join(members.select("member_id", "cohort"), "member_id")
+
+
+def fit_day(lakehouse: Lakehouse, session, day, cohorts: list[str], params: AlsParams):
+    """The models of `cohorts` on `day`. A global model is fitted on every cohort's ratings even when only
+    some cohorts' partitions run: a backfill of one cohort gets the factors the whole day's run gets."""
+    read = None if params.scope == GLOBAL else cohorts
+    return fit_cohorts(cohort_ratings(lakehouse, session, day, read), params).where(F.col("cohort").isin(cohorts))
 
 
 @asset(
@@ -51,7 +60,7 @@ def als_factors(
     for day in cohort_days(context):
         require_gate(lakehouse, day, settings, "models")
     for day, cohorts in cohort_days(context).items():
-        fitted = fit_cohorts(cohort_ratings(lakehouse, session, day, cohorts), params)
+        fitted = fit_day(lakehouse, session, day, cohorts, params)
         key = F.lit(settings.model_key())
         writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))
     non_finite = sum(checks.non_finite_factors(write.dataset()) for write in writes)

@@ -10,8 +10,9 @@ negatives. Scored members are those with a cohort on T (they were known) and a r
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from reco_assets.pipeline.catalog import (
     sale_window,
 )
 from reco_assets.pipeline.cohorts import member_cohorts
-from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
+from reco_assets.pipeline.factorization import FACTORS_SCHEMA, GLOBAL, AlsParams, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.methods import BASELINE_METHODS, FEATURES, MODEL, Method
 from reco_assets.pipeline.ratings import implicit_ratings
@@ -77,7 +78,7 @@ class Backtest:
     split: Split
     members: pd.DataFrame  # member_id, cohort, rated_groups (groups rated in training) of the scored members
     levels: dict[str, Level] = field(default_factory=dict)
-    fits: dict[str, dict] = field(default_factory=dict)  # cohort or "global" -> sizes and training time
+    fits: dict[str, dict] = field(default_factory=dict)  # model's cohort label -> sizes and training time
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
     samples: pd.DataFrame | None = None  # the blend's training rows (`affinities.sample_pairs`)
@@ -166,6 +167,16 @@ def stored_inputs(
     return ratings, cohorts, set(keyed.column("cohort").to_pylist())
 
 
+ABLATION = "ablation:"
+"""Cohort labels of the scope ablation's models, apart from the pipeline's cohorts in the same pass."""
+
+
+def scope_ablation(scope: str) -> str:
+    """The method that ranks with the models of the other ALS scope: `global_als` beside cohort models,
+    `cohort_als` beside a global one."""
+    return "global_als" if scope == "cohort" else "cohort_als"
+
+
 def _factors(
     session: SparkSession,
     lakehouse: Lakehouse,
@@ -176,25 +187,26 @@ def _factors(
     key: str,
     params: AlsParams,
     backtest: "Backtest",
-    global_model: bool,
+    ablation: bool,
     stored_models: set[str],
 ) -> DataFrame:
-    """Every cohort model of the training day and, with `global_model`, one global model (ablation), fitted
-    in one Spark job; when every needed cohort is in `stored_models` (those the day stored with the same
+    """Every cohort model of the training day and, with `ablation`, the models of the other ALS scope (one
+    global model beside cohort models, or the cohort models beside a global one), their cohorts labelled
+    `ABLATION`...; when every needed cohort is in `stored_models` (those the day stored with the same
     settings, `model_key`, and current inputs: `stored_inputs`), the stored cohort models are read instead."""
     train = ratings.join(cohorts, "member_id")
-    overall = ratings.withColumn("cohort", F.lit("global")).select(*train.columns)
-    stored = None
     if needed <= stored_models:
         stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
-        stored = stored.where(F.col("model_key") == key).select("cohort", "side", "id", "factors", "fit_seconds")
-        to_fit = overall if global_model else None
+        parts = [stored.where(F.col("model_key") == key).select(*FACTORS_SCHEMA.names)]
         backtest.sizes["reused_cohort_models"] = len(needed)
     else:
-        to_fit = train.unionByName(overall) if global_model else train
+        parts = [fit_cohorts(train, params)]
         backtest.sizes["reused_cohort_models"] = 0
-    fitted = None if to_fit is None else fit_cohorts(to_fit, params)
-    factors = (stored if fitted is None else fitted if stored is None else fitted.unionByName(stored)).localCheckpoint()
+    if ablation:
+        # the other scope's models, labelled apart; fitted per label, as cohort models are
+        label = F.lit(f"{ABLATION}{GLOBAL}") if params.scope == "cohort" else F.concat(F.lit(ABLATION), "cohort")
+        parts.append(fit_cohorts(train.withColumn("cohort", label), replace(params, scope="cohort")))
+    factors = reduce(DataFrame.unionByName, parts).localCheckpoint()
     for row in (
         factors.groupBy("cohort", "side").agg(F.count("*").alias("n"), F.max("fit_seconds").alias("seconds")).collect()
     ):
@@ -217,8 +229,8 @@ def _rankings(
     tables: list[str],
 ) -> DataFrame:
     """The pass for the scored members only: the first `n` ranks of `tables`, under every model; every
-    method of `RANKED` (and the blend) for the cohort models, the model's alone for the global one. With
-    `relevant` (member_id, relevant: their test groups), the cohort models' rows also give the blend's
+    method of `RANKED` (and the blend) for the pipeline's models, the model's alone for the scope ablation's.
+    With `relevant` (member_id, relevant: their test groups), the pipeline models' rows also give the blend's
     training rows (`blend_samples`)."""
     ids = scored.withColumnRenamed("member_id", "id")
     members = factors.where(F.col("side") == "item").unionByName(
@@ -226,17 +238,17 @@ def _rankings(
     )
     rows = inputs(members)
     if relevant is not None:
-        cohort_rows = F.when(F.col("cohort") != "global", F.col("relevant"))
+        cohort_rows = F.when(~F.col("cohort").startswith(ABLATION), F.col("relevant"))
         rows = rows.join(relevant, "member_id", "left").withColumn("relevant", cohort_rows)
     methods = RANKED + ((blend,) if blend else ())
-    per_model = {cohort: (MODEL,) if cohort == "global" else methods for cohort in models}
+    per_model = {cohort: (MODEL,) if cohort.startswith(ABLATION) else methods for cohort in models}
     return top_rankings(rows, models, hierarchy, params, n, per_model, tables)
 
 
 def _tables(ranked: pd.DataFrame) -> dict[tuple[str, bool], pd.DataFrame]:
-    """The pass's rows by (table, whether from the global model): one grouping of the frame, rather than a
+    """The pass's rows by (table, whether from the scope ablation's models): one grouping of the frame, rather than a
     comparison of its text columns per table."""
-    keys = [ranked["table"].to_numpy(), (ranked["cohort"] == "global").to_numpy()]
+    keys = [ranked["table"].to_numpy(), ranked["cohort"].str.startswith(ABLATION).to_numpy()]
     return {key: part for key, part in ranked.groupby(keys, sort=False)}
 
 
@@ -336,7 +348,7 @@ def run_backtest(
     if members.empty or not candidates:
         return backtest
 
-    # --- the models: one ALS per cohort (the pipeline) and one global ALS (ablation), in one job ---------
+    # --- the models: the pipeline's (per cohort or global) and the other scope's (ablation) -------------
     params, key, rank = settings.pick(AlsParams, prefix="als_"), settings.model_key(), settings.rank_params()
     scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     with backtest.timed("models"):
@@ -387,7 +399,7 @@ def run_backtest(
         if ablations:
             group_rankings |= {
                 "no_diversification": _ranking(parts.get(("boosted_affinities", False))),
-                "global_als": _ranking(parts.get(("diversified_affinities", True))),
+                scope_ablation(params.scope): _ranking(parts.get(("diversified_affinities", True))),
             }
 
     candidate_ids = np.array(candidates, dtype=np.int64)

@@ -2,9 +2,11 @@
 
 Candidates are the methods the daily pass can publish (`methods.SIMPLEST_FIRST`: the baselines, the model
 with and without the boost, the blend). The champion has the highest NDCG@10 over subclass-brands on the
-cohort's scored members of every origin; a tie goes to the simpler method. A cohort with fewer scored
-members than `min_members` takes the choice made over everyone. The margin is the champion's lead over the
-best other candidate, with a paired bootstrap interval (the same resamples of members for both).
+cohort's scored members of every origin; a tie goes to the simpler method. A cohort keeps the choice made
+over everyone unless its own best leads that choice on its members with a bootstrap interval above zero: a
+cohort of a few hundred members would otherwise follow its noise. A cohort with fewer scored members than
+`min_members` takes the choice made over everyone. The margin is the champion's lead over the best other
+candidate, with a paired bootstrap interval (the same resamples of members for both).
 """
 
 import json
@@ -52,9 +54,12 @@ def _pick(values: pd.Series) -> str:
     return best
 
 
-def _row(cohort: str, scope: str, per_unit: pd.DataFrame, weights: pd.DataFrame) -> dict:
+def _row(cohort: str, scope: str, per_unit: pd.DataFrame, weights: pd.DataFrame, overall: str = "") -> dict:
     values = per_unit.mean()
     method = _pick(values)
+    if overall and method != overall:
+        lead = mean_intervals(pd.DataFrame({"lead": per_unit[method] - per_unit[overall]}), weights)["lead"]
+        method = method if lead[1] > 0 else overall
     others = values.drop(method)
     versus = _pick(others) if not others.empty else method
     baselines = values.reindex([b for b in BASELINE_METHODS if b in values.index])
@@ -108,7 +113,7 @@ def choose(
     for cohort in COHORTS:
         own = per_unit[cohorts.reindex(per_unit.index) == cohort]
         if len(own) >= max(min_members, 1):
-            rows.append(_row(cohort, "cohort", own, weights))
+            rows.append(_row(cohort, "cohort", own, weights, overall["method"]))
         else:
             rows.append(overall | {"cohort": cohort, "scope": "all"})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -18,6 +18,7 @@ from reco_assets.settings import RecoSettings
 
 PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
 GRID: dict[str, list] = {
+    "als_scope": ["cohort", "global"],
     "als_reg_param": [0.2, 0.4, 0.8, 1.2, 2.0],
     "als_mllib_reg_param": [0.03, 0.1, 1.0],
     "als_alpha": [0.01, 0.2, 1.0],

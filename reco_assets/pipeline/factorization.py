@@ -1,5 +1,9 @@
 """Implicit-feedback ALS, one model per cohort, every cohort's model fitted in one Spark job.
 
+A cohort's model is fitted on its own members' ratings (scope `cohort`, the reference design), or is its
+members' share of one model fitted on every member's ratings (scope `global`): each cohort then gets its
+members' factors and the factors of every group anyone rated, so what reads a cohort's model is the same.
+
 Two engines give the same model:
 - `implicit` (default): the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
   (`groupBy("cohort").applyInArrow`). A cohort's ratings fit in one task's memory up to millions of rows.
@@ -23,7 +27,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +50,7 @@ ENGINES = ("implicit", "mllib")
 
 @dataclass(frozen=True)
 class AlsParams:
+    scope: str
     engine: str
     rank: int
     max_iter: int
@@ -137,8 +142,36 @@ def _fit_group(table: pa.Table, params: AlsParams) -> pa.Table:
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
 
 
+SCOPES = ("cohort", "global")
+GLOBAL = "global"
+"""The cohort label of a model fitted on every member."""
+
+
 def fit_cohorts(ratings: DataFrame, params: AlsParams) -> DataFrame:
-    """Factors of every cohort in `ratings` (`cohort`, `member_id`, `subclass_brand_id`, `rating`)."""
+    """Factors of every cohort in `ratings` (`cohort`, `member_id`, `subclass_brand_id`, `rating`), fitted
+    per cohort or as one global model shared out to the cohorts (`params.scope`)."""
+    if params.scope == "cohort":
+        return fit_models(ratings, params)
+    if params.scope != GLOBAL:
+        raise ValueError(f"unknown ALS scope {params.scope!r}; choose one of {SCOPES}")
+    # fitted once (the frame feeds both sides of the share-out), as the only task of its job: on every core
+    # of its executor (`implicit`'s 0 threads), not the one of a task among several
+    fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), replace(params, num_threads=0)).localCheckpoint()
+    return shared_out(fitted, ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct())
+
+
+def shared_out(fitted: DataFrame, members: DataFrame) -> DataFrame:
+    """One model's factors as every cohort's model: each member's row under their `cohort` (of `members`),
+    every item row under each of those cohorts (groups x cohorts rows: small)."""
+    cohorts = F.broadcast(members.select("cohort").distinct())
+    items = fitted.where(F.col("side") == "item").drop("cohort").crossJoin(cohorts)
+    member_cohort = members.withColumnRenamed("member_id", "id")
+    own = fitted.where(F.col("side") == "member").drop("cohort").join(member_cohort, "id")
+    return items.unionByName(own).select(*FACTORS_SCHEMA.names)
+
+
+def fit_models(ratings: DataFrame, params: AlsParams) -> DataFrame:
+    """One model per `cohort` of `ratings`, with the configured engine."""
     if params.engine == "mllib":
         return fit_mllib(ratings, params)
     if params.engine != "implicit":
