@@ -255,7 +255,9 @@ class RecoSettings(ConfigurableResource):
         "`ci_high` of `offline_evaluation`); the same resamples for every method (project choice).",
     )
     evaluation_ablations: bool = Field(
-        True, description="Also backtest without the boost, without diversification and with one global ALS."
+        True,
+        description="Also backtest without the boost, without diversification and with the other ALS scope "
+        "(`als_scope`: separate cohort models beside a global one, or one global model beside cohort models).",
     )
     evaluation_styles: bool = Field(True, description="Also score the product feeds against the styles bought.")
     evaluation_origins: int = Field(

@@ -328,6 +328,9 @@ def test_a_cohort_departs_from_the_overall_choice_only_on_a_lead_above_noise():
     # leads by nothing: its lead is noise, and it keeps the overall choice
     women = row(champions, "women_1")
     assert (women["method"], women["scope"], women["ndcg"]) == ("blend", "cohort", pytest.approx(0.5))
+    # its runner-up is its own best, ahead by noise: a negative margin whose interval reaches above zero
+    assert (women["versus"], women["margin"]) == ("repeat", pytest.approx(-0.1))
+    assert women["margin_low"] < -0.1 < women["margin_high"] and women["margin_high"] >= 0
     men = row(champions, "men_2")  # a lead in every resample: its own best
     assert (men["method"], men["versus"], men["margin"]) == ("repeat", "blend", pytest.approx(0.05))
     assert row(champions, "kids_3")["method"] == "blend"
@@ -340,6 +343,8 @@ def test_a_model_made_worse_than_a_baseline_loses_to_it():
     overall = row(choose(per_unit, cohorts), "all")
     assert (overall["method"], overall["versus"], overall["best_baseline"]) == ("popularity", "model", "popularity")
     assert (overall["ndcg"], overall["versus_ndcg"], overall["margin"]) == (0.375, 0.1875, 0.1875)
+    women = row(choose(per_unit, cohorts), "women_2")  # everyone is women_2: the same choice
+    assert (women["method"], women["scope"]) == ("popularity", "cohort")
 
 
 def test_only_the_allowed_candidates_can_win():

@@ -81,7 +81,10 @@ def _two_cohorts(spark):
 
 
 def _by_cohort(rows, side):
-    return {(r["cohort"], r["id"]): tuple(r["factors"]) for r in rows if r["side"] == side}
+    """(cohort, id) -> factors of one side; every key once."""
+    keyed = [((r["cohort"], r["id"]), tuple(r["factors"])) for r in rows if r["side"] == side]
+    assert len(keyed) == len(dict(keyed)), f"a {side} row repeated within a cohort"
+    return dict(keyed)
 
 
 def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spark):
@@ -90,7 +93,7 @@ def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spa
     from implicit.cpu.als import AlternatingLeastSquares
 
     cells, ratings = _two_cohorts(spark)
-    params = replace(PARAMS, scope="global", num_threads=1)
+    params = replace(PARAMS, scope="global")
     rows = fit_cohorts(ratings, params).collect()
     items, members = _by_cohort(rows, "item"), _by_cohort(rows, "member")
 
@@ -113,7 +116,7 @@ def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spa
         regularization=params.reg_param * len(cells) / len(member_ids),
         alpha=1.0,
         iterations=params.max_iter,
-        num_threads=1,
+        num_threads=1,  # the row solves are independent: the pipeline's threads give the same factors
         use_cg=params.conjugate_gradient,
         random_state=params.seed,
     )
@@ -140,7 +143,7 @@ def test_a_backfill_of_one_cohort_gets_the_global_models_factors_of_the_whole_da
     _, cells = _two_cohorts(spark)
     stage_day(lake, "implicit_ratings", cells.drop("cohort"), day).commit()
     stage_day(lake, "member_cohorts", cells.select("member_id", "cohort").distinct(), day).commit()
-    params = replace(PARAMS, scope="global", num_threads=1)
+    params = replace(PARAMS, scope="global")
 
     alone = fit_day(lake, spark, day, ["men_1"], params).collect()
     whole = [r for r in fit_day(lake, spark, day, ["men_1", "kids_3"], params).collect() if r["cohort"] == "men_1"]

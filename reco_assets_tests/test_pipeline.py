@@ -471,6 +471,32 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
     assert all(set(r.member_id) <= set(backtest.members.member_id) for r in level.rankings.values())
 
 
+def test_each_als_scope_ranks_in_the_evaluation_as_the_others_ablation(home, spark):
+    """The backtest's scope ablation is the other scope's model: beside the global model (the default),
+    `cohort_als` ranks every member as the model of 25 separate cohort fits does, and beside those,
+    `global_als` ranks them as the global model does."""
+    from reco_assets.evaluation.backtest import run_backtest
+
+    lake = Lakehouse(root=str(home / "lakehouse"))
+    runs = {}
+    for scope in ("global", "cohort"):
+        settings = SETTINGS.model_copy(update={"als_scope": scope})
+        runs[scope] = run_backtest(spark, lake, DAY, settings, ablations=True, styles=False)
+    rankings = {scope: run.levels["subclass_brand"].rankings for scope, run in runs.items()}
+    members = set(runs["global"].members.member_id)
+    assert members == set(runs["cohort"].members.member_id) and members
+    columns = ["member_id", "item_id", "rank"]
+    for scope, other, ablation in (("global", "cohort", "cohort_als"), ("cohort", "global", "global_als")):
+        assert set(rankings[scope]) >= {"model", ablation} and not {"cohort_als", "global_als"} <= set(rankings[scope])
+        pd.testing.assert_frame_equal(
+            _ranked(rankings[scope][ablation], members)[columns], _ranked(rankings[other]["model"], members)[columns]
+        )
+    # and the two scopes' models differ: the test tells them apart
+    assert not _ranked(rankings["global"]["model"], members)[columns].equals(
+        _ranked(rankings["cohort"]["model"], members)[columns]
+    )
+
+
 def _ranked(ranking: pd.DataFrame, members: set) -> pd.DataFrame:
     return ranking[ranking.member_id.isin(members)].sort_values(["member_id", "rank"]).reset_index(drop=True)
 

@@ -6,7 +6,8 @@ cohort's scored members of every origin; a tie goes to the simpler method. A coh
 over everyone unless its own best leads that choice on its members with a bootstrap interval above zero: a
 cohort of a few hundred members would otherwise follow its noise. A cohort with fewer scored members than
 `min_members` takes the choice made over everyone. The margin is the champion's lead over the best other
-candidate, with a paired bootstrap interval (the same resamples of members for both).
+candidate, with a paired bootstrap interval (the same resamples of members for both): negative for a cohort
+that keeps the overall choice while its own best leads by noise (an interval reaching below zero).
 """
 
 import json

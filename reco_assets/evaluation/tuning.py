@@ -34,14 +34,17 @@ ENGINE_ONLY = {"als_reg_param": "implicit", "als_mllib_reg_param": "mllib"}
 """Settings that only one ALS engine reads: tried only when that engine is the one tuned."""
 
 
-def trials(grid: dict[str, list], engine: str) -> Iterator[dict]:
-    """The current settings first, then one dimension changed at a time."""
+def trials(grid: dict[str, list], base: RecoSettings) -> Iterator[dict]:
+    """The current settings first, then one dimension changed at a time (to the values it does not hold)."""
     yield {}
     for name, values in grid.items():
-        if ENGINE_ONLY.get(name, engine) != engine:
+        if ENGINE_ONLY.get(name, base.als_engine) != base.als_engine:
             continue
         for value in values:
-            yield dict(value) if name == "event_weights" else {name: value}
+            if name == "event_weights":
+                yield dict(value)
+            elif getattr(base, name) != value:
+                yield {name: value}
 
 
 def tune(
@@ -61,7 +64,7 @@ def tune(
         raise ValueError(f"not in the tuning grid: {sorted(unknown)}; choose from {sorted(GRID)}")
     grid = {name: values for name, values in GRID.items() if not only or name in only}
     results = []
-    for number, overrides in enumerate(list(trials(grid, base.als_engine))[:limit], 1):
+    for number, overrides in enumerate(list(trials(grid, base))[:limit], 1):
         settings = base.model_copy(update=overrides)
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "current settings"
         with tracking.run(f"tuning {day} #{number}", {"as_of_date": str(day), "tuning": "true"}) as run:

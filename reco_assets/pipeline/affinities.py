@@ -359,7 +359,8 @@ def recent_buyers(events: DataFrame, cohorts: DataFrame, kinds: list[str]) -> Da
 
 
 def _popularity(ids: np.ndarray, cohort: str, buyers: pa.Table, sizes: dict[str, int]) -> Popularity:
-    """The counts of `recent_buyers` aligned with a model's ids (the `global` model's cohort is everyone)."""
+    """The counts of `recent_buyers` aligned with a model's ids (a model labelled with no cohort, such as an
+    evaluation's ablation, counts everyone)."""
     frame = buyers.to_pandas()
     overall = frame.groupby("subclass_brand_id")["members"].sum()
     own = overall if cohort not in sizes else frame[frame["cohort"] == cohort].set_index("subclass_brand_id")["members"]

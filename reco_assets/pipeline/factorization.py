@@ -1,8 +1,11 @@
-"""Implicit-feedback ALS, one model per cohort, every cohort's model fitted in one Spark job.
+"""Implicit-feedback ALS: a model per cohort, every cohort's model fitted in one Spark job.
 
 A cohort's model is fitted on its own members' ratings (scope `cohort`, the reference design), or is its
 members' share of one model fitted on every member's ratings (scope `global`): each cohort then gets its
 members' factors and the factors of every group anyone rated, so what reads a cohort's model is the same.
+A global model with `implicit` is one task holding every positive rating (about 30 bytes each in Arrow and
+the sparse matrix: 2 million members with 15 ratings each take about 1 GB); beyond one worker's memory,
+`mllib` distributes the fit.
 
 Two engines give the same model:
 - `implicit` (default): the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
@@ -15,7 +18,7 @@ observed rating and 1 for the rest, with preference 1 where r > 0; `implicit` ta
 the confidence of observed cells (1 elsewhere, preference 1 where stored), so it is fed 1 + alpha * r with
 its own alpha at 1. What differs: MLlib scales a row's regularization by its count of ratings
 (ALS-WR, lambda * n_u), `implicit` applies one lambda to every row, and no transformation of the data
-recovers the per-row penalty. Each cohort's `implicit` model therefore gets lambda times the cohort's mean
+recovers the per-row penalty. Each `implicit` model therefore gets lambda times its (cohort's, or everyone's) mean
 count of ratings per member: the ALS-WR penalty of its average member. That keeps one setting meaningful
 from cohorts of a hundred members to cohorts of a hundred thousand, whose densities differ; its value is
 still tuned for this engine (`als_reg_param`), apart from MLlib's (`als_mllib_reg_param`). Only positive

@@ -36,7 +36,12 @@ class Ranking(BaseModel):
         "`no_boost`, `blend` or a baseline (`repeat`, `cohort_popularity`, `popularity`)."
     )
     versus: str | None = Field(None, description="The runner-up on the rolling backtest.")
-    margin: float | None = Field(None, description="NDCG@10 over subclass-brands of the method minus the runner-up's.")
+    margin: float | None = Field(
+        None,
+        description="NDCG@10 over subclass-brands of the method minus the runner-up's (the best other "
+        "candidate); negative when the cohort keeps the choice made over everyone though its own best leads it "
+        "within noise.",
+    )
     margin_ci: list[float] | None = Field(None, description="The margin's 95 % interval (bootstrap over members).")
 
 
