@@ -191,8 +191,8 @@ def _factors(
     stored_models: set[str],
 ) -> DataFrame:
     """Every cohort model of the training day and, with `ablation`, the models of the other ALS scope (one
-    global model beside cohort models, or the cohort models beside a global one), their cohorts labelled
-    `ABLATION`...; when every needed cohort is in `stored_models` (those the day stored with the same
+    global model beside cohort models, or the cohort models beside a global one), their labels prefixed with
+    `ABLATION`; when every needed cohort is in `stored_models` (those the day stored with the same
     settings, `model_key`, and current inputs: `stored_inputs`), the stored cohort models are read instead."""
     train = ratings.join(cohorts, "member_id")
     if needed <= stored_models:
