@@ -17,6 +17,12 @@ from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
 PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
+EVERY_EVENT_ONCE = {
+    "weight_product_view": 1.0,
+    "weight_add_to_cart": 1.0,
+    "weight_still_want_it": 1.0,
+    "weight_purchase": 1.0,
+}
 GRID: dict[str, list] = {
     "als_scope": ["cohort", "global"],
     "als_reg_param": [0.2, 0.4, 0.8, 1.2, 2.0],
@@ -24,7 +30,7 @@ GRID: dict[str, list] = {
     "als_alpha": [0.01, 0.2, 1.0],
     "als_rank": [20, 100],
     "ratings_lookback_days": [30],
-    "event_weights": [PURCHASE_HEAVY],
+    "event_weights": [PURCHASE_HEAVY, EVERY_EVENT_ONCE],
     "boost_strength": [1.0],
 }
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
