@@ -44,13 +44,18 @@ def group_features(world) -> np.ndarray:
     return np.hstack([scale * world.sb_latent.astype(np.float64), division, tier])
 
 
+def group_positions(world) -> pd.Series:
+    """Subclass-brand id -> its index in the world's arrays."""
+    return pd.Series(np.arange(len(world.sb_subclass)), index=world.sb_id(np.arange(len(world.sb_subclass))))
+
+
 def estimated_tastes(lake: Lakehouse, world, members: np.ndarray, train_end) -> np.ndarray:
     """members x groups: each member's taste as estimated from their training views with the groups' side known.
 
     The MAP of w in p(view = g) = softmax(F w)_g with w ~ N(0, diag(1 / prior)), by damped Newton steps
     for all members at once (one small linear solve each); a per-member optimiser loop would take minutes."""
     features = group_features(world)
-    group_index = pd.Series(np.arange(len(features)), index=world.sb_id(np.arange(len(features))))
+    group_index = group_positions(world)
     views = lake.read_arrow(
         "raw_events", f"event_date <= '{train_end}' AND event_type = 'product_view'", ["member_id", "subclass_brand_id"]
     ).to_pandas()
@@ -95,7 +100,7 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings, estimated
     relevant = test[test.subclass_brand_id.isin(candidates) & test.member_id.isin(trained)].drop_duplicates()
     relevant = relevant.rename(columns={"subclass_brand_id": "item_id"})
     members = np.sort(relevant.member_id.unique())
-    group_index = pd.Series(np.arange(len(world.sb_subclass)), index=world.sb_id(np.arange(len(world.sb_subclass))))
+    group_index = group_positions(world)
     member_index = pd.Series(np.arange(len(world.member_ids)), index=world.member_ids)
     if estimated:
         taste = estimated_tastes(lake, world, members, split.train_end)[:, group_index[candidates].to_numpy()]

@@ -160,7 +160,9 @@ def fit_cohorts(ratings: DataFrame, params: AlsParams) -> DataFrame:
     # fitted once (the frame feeds both sides of the share-out), as the only task of its job: on every core
     # of its executor (`implicit`'s 0 threads), not the one of a task among several
     fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), replace(params, num_threads=0)).localCheckpoint()
-    return shared_out(fitted, ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct())
+    # kept too: the share-out reads the members' cohorts twice, and the ratings are read for them only once
+    members = ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct().localCheckpoint()
+    return shared_out(fitted, members)
 
 
 def shared_out(fitted: DataFrame, members: DataFrame) -> DataFrame:
