@@ -17,6 +17,7 @@ from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.affinities import (
     OUTPUTS,
     cohort_items,
+    in_member_order,
     intent_subclasses,
     rank_batches,
     ranking_inputs,
@@ -126,7 +127,7 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
         )
         ranked_by = {cohort: (method,) for cohort, method in methods.items()}
         staged = lakehouse.stage(
-            inputs,
+            in_member_order(inputs),
             TABLES,
             {"as_of_date": day, "cohort": cohorts},
             transform=partial(rank_batches, models=models, hierarchy=hierarchy, params=params, methods=ranked_by),

@@ -437,6 +437,14 @@ def _coo(lists: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     return (rows, *(flat.field(f).to_numpy(zero_copy_only=False) for f in fields))
 
 
+def in_member_order(inputs: DataFrame) -> DataFrame:
+    """The pass's inputs sorted by cohort and member within each Spark partition. A member's float32 scores
+    come from a matrix product over their block, and BLAS may sum a row differently with its place in the
+    block; the joins upstream hand over rows in any order, so without this a re-run could move a score by an
+    ulp, and with it the blend's fitted weights and every blended score. A local sort: no shuffle."""
+    return inputs.sortWithinPartitions("cohort", "member_id")
+
+
 def rank_batches(
     batches: Iterator[pa.RecordBatch],
     models: dict,
@@ -555,4 +563,4 @@ def top_rankings(
             if tables is None or name in tables or name == "blend_samples":
                 yield _ranking_rows(name, table, keep)
 
-    return inputs.mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))
+    return in_member_order(inputs).mapInArrow(ranked, from_arrow_schema(RANKINGS_SCHEMA))
