@@ -227,6 +227,9 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     assert factors["params.rank"] == "50" and factors["params.engine"] == "implicit"
     members = table(home, "member_cohorts").cohort.value_counts()
     assert {c: factors[f"metrics.{c}.members"] for c in cohorts} == members.to_dict()  # every member has a model
+    # the cohorts share one global fit (the default scope): its time is logged once, not once per cohort
+    timed = {name for name, value in factors.items() if name.endswith(".fit_seconds") and pd.notna(value)}
+    assert timed == {"metrics.global.fit_seconds"} and factors["metrics.global.fit_seconds"] > 0
 
     # one evaluation run with a nested run per backtested model: the scored cohorts' (their shares of the
     # global model, the default scope) and those of the ablation's separate cohort models

@@ -87,7 +87,8 @@ def als_factors(
 def _track(write: Staged, params: AlsParams, day: str) -> tuple[dict[str, str], dict[str, float]]:
     """Parameters and sizes in the active MLflow run; each cohort's model registered as a version of
     `reco_als_<cohort>` tagged with the day, its artifact a copy of the cohort's factor files.
-    Returns cohort -> version, cohort -> fit seconds."""
+    Returns cohort -> version, and the fit seconds per cohort, or once as `global` under the global scope (its
+    cohorts share one fit: summing theirs would count it 25 times)."""
     import mlflow
 
     mlflow.log_params(vars(params) | {"as_of_date": day})
@@ -99,9 +100,10 @@ def _track(write: Staged, params: AlsParams, day: str) -> tuple[dict[str, str], 
         ).fetchall()
     versions, seconds = {}, {}
     for cohort, members, items, fit in sizes:
-        seconds[cohort] = round(fit, 3)
-        mlflow.log_metrics({f"{cohort}.members": members, f"{cohort}.items": items, f"{cohort}.fit_seconds": fit})
+        seconds[GLOBAL if params.scope == GLOBAL else cohort] = round(fit, 3)
+        mlflow.log_metrics({f"{cohort}.members": members, f"{cohort}.items": items})
         with tempfile.TemporaryDirectory() as folder:
             write.copy_files("cohort", cohort, folder)
             versions[cohort] = register_cohort_model(folder, cohort, day)
+    mlflow.log_metrics({f"{label}.fit_seconds": fit for label, fit in seconds.items()})
     return versions, seconds
