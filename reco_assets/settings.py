@@ -173,6 +173,17 @@ class RecoSettings(ConfigurableResource):
         "took 12 s with checkpoints every 5 iterations and 4 s without (project choice).",
     )
     als_seed: int = Field(42, description="Seed of the ALS initialisation, so that a re-run is identical.")
+    als_softmax_rank: int = Field(16, description="`softmax` engine: latent factors (the bias comes on top).")
+    als_softmax_reg_param: float = Field(
+        20.0, description="`softmax` engine: precision of the Gaussian prior on every factor (lambda / 2 |w|^2)."
+    )
+    als_softmax_iterations: int = Field(150, description="`softmax` engine: full-batch Adam steps.")
+    als_softmax_learning_rate: float = Field(0.05, description="`softmax` engine: Adam's step size.")
+    als_softmax_sampled_groups: int = Field(
+        4096,
+        description="`softmax` engine: with more groups than this, each step normalises a member's choice over a "
+        "uniform sample of this many (a sampled softmax), so a step costs members x this x rank.",
+    )
 
     # --- affinities -------------------------------------------------------------------------------
     affinity_top_k: int = Field(5000, description="Subclass-brands kept per member (reference: 5000).")

@@ -21,7 +21,7 @@ def test_user_blocks_follow_the_reference_rule():
     assert user_blocks(2_000_000, PARAMS) == 40
 
 
-@pytest.mark.parametrize("engine", ["implicit", "mllib"])
+@pytest.mark.parametrize("engine", ["implicit", "mllib", "softmax"])
 def test_factors_keep_the_64_bit_ids_and_skip_non_positive_ratings(spark, engine):
     big = 2**40  # beyond 32 bits: mapped inside the step, never in the output
     ratings = spark.createDataFrame(
@@ -34,7 +34,8 @@ def test_factors_keep_the_64_bit_ids_and_skip_non_positive_ratings(spark, engine
     items = {r["id"] for r in rows if r["side"] == "item"}
     assert members == {big + m for m in range(6)}
     assert items == {7_000_000_000 + g for g in range(5)}
-    assert all(len(r["factors"]) == 4 and all(math.isfinite(x) for x in r["factors"]) for r in rows)
+    width = PARAMS.softmax_rank + 1 if engine == "softmax" else 4  # the softmax model's bias comes last
+    assert all(len(r["factors"]) == width and all(math.isfinite(x) for x in r["factors"]) for r in rows)
     assert {r["cohort"] for r in rows} == {"men_1"}
 
 

@@ -25,6 +25,9 @@ EVERY_EVENT_ONCE = {
 }
 GRID: dict[str, list] = {
     "als_scope": ["cohort", "global"],
+    "als_engine": ["implicit", "softmax"],
+    "als_softmax_rank": [8, 32],
+    "als_softmax_reg_param": [10.0, 40.0],
     "als_reg_param": [0.2, 0.4, 0.8, 1.2, 2.0],
     "als_mllib_reg_param": [0.03, 0.1, 1.0],
     "als_alpha": [0.01, 0.2, 1.0],
@@ -36,15 +39,23 @@ GRID: dict[str, list] = {
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
 
-ENGINE_ONLY = {"als_reg_param": "implicit", "als_mllib_reg_param": "mllib"}
-"""Settings that only one ALS engine reads: tried only when that engine is the one tuned."""
+ALS = ("implicit", "mllib")
+ENGINE_ONLY = {
+    "als_reg_param": ("implicit",),
+    "als_mllib_reg_param": ("mllib",),
+    "als_alpha": ALS,
+    "als_rank": ALS,
+    "als_softmax_rank": ("softmax",),
+    "als_softmax_reg_param": ("softmax",),
+}
+"""Settings that only some engines read: tried only when the engine tuned is one of them."""
 
 
 def trials(grid: dict[str, list], base: RecoSettings) -> Iterator[dict]:
     """The current settings first, then one dimension changed at a time (to the values it does not hold)."""
     yield {}
     for name, values in grid.items():
-        if ENGINE_ONLY.get(name, base.als_engine) != base.als_engine:
+        if base.als_engine not in ENGINE_ONLY.get(name, (base.als_engine,)):
             continue
         for value in values:
             if name == "event_weights":

@@ -7,7 +7,10 @@ A global model with `implicit` is one task holding every positive rating (about 
 the sparse matrix: 2 million members with 15 ratings each take about 1 GB); beyond one worker's memory,
 `mllib` distributes the fit.
 
-Two engines give the same model:
+A third engine, `softmax` (`pipeline/softmax.py`), fits another model on the same ratings, one task per
+cohort as `implicit` does: a softmax choice of the next group, whose factors are read the same way.
+
+Two engines give the same (ALS) model:
 - `implicit` (default): the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
   (`groupBy("cohort").applyInArrow`). A cohort's ratings fit in one task's memory up to millions of rows.
 - `mllib`: Spark MLlib's ALS (the reference's engine), fitted cohort after cohort, each fit distributed:
@@ -48,7 +51,7 @@ FACTORS_SCHEMA = pa.schema(
 )
 """A fitted model: `member` and `item` (subclass-brand) factor rows of each cohort; the fit's wall time."""
 
-ENGINES = ("implicit", "mllib")
+ENGINES = ("implicit", "mllib", "softmax")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,11 @@ class AlsParams:
     user_blocks_divisor_large: int
     checkpoint_interval: int
     seed: int
+    softmax_rank: int
+    softmax_reg_param: float
+    softmax_iterations: int
+    softmax_learning_rate: float
+    softmax_sampled_groups: int
 
     def key(self, **inputs) -> str:
         """A short fingerprint of these parameters and of the settings that shaped the ratings: a stored
@@ -136,12 +144,17 @@ def _fit_group(table: pa.Table, params: AlsParams) -> pa.Table:
     """The task of one cohort: its positive ratings in, its factor rows out."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     started = time.perf_counter()
-    fitted = fit_implicit(
-        table.column("member_id").to_numpy(),
-        table.column("subclass_brand_id").to_numpy(),
-        table.column("rating").to_numpy(),
-        params,
-    )
+    columns = (table.column(c).to_numpy() for c in ("member_id", "subclass_brand_id", "rating"))
+    if params.engine == "softmax":
+        from threadpoolctl import threadpool_limits
+
+        from reco_assets.pipeline.softmax import fit_softmax
+
+        # its work is BLAS products: on the task's threads (every core for a global model's only task)
+        with threadpool_limits(params.num_threads or os.cpu_count(), "blas"):
+            fitted = fit_softmax(*columns, params)
+    else:
+        fitted = fit_implicit(*columns, params)
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
 
 
@@ -179,7 +192,7 @@ def fit_models(ratings: DataFrame, params: AlsParams) -> DataFrame:
     """One model per `cohort` of `ratings`, with the configured engine."""
     if params.engine == "mllib":
         return fit_mllib(ratings, params)
-    if params.engine != "implicit":
+    if params.engine not in ("implicit", "softmax"):
         raise ValueError(f"unknown ALS engine {params.engine!r}; choose one of {ENGINES}")
     from pyspark.sql.pandas.types import from_arrow_schema
 

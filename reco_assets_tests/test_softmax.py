@@ -1,0 +1,109 @@
+"""The `softmax` engine against its documented objective, written out here independently, and on planted tastes."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
+from reco_assets.pipeline.softmax import fit_softmax
+from reco_assets.settings import RecoSettings
+
+PARAMS = RecoSettings(
+    als_engine="softmax", als_softmax_rank=2, als_softmax_reg_param=1.0, als_softmax_iterations=3000
+).pick(AlsParams, prefix="als_")
+
+
+def _objective(w: np.ndarray, f: np.ndarray, b: np.ndarray, counts: np.ndarray, lam: float) -> float:
+    """- sum over members and groups of log(1 + rating) * log softmax(w f' + b) + lam / 2 (|w|^2 + |f|^2)."""
+    logits = w @ f.T + b
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    return float(-(counts * log_p).sum() + lam / 2 * ((w**2).sum() + (f**2).sum()))
+
+
+def _cells(rng, members: int, groups: int, density: float):
+    """A random sparse rating matrix as (member ids, group ids, ratings), every member with a rating."""
+    ratings = np.where(rng.random((members, groups)) < density, rng.integers(1, 41, (members, groups)), 0)
+    ratings[np.arange(members), rng.integers(groups, size=members)] = 3
+    rows, cols = np.nonzero(ratings)
+    return 1000 + rows, 5000 + 7 * cols, ratings[rows, cols].astype(float)
+
+
+def test_the_fit_reaches_the_minimum_of_its_objective():
+    from scipy.optimize import minimize
+
+    members, groups, rank, lam = 25, 8, PARAMS.softmax_rank, PARAMS.softmax_reg_param
+    member_ids, group_ids, ratings = _cells(np.random.default_rng(3), members, groups, 0.4)
+    counts = np.zeros((members, groups))
+    counts[member_ids - 1000, (group_ids - 5000) // 7] = np.log1p(ratings)
+
+    got_members, w, got_groups, f = fit_softmax(member_ids, group_ids, ratings, PARAMS)
+    assert list(got_members) == list(range(1000, 1000 + members))
+    assert list(got_groups) == [5000 + 7 * g for g in range(groups)]
+    assert w.shape == (members, rank + 1) and f.shape == (groups, rank + 1)
+    assert (w[:, -1] == 1).all()  # the bias is folded in: the last member factor is one, the group's is its bias
+    fitted = _objective(w[:, :-1].astype(float), f[:, :-1].astype(float), f[:, -1].astype(float), counts, lam)
+
+    def objective(x):
+        split = members * rank, (members + groups) * rank
+        parts = np.split(x, split)
+        return _objective(parts[0].reshape(members, rank), parts[1].reshape(groups, rank), parts[2], counts, lam)
+
+    best = min(
+        minimize(objective, np.random.default_rng(seed).normal(0, 0.5, (members + groups) * rank + groups)).fun
+        for seed in range(3)
+    )
+    assert fitted == pytest.approx(best, rel=1e-4)
+
+
+def test_the_factors_do_not_depend_on_the_order_of_the_ratings():
+    member_ids, group_ids, ratings = _cells(np.random.default_rng(5), 40, 12, 0.3)
+    params = replace(PARAMS, softmax_iterations=50)
+    order = np.random.default_rng(6).permutation(len(ratings))
+    first = fit_softmax(member_ids, group_ids, ratings, params)
+    again = fit_softmax(member_ids[order], group_ids[order], ratings[order], params)
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("sampled", [40, 10])
+def test_planted_tastes_are_learned_with_every_group_or_a_sample_of_them(sampled):
+    """Members pick 12 times among 40 groups by a planted rank-2 taste; the model's ranking of each member's
+    groups must agree with the taste better than the member's own picks do (it pools what similar members
+    picked), normalising over every group or over a uniform sample of 10 each step."""
+    rng = np.random.default_rng(11)
+    members, groups = 300, 40
+    taste = rng.normal(size=(members, 2)) @ rng.normal(size=(2, groups)) * 1.5
+    probabilities = np.exp(taste) / np.exp(taste).sum(axis=1, keepdims=True)
+    picks = np.stack([rng.multinomial(12, p) for p in probabilities])
+    rows, cols = np.nonzero(picks)
+    params = replace(PARAMS, softmax_rank=4, softmax_iterations=300, softmax_sampled_groups=sampled)
+    _, w, _, f = fit_softmax(rows, cols, 3.0 * picks[rows, cols], params)
+
+    def agreement(scores: np.ndarray) -> float:
+        """Mean over members of the true taste's share of the best 5 groups by `scores`."""
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+        return float(np.take_along_axis(probabilities, top, axis=1).sum(axis=1).mean())
+
+    # each member's own picks, ties by popularity: what a model that shares nothing across members could do
+    own = picks + 1e-3 * picks.sum(axis=0)
+    assert agreement(w @ f.T) > agreement(own)
+
+
+def test_a_global_softmax_model_is_one_fit_shared_out_to_the_cohorts(spark):
+    cells = [("men_1", m, g, float(1 + (m + 2 * g) % 5)) for m in range(6) for g in range(4) if (m + g) % 3]
+    cells += [("kids_3", 100 + m, g, float(1 + (m * g) % 7)) for m in range(6) for g in range(2, 7) if (m + g) % 2]
+    ratings = spark.createDataFrame(cells, "cohort string, member_id long, subclass_brand_id long, rating double")
+    params = replace(PARAMS, scope="global", softmax_iterations=100)
+    rows = fit_cohorts(ratings, params).where(F.col("cohort") == "kids_3").collect()
+    ids = (np.array([c[i] for c in cells]) for i in (1, 2))
+    member_ids, w, group_ids, f = fit_softmax(*ids, np.array([c[3] for c in cells], np.float32), params)
+    items = {r["id"]: r["factors"] for r in rows if r["side"] == "item"}
+    members = {r["id"]: r["factors"] for r in rows if r["side"] == "member"}
+    assert sorted(items) == list(group_ids) and sorted(members) == [100 + m for m in range(6)]
+    for g, factors in zip(group_ids, f, strict=True):
+        assert np.allclose(items[g], factors, atol=1e-6)
+    for m in members:
+        assert np.allclose(members[m], w[list(member_ids).index(m)], atol=1e-6)
