@@ -8,7 +8,9 @@ from reco_assets.pipeline.factorization import AlsParams, fit_cohorts, user_bloc
 from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import DAY
 
-PARAMS = RecoSettings(als_rank=4, als_max_iter=5, als_scope="cohort").pick(AlsParams, prefix="als_")
+PARAMS = RecoSettings(als_engine="implicit", als_rank=4, als_max_iter=5, als_scope="cohort").pick(
+    AlsParams, prefix="als_"
+)
 
 
 def test_user_blocks_follow_the_reference_rule():

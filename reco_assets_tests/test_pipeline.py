@@ -224,7 +224,7 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     tracked = mlflow.search_runs(experiment_names=["reco_assets"])
     (factors,) = tracked[tracked["tags.mlflow.runName"] == "als_factors"].to_dict("records")
-    assert factors["params.rank"] == "50" and factors["params.engine"] == "implicit"
+    assert factors["params.softmax_rank"] == "16" and factors["params.engine"] == "softmax"
     members = table(home, "member_cohorts").cohort.value_counts()
     assert {c: factors[f"metrics.{c}.members"] for c in cohorts} == members.to_dict()  # every member has a model
     # the cohorts share one global fit (the default scope): its time is logged once, not once per cohort
@@ -715,14 +715,15 @@ def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
 
 
 def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
-    """An untrained model (zero ALS iterations: random factors), with the blend left out of the candidates,
-    loses every cohort to a baseline; the day is not held back: its cards are built from the baseline's
-    ranking, which `diversified_affinities` names, and the published model version says so."""
+    """An untrained model (the ALS engine with zero iterations: random factors), with the blend left out of the
+    candidates, loses every cohort to a baseline; the day is not held back: its cards are built from the
+    baseline's ranking, which `diversified_affinities` names, and the published model version says so."""
     import mlflow
 
     from reco_assets.pipeline.methods import BASELINE_METHODS
 
     untrained = RecoSettings(
+        als_engine="implicit",
         als_max_iter=0,
         holdout_days=HOLDOUT,
         evaluation_origin_days=ORIGIN_DAYS,
