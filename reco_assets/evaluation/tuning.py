@@ -39,12 +39,12 @@ GRID: dict[str, list] = {
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
 
-ALS = ("implicit", "mllib")
+ALS_ENGINES = ("implicit", "mllib")
 ENGINE_ONLY = {
     "als_reg_param": ("implicit",),
     "als_mllib_reg_param": ("mllib",),
-    "als_alpha": ALS,
-    "als_rank": ALS,
+    "als_alpha": ALS_ENGINES,
+    "als_rank": ALS_ENGINES,
     "als_softmax_rank": ("softmax",),
     "als_softmax_reg_param": ("softmax",),
 }

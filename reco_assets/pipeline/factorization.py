@@ -1,4 +1,5 @@
-"""Implicit-feedback ALS: a model per cohort, every cohort's model fitted in one Spark job.
+"""Factor models of the cohorts (implicit-feedback ALS, or the softmax choice model), every cohort's model
+fitted in one Spark job.
 
 A cohort's model is fitted on its own members' ratings (scope `cohort`, the reference design), or is its
 members' share of one model fitted on every member's ratings (scope `global`): each cohort then gets its
@@ -7,11 +8,11 @@ A global model with `implicit` is one task holding every positive rating (about 
 the sparse matrix: 2 million members with 15 ratings each take about 1 GB); beyond one worker's memory,
 `mllib` distributes the fit.
 
-A third engine, `softmax` (`pipeline/softmax.py`), fits another model on the same ratings, one task per
-cohort as `implicit` does: a softmax choice of the next group, whose factors are read the same way.
+The default engine, `softmax` (`pipeline/softmax.py`), fits another model on the same ratings, each model
+in one task as `implicit` does: a softmax choice of the next group, whose factors are read the same way.
 
 Two engines give the same (ALS) model:
-- `implicit` (default): the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
+- `implicit`: the `implicit` library's CPU conjugate-gradient ALS, one cohort per Spark task
   (`groupBy("cohort").applyInArrow`). A cohort's ratings fit in one task's memory up to millions of rows.
 - `mllib`: Spark MLlib's ALS (the reference's engine), fitted cohort after cohort, each fit distributed:
   the choice for a cohort too large for one executor.
@@ -75,7 +76,6 @@ class AlsParams:
     softmax_reg_param: float
     softmax_iterations: int
     softmax_learning_rate: float
-    softmax_sampled_groups: int
 
     def key(self, **inputs) -> str:
         """A short fingerprint of these parameters and of the settings that shaped the ratings: a stored
@@ -150,8 +150,8 @@ def _fit_group(table: pa.Table, params: AlsParams) -> pa.Table:
 
         from reco_assets.pipeline.softmax import fit_softmax
 
-        # its work is BLAS products: on the task's threads (every core for a global model's only task)
-        with threadpool_limits(params.num_threads or os.cpu_count(), "blas"):
+        # its work is BLAS products: on the task's threads (every core it may use for a global model's only task)
+        with threadpool_limits(params.num_threads or len(os.sched_getaffinity(0)), "blas"):
             fitted = fit_softmax(*columns, params)
     else:
         fitted = fit_implicit(*columns, params)
@@ -192,8 +192,8 @@ def fit_models(ratings: DataFrame, params: AlsParams) -> DataFrame:
     """One model per `cohort` of `ratings`, with the configured engine."""
     if params.engine == "mllib":
         return fit_mllib(ratings, params)
-    if params.engine not in ("implicit", "softmax"):
-        raise ValueError(f"unknown ALS engine {params.engine!r}; choose one of {ENGINES}")
+    if params.engine not in ENGINES:
+        raise ValueError(f"unknown factorization engine {params.engine!r}; choose one of {ENGINES}")
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def fit(table: pa.Table) -> pa.Table:  # typed: Spark infers the UDF kind from the hints

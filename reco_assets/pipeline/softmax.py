@@ -1,19 +1,22 @@
 """The `softmax` factorization engine: a model of which group a member's events go to next.
 
 A member u picks group g with probability softmax_g(w_u . f_g + b_g) over every group the model knows, and
-their rating r of a group counts as log(1 + r) picks of it (so a purchase's 40 points weigh about 3.7 views',
-not 13). The factors w, f and the biases b maximise that likelihood with a Gaussian prior on the factors
-(`softmax_reg_param` / 2 times their squared norms; the biases are free), by full-batch Adam from a seeded start.
+their rating r of a group counts as log(1 + r) picks of it (a view's 3 points are 1.4 picks, a purchase's
+40 points 3.7: a purchase weighs about 2.7 views, not 13). The factors w, f and the biases b maximise that
+likelihood with a Gaussian prior on the factors (`softmax_reg_param` / 2 times their squared norms; the
+biases are free), by full-batch Adam from a seeded start.
 
 Why beside ALS: implicit ALS fits a squared loss in which every unrated group is a zero preference, so its
 factors tell rated groups from unrated ones; this likelihood compares the groups with one another, which is
 what ranking a member's candidates asks. The demo's members browse by such a choice, and the engine learns
 it better (figures in the README's quality section and the settings).
 
-Cost: each iteration scores every member against the groups once, in blocks of members, and adds the sparse
-ratings' part. With more groups than `softmax_sampled_groups`, an iteration normalises each member's
-choice over one uniform sample of that many groups (a sampled softmax: a uniform sample's correction is
-the same for every group and cancels), so an iteration costs members x sampled groups x rank.
+Cost: each step scores every member against every group, in blocks of members (`BLOCK_CELLS`), with two
+matrix products and an exponential per cell, and adds the sparse ratings' part: steps x members x groups x
+(rank + a few) operations. A sampled normaliser (a uniform sample of groups per step) would cut that for
+tens of thousands of groups, but a self-normalised sample is biased once each member's choice is peaked
+(it misses the groups that carry the mass), and the fit then drifts from the optimum as it converges: it
+is not offered until it includes each member's own groups.
 
 The bias is folded into the factors (a member's last factor is 1, a group's is its bias): a model of this
 engine is read as any other, a member's prediction of a group being the dot product of their factors.
@@ -44,26 +47,22 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
     b = np.log1p(per_group)
     b -= b.mean()
     optimiser = _Adam([w, f, b], params.softmax_learning_rate)
-    sampled = min(m, params.softmax_sampled_groups)
-    block = max(1, BLOCK_CELLS // max(sampled, 1))
+    block = max(1, BLOCK_CELLS // max(m, 1))
     for _ in range(params.softmax_iterations):
-        groups = np.arange(m) if sampled == m else np.sort(rng.choice(m, sampled, replace=False))
+        # the gradient of minus the log-likelihood plus the prior: the ratings' part, then the members' expected picks
         grad_w = lam * w - picks @ f
         grad_f = lam * f - picks.T @ w
         grad_b = -per_group
-        f_s, b_s = f[groups], b[groups]
-        grad_f_s, grad_b_s = np.zeros_like(f_s), np.zeros_like(b_s)
         for start in range(0, n, block):
             part = slice(start, start + block)
-            logits = w[part] @ f_s.T + b_s
+            logits = w[part] @ f.T
+            logits += b
             logits -= logits.max(axis=1, keepdims=True)
-            expected = np.exp(logits)
+            expected = np.exp(logits, out=logits)
             expected *= per_member[part] / expected.sum(axis=1, keepdims=True)  # each member's picks, spread
-            grad_w[part] += expected @ f_s
-            grad_f_s += expected.T @ w[part]
-            grad_b_s += expected.sum(axis=0)
-        grad_f[groups] += grad_f_s
-        grad_b[groups] += grad_b_s
+            grad_w[part] += expected @ f
+            grad_f += expected.T @ w[part]
+            grad_b += expected.sum(axis=0)
         optimiser.step([grad_w, grad_f, grad_b])
     member_factors = np.hstack([w, np.ones((n, 1), np.float32)])
     item_factors = np.hstack([f, b[:, None]])
@@ -71,8 +70,8 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
 
 
 class _Adam:
-    """Adam (Kingma and Ba) on numpy arrays in place: a dozen lines, where a deep-learning framework would be
-    a gigabyte of dependency for one optimiser."""
+    """Adam (Kingma and Ba) on float32 numpy arrays in place: a dozen lines, where a deep-learning framework
+    would be a gigabyte of dependency for one optimiser."""
 
     def __init__(self, arrays: list[np.ndarray], rate: float):
         self.arrays, self.rate, self.t = arrays, rate, 0
@@ -82,10 +81,15 @@ class _Adam:
     def step(self, grads: list[np.ndarray]) -> None:
         self.t += 1
         beta1, beta2 = ADAM_BETAS
-        rate = self.rate * np.sqrt(1 - beta2**self.t) / (1 - beta1**self.t)
+        # a Python float: a numpy float64 here would turn every update into a float64 copy of the arrays
+        rate = float(self.rate * np.sqrt(1 - beta2**self.t) / (1 - beta1**self.t))
         for array, grad, first, second in zip(self.arrays, grads, self.first, self.second, strict=True):
             first *= beta1
             first += (1 - beta1) * grad
             second *= beta2
             second += (1 - beta2) * grad * grad
-            array -= (rate * first / (np.sqrt(second) + 1e-8)).astype(array.dtype)
+            step = np.sqrt(second)
+            step += 1e-8
+            np.divide(first, step, out=step)
+            step *= rate
+            array -= step
