@@ -204,9 +204,11 @@ class RecoSettings(ConfigurableResource):
     boost_window_days: int = Field(10, description="Days of browsing looked at for intent (reference: 10).")
     boost_subclasses: int = Field(3, description="Browsed-not-bought subclasses boosted per member (reference: 3).")
     boost_strength: float = Field(
-        0.25,
+        0.05,
         description="Boost as a share of the member's prediction spread (max - min), added to the "
-        "prediction (project choice: the reference does not give the size).",
+        "prediction (the reference does not give the size). Tuned on the fitting origin of 10-31's rolling "
+        "evaluation with the softmax engine (`tune --only boost_strength` on 10-03): 0 -> 0.253, 0.02 -> 0.254, "
+        "0.05 -> 0.254, 0.1 -> 0.247, 0.25 (the earlier default, set for ALS) -> 0.224, 1.0 -> 0.213 NDCG@10.",
     )
 
     # --- diversification --------------------------------------------------------------------------

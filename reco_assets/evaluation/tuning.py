@@ -34,7 +34,7 @@ GRID: dict[str, list] = {
     "als_rank": [20, 100],
     "ratings_lookback_days": [30],
     "event_weights": [PURCHASE_HEAVY, EVERY_EVENT_ONCE],
-    "boost_strength": [1.0],
+    "boost_strength": [0.0, 0.25],
 }
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
