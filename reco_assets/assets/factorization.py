@@ -1,5 +1,5 @@
-"""ALS factors: one implicit-feedback model per cohort (or one global model shared out to the cohorts), all of a
-day's cohorts fitted in one Spark job."""
+"""Factor models: one per cohort (or one global model shared out to the cohorts), by the engine of the settings
+(the softmax choice model, implicit ALS or MLlib ALS), all of a day's cohorts fitted in one Spark job."""
 
 import tempfile
 
