@@ -6,6 +6,9 @@ backtest; it bounds what ALS can reach and shows whether a target such as "1.5x 
 attainable on the simulated data at all. Scored on every origin the day's rolling evaluation reports, pooled
 over their members as `offline_evaluation` is. Reads a home made by `python -m reco_assets demo`.
 
+The same ranking under the published lists' per-class limit (at most `max_groups_per_class` groups of a
+class among the top 10) is the ceiling of lists diversified as the reference asks.
+
 Beside it, an estimate of what can be learned from the members' own events: every group's true taste
 factors, division and price tier given, and only each member's taste (latent factors, division preferences,
 tier preferences) estimated from their group views through T, by the maximum a posteriori of a softmax
@@ -79,9 +82,12 @@ def estimated_tastes(lake: Lakehouse, world, members: np.ndarray, train_end) -> 
     return w @ features.T
 
 
-def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings, estimated: bool = False) -> pd.Series:
+def oracle_ndcg(
+    lake: Lakehouse, world, split, settings: RecoSettings, estimated: bool = False, limited: bool = False
+) -> pd.Series:
     """NDCG@10 per member of the true-taste ranking of one origin's candidates, for its scored members; with
-    `estimated`, of the tastes estimated from the members' views with the groups' side known."""
+    `estimated`, of the tastes estimated from the members' views with the groups' side known; with `limited`,
+    of that ranking under the published lists' per-class limit (`max_groups_per_class` per class path)."""
     # the backtest's candidates and scored members' relevant groups, read back from what it scored on
     catalog = lake.read_arrow("catalog", f"as_of_date = '{split.train_end}'").to_pandas()
     start = pd.Timestamp(split.train_end, tz="UTC")
@@ -107,14 +113,21 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings, estimated
     else:
         taste = world.taste(member_index[members].to_numpy(), group_index[candidates].to_numpy())
     k = max(settings.evaluation_ks)
-    best = np.argsort(-taste, axis=1, kind="stable")[:, :k]
+    depth = min(len(candidates), k * 4 if limited else k)  # enough for k groups after the class limit
+    best = np.argsort(-taste, axis=1, kind="stable")[:, :depth]
     oracle = pd.DataFrame(
         {
-            "member_id": np.repeat(members, k),
+            "member_id": np.repeat(members, depth),
             "item_id": candidates[best].ravel(),
-            "rank": np.tile(np.arange(1, k + 1), len(members)),
+            "rank": np.tile(np.arange(1, depth + 1), len(members)),
         }
     )
+    if limited:
+        path = live.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
+        klass = (path.division + "/" + path.department + "/" + path["class"])[oracle.item_id].to_numpy()
+        seen = oracle.assign(klass=klass).groupby(["member_id", "klass"]).cumcount()
+        kept = oracle[seen < settings.max_groups_per_class]
+        oracle = kept.assign(rank=kept.groupby("member_id").cumcount() + 1).query(f"rank <= {k}")
     return member_accuracy(oracle, relevant, settings.evaluation_ks)[("ndcg", 10)]
 
 
@@ -137,6 +150,7 @@ def main() -> None:
     per_member = [oracle_ndcg(lake, world, split, settings) for split in splits]
     ceiling = pd.concat(per_member).mean()
     learnable = pd.concat([oracle_ndcg(lake, world, split, settings, estimated=True) for split in splits]).mean()
+    limited = pd.concat([oracle_ndcg(lake, world, split, settings, limited=True) for split in splits]).mean()
     scored = sum(len(m) for m in per_member)
 
     overall = evaluation.query("level == 'subclass_brand' and segment == 'all' and metric == 'ndcg' and k == 10")
@@ -146,7 +160,7 @@ def main() -> None:
     print(f"scored members here {scored:,} over the origins (the evaluation: {overall['members'].iloc[0]:,})\n")
     print(f"{'method':<22} {'NDCG@10':>8} {'x best baseline':>16}")
     print(f"{'true taste (ceiling)':<22} {ceiling:8.4f} {ceiling / best_baseline:16.2f}")
-    for method, value in [("taste learnable", learnable), *ndcg.items()]:
+    for method, value in [("ceiling, class limit", limited), ("taste learnable", learnable), *ndcg.items()]:
         print(f"{method:<22} {value:8.4f} {value / best_baseline:16.2f}   {value / ceiling:.2f} of the ceiling")
 
 

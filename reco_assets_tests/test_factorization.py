@@ -158,3 +158,21 @@ def test_a_backfill_of_one_cohort_gets_the_global_models_factors_of_the_whole_da
     # the reference scope fits men_1 on its own members: its groups only
     own = fit_day(lake, spark, day, ["men_1"], replace(params, scope="cohort")).collect()
     assert {g for _, g in _by_cohort(own, "item")} == set(range(4))
+
+
+@pytest.mark.parametrize(
+    "engine, own, other",
+    [
+        ("softmax", {"als_softmax_reg_param": 5.0}, {"als_reg_param": 9.0, "als_rank": 3, "als_alpha": 2.0}),
+        ("implicit", {"als_alpha": 2.0}, {"als_softmax_rank": 3, "als_mllib_reg_param": 9.0}),
+        ("mllib", {"als_mllib_reg_param": 9.0}, {"als_reg_param": 9.0, "als_softmax_iterations": 3}),
+    ],
+)
+def test_a_stored_models_key_follows_only_what_its_engine_reads(engine, own, other):
+    # a stored model is reused while its key holds: another engine's settings must not retire it, its own must
+    key = RecoSettings(als_engine=engine).model_key()
+    assert RecoSettings(als_engine=engine, **other).model_key() == key
+    assert RecoSettings(als_engine=engine, **own).model_key() != key
+    assert RecoSettings(als_engine=engine, als_seed=12345).model_key() != key
+    assert RecoSettings(als_engine=engine, ratings_lookback_days=30).model_key() != key
+    assert RecoSettings(als_engine=engine, als_scope="cohort").model_key() != key

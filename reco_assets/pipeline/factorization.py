@@ -53,6 +53,22 @@ FACTORS_SCHEMA = pa.schema(
 """A fitted model: `member` and `item` (subclass-brand) factor rows of each cohort; the fit's wall time."""
 
 ENGINES = ("implicit", "mllib", "softmax")
+ENGINE_FIELDS = {
+    "implicit": ("rank", "max_iter", "reg_param", "alpha", "num_threads", "conjugate_gradient"),
+    "mllib": (
+        "rank",
+        "max_iter",
+        "mllib_reg_param",
+        "alpha",
+        "item_blocks_divisor",
+        "user_blocks_threshold",
+        "user_blocks_divisor_small",
+        "user_blocks_divisor_large",
+        "checkpoint_interval",
+    ),
+    "softmax": ("softmax_rank", "softmax_reg_param", "softmax_iterations", "softmax_learning_rate"),
+}
+"""The parameters each engine reads, beside `scope`, `engine` and `seed` (which every fit reads)."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +94,11 @@ class AlsParams:
     softmax_learning_rate: float
 
     def key(self, **inputs) -> str:
-        """A short fingerprint of these parameters and of the settings that shaped the ratings: a stored
-        model with the same key is the model these settings would fit again."""
-        text = json.dumps(asdict(self) | inputs, sort_keys=True, default=str)
+        """A short fingerprint of the parameters the engine reads and of the settings that shaped the
+        ratings: a stored model with the same key is the model these settings would fit again (a change to
+        another engine's parameters keeps it)."""
+        read = ("scope", "engine", "seed", *ENGINE_FIELDS.get(self.engine, tuple(asdict(self))))
+        text = json.dumps({name: getattr(self, name) for name in read} | inputs, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
