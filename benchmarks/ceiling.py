@@ -82,12 +82,10 @@ def estimated_tastes(lake: Lakehouse, world, members: np.ndarray, train_end) -> 
     return w @ features.T
 
 
-def oracle_ndcg(
-    lake: Lakehouse, world, split, settings: RecoSettings, estimated: bool = False, limited: bool = False
-) -> pd.Series:
-    """NDCG@10 per member of the true-taste ranking of one origin's candidates, for its scored members; with
-    `estimated`, of the tastes estimated from the members' views with the groups' side known; with `limited`,
-    of that ranking under the published lists' per-class limit (`max_groups_per_class` per class path)."""
+def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> dict[str, pd.Series]:
+    """NDCG@10 per scored member of one origin, by ranking its candidates three ways: `ceiling`, by the true
+    tastes; `class limit`, the same under the published lists' per-class limit (`max_groups_per_class` per
+    class path); `learnable`, by the tastes estimated from the members' views with the groups' side known."""
     # the backtest's candidates and scored members' relevant groups, read back from what it scored on
     catalog = lake.read_arrow("catalog", f"as_of_date = '{split.train_end}'").to_pandas()
     start = pd.Timestamp(split.train_end, tz="UTC")
@@ -106,29 +104,34 @@ def oracle_ndcg(
     relevant = test[test.subclass_brand_id.isin(candidates) & test.member_id.isin(trained)].drop_duplicates()
     relevant = relevant.rename(columns={"subclass_brand_id": "item_id"})
     members = np.sort(relevant.member_id.unique())
-    group_index = group_positions(world)
+    columns = group_positions(world)[candidates].to_numpy()
     member_index = pd.Series(np.arange(len(world.member_ids)), index=world.member_ids)
-    if estimated:
-        taste = estimated_tastes(lake, world, members, split.train_end)[:, group_index[candidates].to_numpy()]
-    else:
-        taste = world.taste(member_index[members].to_numpy(), group_index[candidates].to_numpy())
+    true_taste = world.taste(member_index[members].to_numpy(), columns)
+    path = live.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
+    class_path = (path.division + "/" + path.department + "/" + path["class"])[candidates].to_numpy()
     k = max(settings.evaluation_ks)
-    depth = min(len(candidates), k * 4 if limited else k)  # enough for k groups after the class limit
-    best = np.argsort(-taste, axis=1, kind="stable")[:, :depth]
-    oracle = pd.DataFrame(
-        {
-            "member_id": np.repeat(members, depth),
-            "item_id": candidates[best].ravel(),
-            "rank": np.tile(np.arange(1, depth + 1), len(members)),
-        }
-    )
-    if limited:
-        path = live.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
-        klass = (path.division + "/" + path.department + "/" + path["class"])[oracle.item_id].to_numpy()
-        seen = oracle.assign(klass=klass).groupby(["member_id", "klass"]).cumcount()
-        kept = oracle[seen < settings.max_groups_per_class]
-        oracle = kept.assign(rank=kept.groupby("member_id").cumcount() + 1).query(f"rank <= {k}")
-    return member_accuracy(oracle, relevant, settings.evaluation_ks)[("ndcg", 10)]
+
+    def scored(taste: np.ndarray, limit: int | None = None) -> pd.Series:
+        depth = min(len(candidates), k if limit is None else k * 4)  # enough for k groups after the class limit
+        best = np.argsort(-taste, axis=1, kind="stable")[:, :depth]
+        oracle = pd.DataFrame(
+            {
+                "member_id": np.repeat(members, depth),
+                "item_id": candidates[best].ravel(),
+                "klass": class_path[best].ravel(),
+                "rank": np.tile(np.arange(1, depth + 1), len(members)),
+            }
+        )
+        if limit is not None:
+            oracle = oracle[oracle.groupby(["member_id", "klass"]).cumcount() < limit]
+            oracle = oracle.assign(rank=oracle.groupby("member_id").cumcount() + 1).query(f"rank <= {k}")
+        return member_accuracy(oracle, relevant, settings.evaluation_ks)[("ndcg", 10)]
+
+    return {
+        "ceiling": scored(true_taste),
+        "class limit": scored(true_taste, settings.max_groups_per_class),
+        "learnable": scored(estimated_tastes(lake, world, members, split.train_end)[:, columns]),
+    }
 
 
 def main() -> None:
@@ -147,11 +150,10 @@ def main() -> None:
         if holdout_split(o, settings.holdout_days).train_end >= first_trained
     ]
     splits = [holdout_split(day, settings.holdout_days) for day in days]
-    per_member = [oracle_ndcg(lake, world, split, settings) for split in splits]
-    ceiling = pd.concat(per_member).mean()
-    learnable = pd.concat([oracle_ndcg(lake, world, split, settings, estimated=True) for split in splits]).mean()
-    limited = pd.concat([oracle_ndcg(lake, world, split, settings, limited=True) for split in splits]).mean()
-    scored = sum(len(m) for m in per_member)
+    per_origin = [oracle_ndcg(lake, world, split, settings) for split in splits]
+    pooled = {name: pd.concat(o[name] for o in per_origin).mean() for name in per_origin[0]}
+    ceiling = pooled["ceiling"]
+    scored = sum(len(o["ceiling"]) for o in per_origin)
 
     overall = evaluation.query("level == 'subclass_brand' and segment == 'all' and metric == 'ndcg' and k == 10")
     ndcg = overall.set_index("method")["value"].sort_values(ascending=False)
@@ -160,7 +162,11 @@ def main() -> None:
     print(f"scored members here {scored:,} over the origins (the evaluation: {overall['members'].iloc[0]:,})\n")
     print(f"{'method':<22} {'NDCG@10':>8} {'x best baseline':>16}")
     print(f"{'true taste (ceiling)':<22} {ceiling:8.4f} {ceiling / best_baseline:16.2f}")
-    for method, value in [("ceiling, class limit", limited), ("taste learnable", learnable), *ndcg.items()]:
+    for method, value in [
+        ("ceiling, class limit", pooled["class limit"]),
+        ("taste learnable", pooled["learnable"]),
+        *ndcg.items(),
+    ]:
         print(f"{method:<22} {value:8.4f} {value / best_baseline:16.2f}   {value / ceiling:.2f} of the ceiling")
 
 

@@ -1,10 +1,10 @@
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 from pyspark.sql import functions as F
 
-from reco_assets.pipeline.factorization import AlsParams, fit_cohorts, user_blocks
+from reco_assets.pipeline.factorization import ENGINE_FIELDS, ENGINES, AlsParams, fit_cohorts, user_blocks
 from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import DAY
 
@@ -176,3 +176,9 @@ def test_a_stored_models_key_follows_only_what_its_engine_reads(engine, own, oth
     assert RecoSettings(als_engine=engine, als_seed=12345).model_key() != key
     assert RecoSettings(als_engine=engine, ratings_lookback_days=30).model_key() != key
     assert RecoSettings(als_engine=engine, als_scope="cohort").model_key() != key
+
+
+def test_every_model_parameter_is_keyed_by_an_engine():
+    # a parameter no engine lists would never retire a stored model: a new one must be placed in ENGINE_FIELDS
+    listed = {"scope", "engine", "seed"}.union(*ENGINE_FIELDS.values())
+    assert listed == {f.name for f in fields(AlsParams)} and set(ENGINE_FIELDS) == set(ENGINES)

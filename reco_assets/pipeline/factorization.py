@@ -189,8 +189,8 @@ def fit_cohorts(ratings: DataFrame, params: AlsParams) -> DataFrame:
     if params.scope != GLOBAL:
         raise ValueError(f"unknown ALS scope {params.scope!r}; choose one of {SCOPES}")
     # fitted once (the frame feeds both sides of the share-out), as the only task of its job: on every core
-    # of its executor (0 threads: `implicit`'s own rule, the task's CPUs for `softmax`), not the one of a task among
-    # several
+    # of its executor (0 threads: `implicit`'s own rule, the task's CPUs for `softmax`), not the one of a task
+    # among several
     fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), replace(params, num_threads=0)).localCheckpoint()
     # kept too: the share-out reads the members' cohorts twice, and the ratings are read for them only once
     members = ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct().localCheckpoint()
