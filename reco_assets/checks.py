@@ -35,13 +35,13 @@ def duplicate_event_ids(events: pa.Table) -> int:
     return _count("SELECT count(*) - count(DISTINCT event_id) FROM events", events=events)
 
 
-def days_not_reconciled(read: pa.Table, accepted: pa.Table, rejected: pa.Table) -> int:
-    """Days where accepted + rejected records differ from the records read (`event_date`, `records`)."""
+def days_not_reconciled(read: pa.Table, accepted: pa.Table, rejected: pa.Table, day: str = "event_date") -> int:
+    """Days where accepted + rejected records differ from the records read (`day`, `records`)."""
     return _count(
-        """
-        WITH stored AS (SELECT event_date, count(*) AS n
-                        FROM (SELECT event_date FROM accepted UNION ALL SELECT event_date FROM rejected) GROUP BY ALL)
-        SELECT count(*) FROM read FULL JOIN stored USING (event_date)
+        f"""
+        WITH stored AS (SELECT {day}, count(*) AS n
+                        FROM (SELECT {day} FROM accepted UNION ALL SELECT {day} FROM rejected) GROUP BY ALL)
+        SELECT count(*) FROM read FULL JOIN stored USING ({day})
         WHERE coalesce(read.records, 0) <> coalesce(stored.n, 0)
         """,
         read=read,

@@ -37,6 +37,7 @@ TABLES = {
     "raw_events": "event_date",
     "raw_events_rejected": "event_date",
     "catalog": "as_of_date",
+    "catalog_rejected": "as_of_date",
     "implicit_ratings": "as_of_date",
     "member_cohorts": "as_of_date",
     "als_factors": "as_of_date",
@@ -48,6 +49,7 @@ TABLES = {
     "ranking_champions": "as_of_date",
     "member_cards": "as_of_date",
     "release_catalog": "as_of_date",
+    "release_catalog_rejected": "as_of_date",
     "release_listings": "as_of_date",
     "release_cards": "as_of_date",
 }

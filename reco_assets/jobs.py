@@ -44,14 +44,20 @@ from reco_assets.serving import published
 
 ingest_job = define_asset_job(
     "ingest_job",
-    selection=AssetSelection.assets("catalog", "raw_events", "raw_events_rejected"),
+    selection=AssetSelection.assets("catalog", "catalog_rejected", "raw_events", "raw_events_rejected"),
     partitions_def=daily_partitions,
     description="Land one day or a range of days (single run): catalog snapshots and validated events.",
 )
 daily_job = define_asset_job(
     "daily_job",
     selection=AssetSelection.assets(
-        "catalog", "raw_events", "raw_events_rejected", "implicit_ratings", "member_cohorts", "style_listings"
+        "catalog",
+        "catalog_rejected",
+        "raw_events",
+        "raw_events_rejected",
+        "implicit_ratings",
+        "member_cohorts",
+        "style_listings",
     ),
     partitions_def=daily_partitions,
     description="The day's shared tables: ingestion, ratings, cohorts and style listings.",
@@ -75,7 +81,9 @@ cohort_job = define_asset_job(
 )
 release_job = define_asset_job(
     "release_job",
-    selection=AssetSelection.assets("release_catalog", "served_withdrawals", "release_listings", "release_cards"),
+    selection=AssetSelection.assets(
+        "release_catalog", "release_catalog_rejected", "served_withdrawals", "release_listings", "release_cards"
+    ),
     partitions_def=daily_release_partitions,
     description="A release refresh of a day's cards: the release's catalog snapshot (whose sold-out and ended "
     "styles leave the served answers at once), style listings and cards.",

@@ -319,17 +319,14 @@ def test_reading_keeps_every_physical_line(spark, tmp_path):
     assert len(physical_lines(contents["no-final-lf"])) == len(physical_lines(contents["final-lf"])) == 11
 
 
-def test_a_landing_file_reconciles_line_for_line_through_the_asset(tmp_path):
-    """The real `raw_events` asset over a hostile file: accepted + rejected = its physical lines, each
-    with its reason, and the records_reconcile check passes."""
+def ingest(tmp_path, content: bytes, settings: RecoSettings):
+    """The real `catalog` and `raw_events` assets over a landing file of DAY (style 500 in the catalog)."""
     from dagster import materialize
 
     from reco_assets.assets.ingestion import catalog, raw_events
     from reco_assets.resources import local_resources
     from reco_assets.resources.landing import catalog_file, events_file
 
-    settings = RecoSettings()
-    content = hostile_file(settings.max_quantity)
     landing = tmp_path / "landing"
     events_file(landing, DAY).parent.mkdir(parents=True)
     events_file(landing, DAY).write_bytes(content)
@@ -337,10 +334,18 @@ def test_a_landing_file_reconciles_line_for_line_through_the_asset(tmp_path):
     row = ["500", "12001", "acme", "women", "clothing", "dresses", "day dresses", "19.99"]
     row += ["2026-10-01T00:00:00Z", "2026-10-01T00:00:00Z", "2100-01-01T00:00:00Z", "10", "0"]
     catalog_file(landing, DAY).write_text(",".join(CATALOG_COLUMNS) + "\n" + ",".join(row) + "\n")
-
     resources = local_resources(tmp_path, settings)
     result = materialize([catalog, raw_events], resources=resources, partition_key=DAY.isoformat())
     assert result.success
+    return result, resources
+
+
+def test_a_landing_file_reconciles_line_for_line_through_the_asset(tmp_path):
+    """The real `raw_events` asset over a hostile file: accepted + rejected = its physical lines, each
+    with its reason, and the records_reconcile check passes."""
+    settings = RecoSettings()
+    content = hostile_file(settings.max_quantity)
+    result, resources = ingest(tmp_path, content, settings)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"records_reconcile": True, "unique_event_ids": True, "not_empty": True}
 
@@ -358,4 +363,23 @@ def test_a_landing_file_reconciles_line_for_line_through_the_asset(tmp_path):
     assert counts["blank_line"] == sum(not line.decode().strip() for line in lines)
     assert sorted(r["record"].encode() for r in rejected) == sorted(
         line for line in lines if not any(f'"{i}"'.encode() in line for i in EXPECTED_FILE_ACCEPTED)
+    )
+
+
+def test_bytes_that_are_not_utf8_reject_the_line_instead_of_merging_ids(tmp_path):
+    """Two event ids that differ only in undecodable bytes would read alike once replaced: both lines are
+    rejected as `invalid_utf8` (stored readable), while an encoded U+FFFD is a character like any other."""
+    lines = [
+        rec("bad-1").encode().replace(b"bad-1", b"bad\xff"),  # the raw byte 0xFF
+        rec("bad-2").encode().replace(b"bad-2", b"bad\xfe"),
+        rec("bad-3").encode().replace(b"bad-3", "bad\ufffd".encode()),  # U+FFFD written as UTF-8
+        b'{"event_id": "f-\xc3", "event_time": "2026-10-31T10:00:00Z"}',  # a sequence cut short
+    ]
+    result, resources = ingest(tmp_path, b"\n".join(lines) + b"\n", RecoSettings())
+    lake = resources["lakehouse"]
+    accepted = lake.read_arrow("raw_events", f"event_date = '{DAY}'").to_pylist()
+    rejected = lake.read_arrow("raw_events_rejected", f"event_date = '{DAY}'").to_pylist()
+    assert [r["event_id"] for r in accepted] == ["bad\ufffd"]
+    assert sorted((r["reason"], r["record"]) for r in rejected) == sorted(
+        ("invalid_utf8", line.decode("utf-8", "replace")) for line in lines[:2] + lines[3:]
     )

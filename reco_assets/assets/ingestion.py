@@ -4,16 +4,19 @@ Both run over one day or a range of days in a single run (single-run backfills),
 days they cover.
 """
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
     Failure,
     MaterializeResult,
-    asset,
     multi_asset,
 )
 from pyspark.sql import DataFrame, SparkSession
@@ -23,13 +26,8 @@ from reco_assets import checks
 from reco_assets.assets.common import check, not_empty, not_empty_spec, partition_days, publish, spec, staged_metadata
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.ingestion import (
-    CATALOG_SCHEMA,
-    InputLimits,
-    accepted_events,
-    classify_events,
-    rejected_records,
-)
+from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
+from reco_assets.pipeline.snapshots import SnapshotHeaderError, accepted_styles, classify_snapshots, rejected_lines
 from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
@@ -47,9 +45,9 @@ def _landed_files(paths: dict[date, object]) -> list[str]:
     return [str(p) for p in paths.values()]
 
 
-def _landing_date() -> F.Column:
-    """The day a landed file is for, from its name (YYYY-MM-DD.<ext>)."""
-    return F.to_date(F.regexp_extract(F.col("_metadata.file_name"), r"(\d{4}-\d{2}-\d{2})", 1))
+def _landing_date(name: str = "_metadata.file_name") -> F.Column:
+    """The day a landed file is for, from its name (YYYY-MM-DD.<ext>) in the column `name`."""
+    return F.to_date(F.regexp_extract(F.col(name), r"(\d{4}-\d{2}-\d{2})", 1))
 
 
 def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
@@ -67,20 +65,78 @@ def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     )
 
 
-@asset(
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "catalog",
+            group_name=INGESTION,
+            kinds={"spark", "delta"},
+            description="Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, "
+            "price and stock.",
+        ),
+        AssetSpec(
+            "catalog_rejected",
+            group_name=INGESTION,
+            kinds={"spark", "delta"},
+            description="Lines of the day's catalog snapshot that broke a rule, with the rule (`reason`).",
+        ),
+    ],
+    check_specs=[
+        spec("catalog", "records_reconcile", "accepted + rejected = lines of the snapshot after its header"),
+        not_empty_spec("catalog"),
+    ],
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name=INGESTION,
-    kinds={"spark", "delta"},
-    check_specs=[not_empty_spec("catalog")],
 )
-def catalog(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, landing: LandingResource):
-    """Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, price and stock."""
+def catalog(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    landing: LandingResource,
+    settings: RecoSettings,
+):
     days = partition_days(context)
     files = _landed_files({day: landing.catalog_file(day) for day in days})
-    staged = stage_snapshots(spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, day_from_name=True)
-    yield from publish([staged], [not_empty([staged])])
-    yield MaterializeResult(metadata=staged_metadata([staged], days=len(days)))
+    snapshot = stage_snapshots(
+        spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, settings.pick(InputLimits)
+    )
+    yield from publish(snapshot.writes, [snapshot.reconciled(), not_empty([snapshot.accepted])])
+    yield from snapshot.results(days=len(days))
+
+
+@dataclass
+class StagedSnapshot:
+    """A snapshot's accepted styles and rejected lines, staged, with the lines read per day."""
+
+    accepted: Staged
+    rejected: Staged
+    read: pa.Table
+    """`as_of_date`, `records`: the lines after the header, per day."""
+
+    @property
+    def writes(self) -> list[Staged]:
+        return [self.accepted, self.rejected]
+
+    def reconciled(self) -> AssetCheckResult:
+        mismatched = checks.days_not_reconciled(
+            self.read, self.accepted.dataset(), self.rejected.dataset(), day="as_of_date"
+        )
+        return check("records_reconcile", mismatched, "days where accepted + rejected differs from the lines read")
+
+    def results(self, **extra) -> Iterator[MaterializeResult]:
+        reasons = (
+            self.rejected.dataset().to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
+        )
+        read = pc.sum(self.read.column("records")).as_py() or 0
+        yield MaterializeResult(
+            asset_key=self.accepted.table, metadata=staged_metadata([self.accepted], records_read=read, **extra)
+        )
+        yield MaterializeResult(
+            asset_key=self.rejected.table,
+            metadata=staged_metadata(
+                [self.rejected], **{f"reason:{r['reason']}": r["reason_count"] for r in reasons.to_pylist()}
+            ),
+        )
 
 
 def stage_snapshots(
@@ -89,18 +145,28 @@ def stage_snapshots(
     files: list[str],
     table: str,
     partitions: dict,
+    limits: InputLimits,
     constants: dict | None = None,
-    day_from_name: bool = False,
-) -> Staged:
-    """Catalog and inventory snapshots (CSV) staged into `table`; `day_from_name`: each file's `as_of_date`
-    from its name. A row that does not parse fails the step, naming the files."""
-    frame = session.read.csv(files, schema=CATALOG_SCHEMA, header=True, mode="FAILFAST")
-    if day_from_name:
-        frame = frame.withColumn("as_of_date", _landing_date())
+) -> StagedSnapshot:
+    """Catalog and inventory snapshots (CSV) staged into `table` and `<table>_rejected`, line by line. With
+    `constants` (a release's day and time) every file is of that partition, else each file's `as_of_date`
+    comes from its name. A header without a catalog column fails the step, naming the file and column."""
     try:
-        return lakehouse.stage(frame, table, partitions, constants=constants)
-    except Exception as error:  # Spark reports a bad row deep in a Java stack: say which files were read
-        raise Failure(f"catalog snapshot could not be parsed ({', '.join(files)}): {str(error)[:500]}") from error
+        classified, lines = classify_snapshots(session, files, limits)
+    except SnapshotHeaderError as error:
+        raise Failure(str(error)) from error
+    day = F.lit(constants["as_of_date"]) if constants else _landing_date("file_name")
+    classified = classified.withColumn("as_of_date", day).cache()
+    read = lines.groupBy(day.alias("as_of_date")).agg(F.count("*").alias("records")).toArrow()
+    values = {k: v for k, v in (constants or {}).items() if k != "as_of_date"}
+    try:
+        accepted = lakehouse.stage(accepted_styles(classified, ["as_of_date"]), table, partitions, constants=values)
+        rejected = lakehouse.stage(
+            rejected_lines(classified, ["as_of_date"]), f"{table}_rejected", partitions, constants=values
+        )
+    finally:
+        classified.unpersist()
+    return StagedSnapshot(accepted, rejected, read)
 
 
 @multi_asset(

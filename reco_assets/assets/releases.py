@@ -12,6 +12,7 @@ from datetime import date
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetSpec,
     DimensionPartitionMapping,
     Failure,
     IdentityPartitionMapping,
@@ -19,6 +20,7 @@ from dagster import (
     MetadataValue,
     MultiPartitionMapping,
     asset,
+    multi_asset,
 )
 from pyspark.sql import functions as F
 
@@ -30,6 +32,7 @@ from reco_assets.assets.listings import listed_not_saleable, rank_live_styles
 from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
 from reco_assets.partitions import daily_release_partitions
 from reco_assets.pipeline.catalog import release_instant, sale_window
+from reco_assets.pipeline.ingestion import InputLimits
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
@@ -63,24 +66,44 @@ def published_release(lakehouse: Lakehouse, day: date) -> str | None:
     return max(current) if current else None
 
 
-@asset(
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "release_catalog",
+            group_name=PUBLISHING,
+            kinds={"spark", "delta"},
+            description="The catalog and inventory snapshot taken at the release (same columns as `catalog`).",
+        ),
+        AssetSpec(
+            "release_catalog_rejected",
+            group_name=PUBLISHING,
+            kinds={"spark", "delta"},
+            description="Lines of the release's snapshot that broke a rule, with the rule (`reason`).",
+        ),
+    ],
+    check_specs=[
+        spec("release_catalog", "records_reconcile", "accepted + rejected = lines of the snapshot after its header"),
+        not_empty_spec("release_catalog"),
+    ],
     partitions_def=daily_release_partitions,
-    group_name=PUBLISHING,
-    kinds={"spark", "delta"},
-    check_specs=[not_empty_spec("release_catalog")],
 )
 def release_catalog(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, landing: LandingResource
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    landing: LandingResource,
+    settings: RecoSettings,
 ):
-    """The catalog and inventory snapshot taken at the release (same columns as `catalog`)."""
     day, release = release_partition(context)
     path = landing.release_file(day, release)
     if not path.is_file():
         raise Failure(f"release snapshot of {release} for the cards of {day} has not landed: {path}")
     partition = {"as_of_date": day, "release": release}
-    staged = stage_snapshots(spark.session(), lakehouse, [str(path)], "release_catalog", partition, partition)
-    yield from publish([staged], [not_empty([staged])])
-    yield MaterializeResult(metadata=staged_metadata([staged], release_at=str(release_instant(day, release))))
+    snapshot = stage_snapshots(
+        spark.session(), lakehouse, [str(path)], "release_catalog", partition, settings.pick(InputLimits), partition
+    )
+    yield from publish(snapshot.writes, [snapshot.reconciled(), not_empty([snapshot.accepted])])
+    yield from snapshot.results(release_at=str(release_instant(day, release)))
 
 
 @asset(

@@ -80,7 +80,13 @@ class InputLimits:
     max_price: float
 
 
-def _first_failure(rules: list[tuple[Column, Column | str]]) -> Column:
+def as_read(line: Column) -> Column:
+    """A rejected line as stored: as read, but with bytes that are not UTF-8 replaced (U+FFFD), as the
+    table's text must be valid for every reader. Such a line is rejected as `invalid_utf8`."""
+    return F.make_valid_utf8(line)
+
+
+def first_failure(rules: list[tuple[Column, Column | str]]) -> Column:
     """The reason of the first rule that fails, or null."""
     reason = F.lit(None).cast("string")
     for failed, why in reversed(rules):
@@ -144,6 +150,7 @@ def parse_records(lines: DataFrame, limits: InputLimits) -> DataFrame:
     is_item = field["event_type"].isin(*ITEM_EVENTS)
     rules: list[tuple[Column, Column | str]] = [
         (F.col("value").rlike(BLANK), "blank_line"),
+        (~F.is_valid_utf8("value"), "invalid_utf8"),
         (F.col("_doc").isNull(), "malformed_json"),
         (~_one_value(F.col("value")), "trailing_content"),
         (~F.col("value").rlike(OBJECT_START), "not_an_object"),
@@ -163,7 +170,7 @@ def parse_records(lines: DataFrame, limits: InputLimits) -> DataFrame:
     ]
     # quantity was read as a bigint for its range rules; an accepted one fits an int
     accepted_types = [field[name].try_cast(spark_type).alias(name) for name, spark_type in EVENT_FIELDS.items()]
-    return parsed.select(*lines.columns, *accepted_types, _first_failure(rules).alias("reason"))
+    return parsed.select(*lines.columns, *accepted_types, first_failure(rules).alias("reason"))
 
 
 def classify_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataFrame, limits: InputLimits) -> DataFrame:
@@ -200,7 +207,7 @@ def classify_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataF
             ),
         )
         .withColumn("event_date", F.col("landing_date"))
-        .withColumn("record", F.col("value"))
+        .withColumn("record", as_read(F.col("value")))
     )
 
 

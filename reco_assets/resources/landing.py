@@ -4,12 +4,49 @@ Layout: `<root>/events/YYYY-MM-DD.jsonl` (one JSON event per line), `<root>/cata
 (the catalog and inventory snapshot of the day, at its start) and `<root>/releases/YYYY-MM-DD/HHMM.csv`
 (the catalog and inventory snapshot taken at a release of that day, 11:00, 15:00 or 20:00 US Eastern: same
 columns as the daily snapshot; it refreshes the cards served that day, those of the day before).
+
+Only those names are days. Any other file in `events/` (a stray export, `20261031.jsonl`, `2026-W44-6.jsonl`,
+`2026-02-30.jsonl`) is listed with a warning and otherwise ignored: it never stops a command or a sensor.
+Names that start with a dot are writes in progress (written whole under a temporary name, then renamed)
+and are ignored silently.
 """
 
+import logging
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import ConfigurableResource
+
+DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
+"""The name of a day's events file: `YYYY-MM-DD.jsonl`, a real calendar day."""
+
+log = logging.getLogger(__name__)
+
+
+def day_of(name: str) -> date | None:
+    """The day an events file's name stands for, or None when the name is not a day's."""
+    match = DAY_FILE.match(name)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:  # 2026-02-30
+        return None
+
+
+def landed_days(root: Path) -> tuple[list[date], list[Path]]:
+    """(days that have an events file, in order; other files of `events/`, which are not days)."""
+    days, strays = [], []
+    for path in sorted((root / "events").glob("*")):
+        if path.name.startswith("."):
+            continue
+        day = day_of(path.name) if path.is_file() else None
+        if day is None:
+            strays.append(path)
+        else:
+            days.append(day)
+    return sorted(days), strays
 
 
 def events_file(root: Path, day: date) -> Path:
@@ -38,5 +75,8 @@ class LandingResource(ConfigurableResource):
         return release_file(Path(self.root), as_of, release)
 
     def days(self) -> list[date]:
-        """Days that have an events file, in order."""
-        return sorted(date.fromisoformat(p.stem) for p in (Path(self.root) / "events").glob("*.jsonl"))
+        """Days that have an events file, in order; files that are not a day's are named in a warning."""
+        days, strays = landed_days(Path(self.root))
+        if strays:
+            log.warning("landing zone: ignoring %d file(s) that are not a day's events: %s", len(strays), strays[:10])
+        return days

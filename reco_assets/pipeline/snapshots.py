@@ -1,0 +1,174 @@
+"""Validation of catalog and inventory snapshots (CSV), by header name.
+
+A snapshot's columns are found by the names of its header, in any order: the same columns in another
+order load the same rows. A header without one of the catalog's columns fails the step with the file and
+column named; columns beyond the catalog's are ignored. Every line after the header ends in exactly one
+of two tables, like the clickstream's: accepted styles, or rejected lines with the first rule they broke.
+A snapshot record is one line: a quoted field cannot span lines, and the lines of one that does are all
+rejected (`multiline_record`), so that no line inside it passes for a row of its own.
+"""
+
+import csv
+from collections.abc import Iterable
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from reco_assets.pipeline.ingestion import BLANK, CATALOG_SCHEMA, ISO_INSTANT, InputLimits, as_read, first_failure
+
+SNAPSHOT_FIELDS = dict(column.split() for column in CATALOG_SCHEMA.split(", "))
+"""Column -> Spark type, in the order of the catalog table."""
+REQUIRED = (
+    "style_id",
+    "subclass_brand_id",
+    "division",
+    "department",
+    "class",
+    "subclass",
+    "price",
+    "first_live_at",
+    "live_from",
+    "live_until",
+    "prior_sales",
+)
+"""Columns that need a value. `brand` may be empty (its brand card is then skipped) and so may
+`qty_on_hand` (stock unknown: available)."""
+INTEGER = r"^[+-]?\d+$"
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+NON_FINITE = r"(?i)^[+-]?(nan|inf|infinity)$"
+
+
+class SnapshotHeaderError(ValueError):
+    """A snapshot's header lacks a catalog column or names one twice."""
+
+
+def read_header(path: str) -> list[str]:
+    """The column names of a snapshot's first line (bytes that are not UTF-8 name no catalog column)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
+
+
+def check_header(path: str, header: list[str]) -> None:
+    missing = [name for name in SNAPSHOT_FIELDS if name not in header]
+    if missing:
+        raise SnapshotHeaderError(f"catalog snapshot {path} has no column {', '.join(missing)} (header: {header})")
+    twice = sorted({name for name in header if header.count(name) > 1 and name in SNAPSHOT_FIELDS})
+    if twice:
+        raise SnapshotHeaderError(f"catalog snapshot {path} names column {', '.join(twice)} more than once")
+
+
+def snapshot_lines(session: SparkSession, files: list[str]) -> DataFrame:
+    """Every line after the header (`value`, `source`, `line`: 1 for the first after the header).
+
+    A file is read whole (snapshots are small: a line per style) so that each line keeps its exact
+    position; a final LF opens no extra line, and the CR of a CRLF line end is dropped.
+    """
+    whole = session.read.text(files, wholetext=True).select(
+        "value", F.col("_metadata.file_path").alias("source"), F.col("_metadata.file_name").alias("file_name")
+    )
+    pieces = F.split(F.col("value"), "\n")
+    exploded = whole.select(
+        "source", "file_name", F.posexplode(pieces).alias("line", "text"), F.size(pieces).alias("n")
+    )
+    last_empty = (F.col("line") == F.col("n") - 1) & (F.col("text") == "")
+    return exploded.where((F.col("line") > 0) & ~last_empty).select(
+        F.regexp_replace("text", "\r$", "").alias("value"), "source", "file_name", "line"
+    )
+
+
+def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) -> DataFrame:
+    """Lines of snapshots that share `header`, with the catalog's typed columns and `reason` (null: accepted).
+
+    Types are strict: integers are digits, prices decimal numbers, times ISO-8601 instants with an offset
+    (as for events). Inside one snapshot the first line of a style wins; later ones are `duplicate_style`.
+    """
+    fields = ", ".join(f"`_c{i}` string" for i in range(len(header))) + ", `_malformed` string"
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_malformed"}
+    parsed = lines.select(*lines.columns, F.from_csv("value", fields, options).alias("_csv"))
+    text = {name: F.col("_csv")[f"_c{header.index(name)}"] for name in SNAPSHOT_FIELDS}
+    typed, rules = {}, []
+    for name, spark_type in SNAPSHOT_FIELDS.items():
+        value, shape, extra = text[name], _shape(spark_type), []
+        if spark_type == "DOUBLE":
+            number = value.try_cast("double")
+            extra = [
+                (value.rlike(NON_FINITE) | F.isnan(number) | (F.abs(number) == float("inf")), f"non_finite:{name}"),
+                (number < 0, f"negative:{name}"),
+                (number > limits.max_price, f"out_of_range:{name}"),
+            ]
+            well_typed = value.rlike(NUMBER) | value.rlike(NON_FINITE)
+        elif shape is None:
+            number, well_typed = value, F.lit(True)
+        else:
+            number = F.try_to_timestamp(value) if spark_type == "TIMESTAMP" else value.try_cast(spark_type.lower())
+            well_typed = value.rlike(shape) & number.isNotNull()
+            if spark_type == "BIGINT":
+                floor = 1 if name.endswith("_id") else 0
+                extra = [(number < floor, f"out_of_range:{name}")]
+        typed[name] = F.when(well_typed, number)
+        missing = [(value.isNull(), f"missing_field:{name}")] if name in REQUIRED else []
+        rules.append((missing, [(value.isNotNull() & ~well_typed, f"bad_type:{name}")], extra))
+    ordered: list[tuple[Column, str]] = [
+        (F.col("value").rlike(BLANK), "blank_line"),
+        (~F.is_valid_utf8("value"), "invalid_utf8"),
+        (_in_quoted_field(), "multiline_record"),
+        (F.col("_csv._malformed").isNotNull(), "wrong_field_count"),
+    ]
+    for part in range(3):  # every missing field, then every bad type, then every range
+        ordered += [rule for each in rules for rule in each[part]]
+    ordered.append((typed["live_until"] < typed["live_from"], "out_of_range:live_until"))
+    classified = parsed.select(
+        *lines.columns, *[column.alias(name) for name, column in typed.items()], first_failure(ordered).alias("reason")
+    )
+    first = Window.partitionBy("source", "style_id").orderBy("line")
+    valid = F.col("reason").isNull()
+    return classified.withColumn(
+        "reason", F.when(valid & (F.row_number().over(first) > 1), F.lit("duplicate_style")).otherwise(F.col("reason"))
+    )
+
+
+def _in_quoted_field() -> Column:
+    """True for a line that opens a quoted field it does not close, or that lies inside one: CSV would read
+    such lines as one record, and each of them alone could pass for a row."""
+    quotes = F.length("value") - F.length(F.regexp_replace("value", '"', ""))
+    before = Window.partitionBy("source").orderBy("line").rowsBetween(Window.unboundedPreceding, -1)
+    opened = F.coalesce(F.sum(quotes).over(before), F.lit(0))
+    return (opened % 2 == 1) | ((opened + quotes) % 2 == 1)
+
+
+def _shape(spark_type: str) -> str | None:
+    """The text an integer or time must match before it is cast (casts alone accept `7.0`, ` 7`, dates)."""
+    return {"BIGINT": INTEGER, "TIMESTAMP": ISO_INSTANT}.get(spark_type)
+
+
+def classify_snapshots(session: SparkSession, files: Iterable[str], limits: InputLimits) -> tuple[DataFrame, DataFrame]:
+    """(every line of the snapshot files with its typed columns and `reason`, the lines as read). Files are
+    grouped by header (most share one), each group parsed by its own header's names."""
+    headers = {path: read_header(path) for path in files}
+    for path, header in headers.items():
+        check_header(path, header)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path, header in headers.items():
+        groups.setdefault(tuple(header), []).append(path)
+    read = [(snapshot_lines(session, paths), list(header)) for header, paths in groups.items()]
+    classified = [classify_snapshot(lines, header, limits) for lines, header in read]
+    return _union(classified), _union([lines for lines, _ in read])
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
+
+
+def accepted_styles(classified: DataFrame, keys: list[str]) -> DataFrame:
+    """The accepted lines' catalog columns, then the `keys` carried along (e.g. the day)."""
+    return classified.where(F.col("reason").isNull()).select(*SNAPSHOT_FIELDS, *keys)
+
+
+def rejected_lines(classified: DataFrame, keys: list[str]) -> DataFrame:
+    """The rejected lines as read, with their file, line number and reason, then the `keys`."""
+    return classified.where(F.col("reason").isNotNull()).select(
+        "source", "line", as_read(F.col("value")).alias("record"), "reason", *keys
+    )

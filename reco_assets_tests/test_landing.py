@@ -1,0 +1,48 @@
+"""The landing zone: only documented names are days; other files are named in a warning and break nothing."""
+
+import logging
+from datetime import date
+
+from dagster import DagsterInstance, build_sensor_context
+
+from reco_assets.jobs import landing_sensor
+from reco_assets.resources.landing import LandingResource, catalog_file, events_file
+
+STRAYS = [
+    "notes.txt",  # not an events file
+    "20261101.jsonl",  # a basic ISO date, which date.fromisoformat reads
+    "2026-W44-7.jsonl",  # an ISO week date, which date.fromisoformat reads too
+    "2026-02-30.jsonl",  # no such day
+    "2026-11-01.jsonl.bak",
+    "2026-11-01.json",
+]
+
+
+def land_with_strays(root) -> None:
+    for day in (date(2026, 10, 30), date(2026, 10, 31)):
+        for path in (events_file(root, day), catalog_file(root, day)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+    for name in STRAYS:
+        (root / "events" / name).write_text("{}\n")
+    (root / "events" / "2026-11-02.jsonl").mkdir()  # a folder is no file
+    (root / "events" / ".2026-11-01.jsonl.tmp").write_text("")  # a write in progress
+
+
+def test_only_documented_names_are_days_and_the_rest_are_named_in_a_warning(tmp_path, caplog):
+    land_with_strays(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="reco_assets.resources.landing"):
+        days = LandingResource(root=str(tmp_path)).days()
+    assert days == [date(2026, 10, 30), date(2026, 10, 31)]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    for name in [*STRAYS, "2026-11-02.jsonl"]:
+        assert name in warning
+    assert ".2026-11-01.jsonl.tmp" not in warning
+
+
+def test_the_landing_sensor_asks_for_a_real_day_despite_stray_files(tmp_path):
+    land_with_strays(tmp_path)
+    landing = LandingResource(root=str(tmp_path))
+    with DagsterInstance.ephemeral() as instance:
+        request = landing_sensor(build_sensor_context(instance=instance, resources={"landing": landing}))
+    assert request.partition_key == "2026-10-30"  # the earliest day not yet ingested
