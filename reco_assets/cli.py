@@ -1,4 +1,4 @@
-"""Command line: `python -m reco_assets demo | import | run | release | serve | versions | tune | ui`."""
+"""Command line: `python -m reco_assets demo | import | run | release | serve | versions | tune | vacuum | ui`."""
 
 import argparse
 import json
@@ -89,16 +89,21 @@ def _release(home: Path, day: date | None, releases: list[str] | None, settings=
     return _exit_code(report)
 
 
-def _tokens(settings) -> list[str]:
-    """Accepted API tokens: RECO_API_TOKENS (comma-separated) and the `api_tokens` setting; without any, one
-    made up for this run and printed (so the demo can be called at once, and never without a token)."""
+def _tokens(serving, home: Path) -> list[str]:
+    """Accepted API tokens: RECO_API_TOKENS (comma-separated); without any, one made up for this run (so the
+    demo can be called at once, and never without a token) and written to `<home>/api_token`, readable by its
+    owner only: never printed, so it is in no terminal scrollback or log."""
     import secrets
 
-    tokens = [t.strip() for t in os.environ.get("RECO_API_TOKENS", "").split(",") if t.strip()]
-    tokens += [t for t in settings.api_tokens if t]
+    tokens = serving.tokens()
     if not tokens:
         tokens = [secrets.token_urlsafe(24)]
-        print(f"RECO_API_TOKENS is not set: this run accepts the bearer token {tokens[0]}")
+        path = home / "api_token"
+        home.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # then made anew with mode 0600 (O_EXCL: never through a planted link)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(tokens[0])
+        print(f"RECO_API_TOKENS is not set: this run accepts the bearer token in {path} (readable by you only)")
     return tokens
 
 
@@ -108,14 +113,15 @@ def _serve(home: Path, host: str, port: int, settings) -> int:
     from reco_assets.resources import local_resources
     from reco_assets.serving.api import create_app
 
-    serving = local_resources(home)["serving"]
+    serving = local_resources(home)["serving"].process_config_and_initialize()  # its `EnvVar`s read
     store = serving.open(settings.serving_previous_versions)
-    current = store.current()
-    print(
-        f"serving {serving.store} store of {home}: "
-        + (f"version {current.version} (cards of {current.as_of_date})" if current else "no version yet")
-    )
-    app = create_app(store, _tokens(settings), settings.serving_max_age_hours)
+    try:
+        current = store.current()
+        state = f"version {current.version} (cards of {current.as_of_date})" if current else "no version yet"
+    except store.errors as error:  # the API starts all the same: it answers 503 until the store does
+        state = f"unavailable ({error})"
+    print(f"serving {serving.store} store of {home}: {state}")
+    app = create_app(store, _tokens(serving, home), settings.serving_max_age_hours)
     print(f"API on http://{host}:{port}/v1/members/<member_id>/recommendations   docs: http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
     return 0
@@ -124,7 +130,8 @@ def _serve(home: Path, host: str, port: int, settings) -> int:
 def _versions(home: Path, rollback: str | None, settings) -> int:
     from reco_assets.resources import local_resources
 
-    store = local_resources(home)["serving"].open(settings.serving_previous_versions)
+    serving = local_resources(home)["serving"].process_config_and_initialize()  # its `EnvVar`s read
+    store = serving.open(settings.serving_previous_versions)
     if rollback:
         store.rollback(rollback)
         print(f"now serving {rollback}")
@@ -133,6 +140,17 @@ def _versions(home: Path, rollback: str | None, settings) -> int:
         manifest = store.manifest(version)
         mark = "*" if current and version == current.version else " "
         print(f"{mark} {version}  {manifest.source:<20} {manifest.members:>10,} members  loaded {manifest.loaded_at}")
+    return 0
+
+
+def _vacuum(home: Path, retention_hours: int | None, settings) -> int:
+    from reco_assets.resources import local_resources
+
+    lakehouse = local_resources(home)["lakehouse"]
+    hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
+    print(f"deleting the files of {lakehouse.root} that no version of the last {hours} h reads")
+    for table, files in lakehouse.vacuum(hours).items():
+        print(f"  {table}: {len(files)} deleted" + "".join(f"\n      {path}" for path in files))
     return 0
 
 
@@ -181,15 +199,27 @@ def _import(home: Path, fmt: str, files: list[str]) -> int:
     started = time.perf_counter()
     print(f"importing {len(files)} {fmt} file(s) into {home / 'landing'}")
     report = import_files(fmt, [Path(f) for f in files], home / "landing", local_resources(home)["lakehouse"])
+    print(
+        f"\n{report.records:,} records read in {time.perf_counter() - started:.1f} s = {report.imported:,} imported "
+        f"+ {report.rejected.total():,} rejected"
+    )
+    for each in report.files:
+        rejected = each.rejected.total()
+        print(f"  {each.path}: {each.records:,} = {each.imported:,} + {rejected:,} rejected -> {each.rejected_file}")
+        for reason, count in each.rejected.most_common():
+            print(f"    {reason:<28} {count:>10,}")
+    if not report.days:
+        print("nothing landed", file=sys.stderr)
+        return 1
     days = list(report.days)
     print(
-        f"\n{report.rows:,} rows in {time.perf_counter() - started:.1f} s -> {len(days)} days "
-        f"({days[0]} .. {days[-1]}), {report.products:,} products, {report.ids:,} ids in id_map"
+        f"landed: {len(days)} days ({days[0]} .. {days[-1]}), {report.products:,} products, "
+        f"{report.ids:,} ids added to id_map"
     )
     for kind, count in report.kinds.most_common():
         print(f"  {kind:<20} {count:>10,}")
     if report.unparsed_times:
-        print(f"  ({report.unparsed_times:,} rows without a readable time: landed to be quarantined by ingestion)")
+        print(f"  ({report.unparsed_times:,} records without a readable time: landed to be quarantined by ingestion)")
     print(f"\nNext: python -m reco_assets run --home {home} [--date YYYY-MM-DD]")
     return 0
 
@@ -228,9 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     versions = commands.add_parser("versions", help="list the serving store's versions; --rollback serves one")
     versions.add_argument("--rollback", metavar="VERSION", help="serve this kept version again")
-    for command in (demo, run, release, ui, tune, imports, serve, versions):
+    vacuum = commands.add_parser("vacuum", help="delete the lakehouse's files no version of the retention reads")
+    vacuum.add_argument("--retention-hours", type=int, help="default: the `vacuum_retention_hours` setting (a week)")
+    for command in (demo, run, release, ui, tune, imports, serve, versions, vacuum):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
-    for command in (demo, run, release, tune, serve, versions):
+    for command in (demo, run, release, tune, serve, versions, vacuum):
         command.add_argument(
             "--set", action="append", metavar="NAME=VALUE", help="override a setting, e.g. --set affinity_top_k=1000"
         )
@@ -258,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_serve(home, args.host, args.port, _settings(args.set)))
     if args.command == "versions":
         sys.exit(_versions(home, args.rollback, _settings(args.set)))
+    if args.command == "vacuum":
+        sys.exit(_vacuum(home, args.retention_hours, _settings(args.set)))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

@@ -5,9 +5,11 @@ evaluation when the day's events are accepted; the cohorts' models and cards whe
 evaluation of the day are published; each release refresh when its snapshot has landed and the day's cards
 are published; a new served version whenever the day's published cards change. A materialized partition is
 a checked one: a failing blocking check publishes nothing and records no materialization. A freshness check
-at 10:45 says when the day's cards are not ready before the 11:00 release.
+at 10:45 says when the day's cards are not ready before the 11:00 release. A weekly vacuum deletes the files
+no version of the retention reads.
 """
 
+import hashlib
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,13 +21,17 @@ from dagster import (
     AssetSelection,
     DagsterRunStatus,
     MultiPartitionKey,
+    OpExecutionContext,
     RunRequest,
     RunsFilter,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
     asset_check,
     define_asset_job,
+    job,
+    op,
     schedule,
     sensor,
 )
@@ -41,6 +47,8 @@ from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.serving import ServingResource
 from reco_assets.serving import published
+from reco_assets.serving.store import MissingVersion
+from reco_assets.settings import RecoSettings
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -199,9 +207,13 @@ def serving_sensor(
 ):
     """A new served version when a day's published cards change: its cohorts' cards, each release's, and
     each publication again of either. Days older than the served one are not loaded (a backfill never
-    replaces a later day)."""
+    replaces a later day). A pointer to a version whose data is gone asks for one load of the latest cards,
+    which repairs it."""
     cards = _published(context, "member_cards")
-    current = serving.open(0).current()
+    try:
+        current, repair = serving.open(0).current(), ""
+    except MissingVersion as gone:  # the served version's data is gone: the latest cards are loaded again, once
+        current, repair = None, f":repair:{hashlib.sha256(str(gone).encode()).hexdigest()[:12]}"
     pending = []
     for day in _recent_days(landing):
         if not _cards_published(cards, day) or (current and day < current.as_of_date):
@@ -212,7 +224,7 @@ def serving_sensor(
                 pending.append((day, f"{day_cards.label}:{day_cards.written_at() * 1000:.0f}"))
         except MissingPartition:  # materialized in the instance, not in this lakehouse: nothing to load
             continue
-    key = lambda item: f"serve:{item[0]}:{item[1]}"  # noqa: E731
+    key = lambda item: f"serve:{item[0]}:{item[1]}{repair}"  # noqa: E731
     # the latest day first; a publication whose load already ran (and failed) is not asked again, so it
     # does not hold back the others
     pending = [item for item in pending[::-1] if not _attempted(context, key(item))]
@@ -246,7 +258,27 @@ def freshness_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=f"freshness:{day}", tags={AS_OF_TAG: day})
 
 
+@op
+def vacuum_lakehouse(context: OpExecutionContext, lakehouse: Lakehouse, settings: RecoSettings) -> None:
+    """Delete, in every table, the files no version of the last `vacuum_retention_hours` reads."""
+    for table, files in lakehouse.vacuum(settings.vacuum_retention_hours).items():
+        context.log.info(f"{table}: {len(files)} files deleted" + "".join(f"\n  {path}" for path in files))
+
+
+@job(description="Delete the lakehouse's files no version of the retention reads: replaced partitions, killed writes.")
+def vacuum_job():
+    vacuum_lakehouse()
+
+
+vacuum_schedule = ScheduleDefinition(
+    job=vacuum_job,
+    cron_schedule="0 4 * * 0",
+    execution_timezone=RETAIL_TIMEZONE,
+    # it deletes only files older than the retention, so a run writing meanwhile loses nothing
+    description="Vacuum every Sunday at 04:00 on the retailer's clock, away from the releases.",
+)
+
 SENSORS = [landing_sensor, evaluation_sensor, cohort_sensor, release_sensor, serving_sensor]
-SCHEDULES = [freshness_schedule]
-JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, release_job, serving_job, freshness_job]
+SCHEDULES = [freshness_schedule, vacuum_schedule]
+JOBS = [ingest_job, daily_job, evaluation_job, cohort_job, release_job, serving_job, freshness_job, vacuum_job]
 CHECKS = [cards_ready]

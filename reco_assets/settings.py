@@ -325,11 +325,6 @@ class RecoSettings(ConfigurableResource):
         description="`/readyz` fails when the served version was loaded longer ago than this: a day's load "
         "was missed (project choice: a daily load plus half a day).",
     )
-    api_tokens: list[str] = Field(
-        default_factory=list,
-        description="Bearer tokens the API accepts, besides those of the environment variable RECO_API_TOKENS "
-        "(comma-separated).",
-    )
 
     # --- ingestion --------------------------------------------------------------------------------
     dedupe_window_days: int = Field(
@@ -347,6 +342,15 @@ class RecoSettings(ConfigurableResource):
         100_000.0,
         description="Unit price a landed record may hold at most; more is rejected as `out_of_range:price` "
         "(project choice: the largest in the UCI retail sample is 16,888.02, in the Open CDP sample 2,574.07).",
+    )
+
+    # --- lakehouse --------------------------------------------------------------------------------
+    vacuum_retention_hours: int = Field(
+        168,
+        ge=0,
+        description="Hours `vacuum` keeps the files of replaced partitions (so versions of that age still load) "
+        "and files no version names (a killed write's) before deleting them (Delta's default: a week). Shorter "
+        "than the longest write, it would delete the files of a write in progress.",
     )
 
     def event_weights(self) -> dict[str, float]:

@@ -65,7 +65,8 @@ def test_retail_lines_become_purchases_and_returns(retail):
     home, report, source = retail
     quantity = source.Quantity.astype(int)
     returns = source.InvoiceNo.str.startswith("C") | (quantity < 0)
-    assert report.rows == len(source) == 73_558
+    assert report.records == report.imported == len(source) == 73_558  # every record landed: none rejected
+    assert report.files[0].rejected_file.read_text() == ""
     assert dict(report.kinds) == {"purchase": int((~returns).sum()), "return": int(returns.sum())}
     days = pd.to_datetime(source.InvoiceDate).dt.date.value_counts()
     assert {d: n for d, n in report.days.items() if n} == days.sort_index().to_dict() and len(days) == 41
@@ -107,6 +108,7 @@ def opencdp(tmp_path_factory):
 def test_opencdp_kinds_hierarchy_and_products(opencdp):
     home, report, source = opencdp
     names = {"view": "product_view", "cart": "add_to_cart", "purchase": "purchase"}
+    assert report.records == report.imported == len(source) == 17_434  # every record landed: none rejected
     assert dict(report.kinds) == source.event_type.map(names).value_counts().to_dict()
     assert report.products == source.product_id.nunique() == 6_493
     catalog = pd.read_csv(home / "landing" / "catalog" / "2019-10-01.csv", dtype={"qty_on_hand": "Int64"})

@@ -1,3 +1,4 @@
+import shutil
 import time
 from datetime import date, datetime, timezone
 
@@ -251,6 +252,11 @@ def test_the_serving_sensor_loads_each_publication_of_the_cards_once_never_an_ol
         _publish_cards(lakehouse, day)  # published again (a re-run): served again
         (again,) = _run(serving_sensor, instance, landing, **resources)
         assert again.partition_key == DAY and again.run_key != load.run_key
+
+        # the served version's data removed by hand: one load of the latest cards repairs the pointer
+        shutil.rmtree(tmp_path / "serving" / "versions")
+        (repair,) = _run(serving_sensor, instance, landing, **resources)
+        assert repair.partition_key == DAY and ":repair:" in repair.run_key
 
 
 def test_the_freshness_check_runs_before_the_first_release_on_yesterdays_cards():

@@ -10,6 +10,7 @@ from dagster import Failure
 from reco_assets.assets.gate import require_gate
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
 from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.steps import seal
 from reco_assets.settings import RecoSettings
 
 DAY = date(2026, 10, 31)
@@ -52,6 +53,7 @@ def _champions(lake: Lakehouse, methods: dict[str, str] | None, key: str = KEY) 
         for cohort, method in (methods or {}).items()
     ]
     lake.write_partition("ranking_champions", pa.Table.from_pylist(rows, schema=CHAMPIONS_SCHEMA), {"as_of_date": DAY})
+    seal(lake, [("ranking_champions", {"as_of_date": DAY})])  # as the evaluation step does, last
 
 
 MODEL_WINS = {"all": "model", "women_1": "model", "men_2": "model"}
@@ -156,6 +158,7 @@ def _ranked(lake: Lakehouse, cohort: str, method: str) -> None:
     lake.replace(
         "diversified_affinities", rows, f"as_of_date = '{DAY}' AND cohort = '{cohort}'", ["as_of_date", "cohort"]
     )
+    seal(lake, [("diversified_affinities", {"as_of_date": DAY, "cohort": cohort})])  # as the affinities step does
 
 
 def test_cards_of_rankings_not_by_the_champion_are_held_back(tmp_path):

@@ -3,10 +3,11 @@
 import logging
 from datetime import date
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from reco_assets.jobs import landing_sensor
-from reco_assets.resources.landing import LandingResource, catalog_file, events_file
+from reco_assets.resources.landing import LandingResource, catalog_file, events_file, written_whole
 
 STRAYS = [
     "notes.txt",  # not an events file
@@ -46,3 +47,18 @@ def test_the_landing_sensor_asks_for_a_real_day_despite_stray_files(tmp_path):
     with DagsterInstance.ephemeral() as instance:
         request = landing_sensor(build_sensor_context(instance=instance, resources={"landing": landing}))
     assert request.partition_key == "2026-10-30"  # the earliest day not yet ingested
+
+
+def test_a_landing_file_is_visible_whole_or_not_at_all(tmp_path):
+    target = events_file(tmp_path, date(2026, 10, 31))
+    landing = LandingResource(root=str(tmp_path))
+    with written_whole(target) as path:
+        path.write_text('{"event_id": "e1"}\n')
+        assert landing.days() == [] and not target.exists()  # half written: no day yet
+    assert target.read_text() == '{"event_id": "e1"}\n' and landing.days() == [date(2026, 10, 31)]
+
+    with pytest.raises(OSError), written_whole(target) as path:
+        path.write_text("a partial replacement")
+        raise OSError("disk full")  # the writer fails midway
+    assert target.read_text() == '{"event_id": "e1"}\n'  # the last whole file stays
+    assert sorted(p.name for p in target.parent.iterdir()) == ["2026-10-31.jsonl"]  # nothing left behind

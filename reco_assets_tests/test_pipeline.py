@@ -13,6 +13,7 @@ from reco_assets.cli import main
 from reco_assets.definitions import build_definitions
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.resources.steps import seal
 from reco_assets.runner import QUIET, dagster_instance
 from reco_assets.serving import published
 from reco_assets.serving.lmdb_store import LmdbStore
@@ -531,6 +532,7 @@ def test_a_backtest_reads_a_training_days_stored_tables_only_while_they_are_curr
     rewritten = DAY - timedelta(days=5)  # inside the ratings' window: the same rows, written again
     events = lake.read_arrow("raw_events", partition={"event_date": rewritten})
     assert lake.write_partition("raw_events", events, {"event_date": rewritten}) == events.num_rows > 0
+    seal(lake, [("raw_events", {"event_date": rewritten})])  # as ingestion does, last
     assert stored_inputs(spark, lake, DAY, key, lookback) is None
 
 

@@ -3,6 +3,7 @@ real redis-server, called over loopback HTTP. The store is filled here by hand, 
 compared with known bytes."""
 
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from reco_assets.serving.redis_store import RedisStore
 from reco_assets.serving.store import SOURCE, Manifest, ServingStore, Withdrawn, member_key
 
 from .conftest import free_port, start_redis
+from .test_serving_store import remove_by_hand
 
 TOKENS = ("token-one", "token-two")
 MEMBERS = ("1", "2", str(2**63 - 1))
@@ -214,6 +216,24 @@ def test_styles_withdrawn_after_loading_leave_the_answers_at_once(api):
     assert limited["feeds"]["brands"] == [] and limited["feeds"]["products"][0]["full"] == ["10"]
 
 
+def test_a_served_version_whose_data_is_gone_answers_503_not_the_fallback(api):
+    """The version the pointer names is removed by hand under the running API: members, known or not, get
+    503 (not the fallback, which would look like a day without recommendations) and `/readyz` 503, until
+    the next switch."""
+    url, store = api
+    gone = "2026-10-31.batch.20261101T000000.0010"
+    publish(store, gone)
+    assert get(url, "/v1/members/1/recommendations").content == payload("1", gone)
+    remove_by_hand(store, gone)
+    for member in ("1", "424242"):
+        answer = get(url, f"/v1/members/{member}/recommendations")
+        assert answer.status_code == 503 and "X-Reco-Fallback" not in answer.headers, member
+    assert get(url, "/readyz").status_code == 503
+    publish(store, "2026-10-31.batch.20261101T000000.0011")
+    assert get(url, "/readyz").status_code == 200
+    assert get(url, "/v1/members/1/recommendations").content == payload("1", "2026-10-31.batch.20261101T000000.0011")
+
+
 def test_the_openapi_document_describes_the_payload(api):
     url, _ = api
     document = get(url, "/openapi.json", token=None).json()
@@ -279,7 +299,11 @@ def test_a_redis_server_that_goes_away_gives_503_and_the_process_stays_healthy(t
         redis_server.wait(10)
         gone = get(url, "/v1/members/1/recommendations")
         assert gone.status_code == 503 and "serving store unavailable" in gone.json()["detail"]
-        assert get(url, "/readyz").status_code == 503
+        port = redis_url.rsplit(":", 1)[1].split("/")[0]
+        anyone = get(url, "/readyz", token=None)
+        assert anyone.status_code == 503 and anyone.json()["reason"] == "serving store unavailable"
+        assert "127.0.0.1" not in anyone.text and port not in anyone.text  # no host to an anonymous caller
+        assert port in get(url, "/readyz").json()["reason"]  # the reason, to a caller with a token
         started = time.perf_counter()
         assert get(url, "/healthz", token=None).status_code == 200
         assert time.perf_counter() - started < 1
@@ -288,3 +312,49 @@ def test_a_redis_server_that_goes_away_gives_503_and_the_process_stays_healthy(t
         api_server.wait(10)
         if redis_server.poll() is None:
             redis_server.terminate()
+
+
+def test_readyz_tells_why_the_store_fails_only_to_a_caller_with_a_token(tmp_path):
+    """An LMDB store whose folder becomes a file under the running API: `/readyz` answers 503 to everyone,
+    with the path only to a caller with a token; the server's log has it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, RECO_API_TOKENS=TOKENS[0], RECO_SERVING_STORE="lmdb")
+    server, url = serve(home, free_port(), env)
+    try:
+        (home / "serving").write_text("not a folder")
+        anyone = get(url, "/readyz", token=None)
+        assert anyone.status_code == 503 and anyone.json() == {
+            "status": "unavailable",
+            "reason": "serving store unavailable",
+        }
+        told = get(url, "/readyz")
+        assert told.status_code == 503 and str(home / "serving") in told.json()["reason"]
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert f"not ready: serving store unavailable: [Errno 20] Not a directory: '{home / 'serving'}" in (
+        server.stdout.read().decode()
+    )
+
+
+def test_a_made_up_token_is_in_a_file_only_its_owner_reads_and_is_not_printed(tmp_path):
+    """`serve` without RECO_API_TOKENS: the token it makes up is in `<home>/api_token` (mode 0600), which it
+    names; the token itself is nowhere in its output. It is accepted, and only it."""
+    env = {name: value for name, value in os.environ.items() if name != "RECO_API_TOKENS"}
+    env["RECO_SERVING_STORE"] = "lmdb"
+    version = "2026-10-31.batch.20261101T000000.0001"
+    publish(LmdbStore(str(tmp_path / "serving"), keep=2), version)
+    server, url = serve(tmp_path, free_port(), env)
+    try:
+        path = tmp_path / "api_token"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = path.read_text()
+        assert len(token) >= 32
+        assert get(url, "/v1/members/1/recommendations", token=token).content == payload("1", version)
+        assert get(url, "/v1/members/1/recommendations", token=token[:-1]).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(10)
+    output = server.stdout.read().decode()
+    assert str(path) in output and token not in output

@@ -1,5 +1,6 @@
 """Catalog snapshots read by header name, each line accepted or rejected with its reason (hostile inputs)."""
 
+import csv
 from datetime import datetime, timezone
 
 import pytest
@@ -69,6 +70,20 @@ def test_columns_are_found_by_header_name_in_any_order(spark, tmp_path):
         )
     expected = {(5, 10, "Acme", 19.5, 3, 0), (6, 11, "Acme", 7.0, None, 0)}
     assert by_file == {"2026-10-31.csv": expected, "2026-11-01.csv": expected}
+
+
+def test_quotes_commas_and_backslashes_in_a_name_load_as_written(spark, tmp_path):
+    names = ['Foo "Bar"', "Smith, Jones & Co", "back\\slash\\", "plain"]
+    path = tmp_path / "2026-10-31.csv"
+    with path.open("w", newline="") as handle:  # written by Python's csv module, as the importers do
+        writer = csv.writer(handle)
+        writer.writerow(HEADER.split(","))
+        for n, name in enumerate(names, start=1):
+            writer.writerow(row(str(n), brand=name).split(",")[:2] + [name] + row(str(n)).split(",")[3:])
+    classified, _ = classify(spark, str(path))
+    assert reasons(classified) == [(n, None) for n in range(1, 5)]
+    loaded = {r["style_id"]: r["brand"] for r in accepted_styles(classified, []).collect()}
+    assert loaded == dict(enumerate(names, start=1))
 
 
 def test_a_header_without_a_catalog_column_fails_naming_file_and_column(spark, tmp_path):

@@ -6,7 +6,9 @@ Columns `InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, Cu
   or a negative quantity) is a `return` of the absolute quantity, which takes the points back.
 - A line without a `CustomerID` is landed without a member and quarantined by ingestion as
   `missing_field:member_id`; a zero quantity as `non_positive_quantity`; a negative price (bad-debt
-  adjustments) as `negative_price`. Nothing is dropped here.
+  adjustments) as `negative_price`, a price above `max_price` as `out_of_range:price` (neither reaches the
+  catalog). Rejected here, with the rows the CSV reader rejects: a field read longer than 256 bytes
+  (`too_long:<field>`), a price that is NaN or infinite (`non_finite:UnitPrice`).
 - Degraded hierarchy: there is no brand or category. A product's group (its "subclass-brand") is its item
   group: the first three digits of the stock code (`85123A` -> `851`); class = the first two digits;
   codes that do not start with digits (postage, fees, manual lines) form the group `other`. Brand
@@ -17,13 +19,16 @@ Columns `InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, Cu
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from reco_assets.adapters.ids import IdMap
 from reco_assets.adapters.landing import ObservedCatalog, Product, iso
+from reco_assets.adapters.source import check_text, number
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+READ = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
+"""The fields this adapter reads, each bounded (`Description` and `Country` are not read)."""
 LEADING_DIGITS = re.compile(r"^\d+")
 
 
@@ -49,27 +54,25 @@ def customer(text: str) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def records(
-    rows: Iterator[tuple[str, dict]], ids: IdMap, catalog: ObservedCatalog
-) -> Iterator[tuple[datetime | None, dict]]:
+def reader(ids: IdMap, catalog: ObservedCatalog) -> Callable[[str, dict[str, str]], tuple[datetime | None, dict]]:
+    """A function of (record text, fields) -> (time or None when unparseable, landing record); raises `Rejected`."""
     repeats: Counter = Counter()
-    for _, row in rows:
-        invoice, stock = (row.get("InvoiceNo") or "").strip(), (row.get("StockCode") or "").strip()
-        at = _time((row.get("InvoiceDate") or "").strip())
+
+    def record(_: str, row: dict[str, str]) -> tuple[datetime | None, dict]:
+        check_text(row, READ, ())
+        price = number(row, "UnitPrice")
+        invoice, stock = row["InvoiceNo"].strip(), row["StockCode"].strip()
+        at = _time(row["InvoiceDate"].strip())
         try:
-            quantity: int | str | None = int(row.get("Quantity") or "")
+            quantity: int | str | None = int(row["Quantity"])
         except ValueError:
-            quantity = row.get("Quantity") or None
-        try:
-            price: float | str | None = float(row.get("UnitPrice") or "")
-        except ValueError:
-            price = row.get("UnitPrice") or None
+            quantity = row["Quantity"] or None
         cancelled = invoice.startswith("C") or (isinstance(quantity, int) and quantity < 0)
         repeats[(invoice, stock)] += 1
-        who = customer((row.get("CustomerID") or "").strip())
-        record = {
+        who = customer(row["CustomerID"].strip())
+        landed = {
             "event_id": f"{invoice}/{stock}/{repeats[(invoice, stock)]}",
-            "event_time": iso(at) if at else row.get("InvoiceDate"),
+            "event_time": iso(at) if at else row["InvoiceDate"],
             "member_id": ids("member", who) if who else None,
             "event_type": "return" if cancelled else "purchase",
             "style_id": ids("style", stock) if stock else None,
@@ -81,7 +84,7 @@ def records(
             klass, subclass = item_group(stock)
             catalog.observe(
                 Product(
-                    record["style_id"],
+                    landed["style_id"],
                     ids("item_group", subclass),
                     "unbranded",
                     "unisex",
@@ -93,4 +96,6 @@ def records(
                     at,
                 )
             )
-        yield at, record
+        return at, landed
+
+    return record

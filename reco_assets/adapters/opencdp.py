@@ -10,17 +10,22 @@ Columns `event_time` (`YYYY-MM-DD HH:MM:SS UTC`), `event_type`, `product_id`, `c
   (the numeric category still groups the products). An empty brand becomes `unknown`.
 - Division (for the cohorts): kids -> kids; furniture, appliances, construction, country_yard -> home;
   everything else -> unisex. The data has no gender, so Women and Men cohorts stay empty.
-- `event_id` = a hash of the line: a line repeated verbatim is quarantined as `duplicate_event_id`.
+- `event_id` = a hash of the record's text: a line repeated verbatim is quarantined as `duplicate_event_id`.
 - A record whose time, price or ids do not parse is landed as read, in the day of the previous line, so
-  that ingestion quarantines it with its reason (`bad_type:event_time`, `missing_field:member_id`, ...).
+  that ingestion quarantines it with its reason (`bad_type:event_time`, `missing_field:member_id`, ...); so is
+  a negative price or one above `max_price` (neither reaches the catalog). Rejected here, with the rows the
+  CSV reader rejects: a field longer than 256 bytes (`too_long:<field>`), a name the catalog snapshot cannot
+  hold on one line (`unsafe_character:brand`, `:category_code`, `:category_id`: a line break), a price that
+  is NaN or infinite (`non_finite:price`).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from hashlib import blake2b
 
 from reco_assets.adapters.ids import IdMap
 from reco_assets.adapters.landing import ObservedCatalog, Product, iso
+from reco_assets.adapters.source import check_text, number
 
 COLUMNS = [
     "event_time",
@@ -33,6 +38,8 @@ COLUMNS = [
     "user_id",
     "user_session",
 ]
+NAMES = ["category_id", "category_code", "brand"]
+"""The fields the catalog's names are made of."""
 KINDS = {"view": "product_view", "cart": "add_to_cart", "remove_from_cart": "remove_from_cart", "purchase": "purchase"}
 HOME = {"furniture", "appliances", "construction", "country_yard"}
 
@@ -44,13 +51,6 @@ def _time(text: str) -> datetime | None:
         return None
 
 
-def _number(text: str) -> float | str | None:
-    try:
-        return float(text)
-    except ValueError:
-        return text or None
-
-
 def hierarchy(category_id: str, category_code: str) -> tuple[str, str, str, str]:
     """(division, department, class, subclass) of a category."""
     if not category_code:
@@ -60,18 +60,18 @@ def hierarchy(category_id: str, category_code: str) -> tuple[str, str, str, str]
     return division, parts[0], ".".join(parts[:2]), category_code
 
 
-def records(
-    rows: Iterator[tuple[str, dict]], ids: IdMap, catalog: ObservedCatalog
-) -> Iterator[tuple[datetime | None, dict]]:
-    """(time or None when unparseable, landing record) per input row; `rows` gives (raw line, fields)."""
-    for raw, row in rows:
-        at = _time(row.get("event_time") or "")
-        kind = row.get("event_type") or ""
-        user, product, session = row.get("user_id") or "", row.get("product_id") or "", row.get("user_session") or ""
-        price = _number(row.get("price") or "")
-        record = {
-            "event_id": "ocdp-" + blake2b(raw.encode(), digest_size=10).hexdigest(),
-            "event_time": iso(at) if at else row.get("event_time"),
+def reader(ids: IdMap, catalog: ObservedCatalog) -> Callable[[str, dict[str, str]], tuple[datetime | None, dict]]:
+    """A function of (record text, fields) -> (time or None when unparseable, landing record); raises `Rejected`."""
+
+    def record(text: str, row: dict[str, str]) -> tuple[datetime | None, dict]:
+        check_text(row, COLUMNS, NAMES)
+        price = number(row, "price")
+        at = _time(row["event_time"])
+        kind = row["event_type"]
+        user, product, session = row["user_id"], row["product_id"], row["user_session"]
+        landed = {
+            "event_id": "ocdp-" + blake2b(text.encode(), digest_size=10).hexdigest(),
+            "event_time": iso(at) if at else row["event_time"],
             "member_id": ids("member", user) if user else None,
             "event_type": KINDS.get(kind, kind),
             "style_id": ids("style", product) if product else None,
@@ -80,13 +80,11 @@ def records(
             "quantity": 1 if kind in ("cart", "remove_from_cart", "purchase") else None,
         }
         if at and product and isinstance(price, float):
-            division, department, klass, subclass = hierarchy(
-                row.get("category_id") or "", row.get("category_code") or ""
-            )
-            brand = (row.get("brand") or "").strip() or "unknown"
+            division, department, klass, subclass = hierarchy(row["category_id"], row["category_code"])
+            brand = row["brand"].strip() or "unknown"
             catalog.observe(
                 Product(
-                    record["style_id"],
+                    landed["style_id"],
                     ids("subclass_brand", f"{subclass}|{brand}"),
                     brand,
                     division,
@@ -98,4 +96,6 @@ def records(
                     at,
                 )
             )
-        yield at, record
+        return at, landed
+
+    return record

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
+from reco_assets.resources.steps import SEALED, seal
 
 
 def partition_date(context: AssetExecutionContext) -> date:
@@ -59,7 +60,8 @@ def publish(staged: Iterable[Staged], results: list[AssetCheckResult]) -> Iterat
     """Report the checks of staged writes, then make the writes visible only if every check passed.
 
     A failed blocking check discards the staged files and fails the step: readers keep the previously
-    published partitions, and the run says which check held the data back.
+    published partitions, and the run says which check held the data back. The tables of a step that
+    publishes several are sealed together last (`steps`).
     """
     staged = list(staged)
     yield from results
@@ -71,6 +73,8 @@ def publish(staged: Iterable[Staged], results: list[AssetCheckResult]) -> Iterat
         raise Failure(f"{tables} not published: blocking check(s) failed: {', '.join(failed)}")
     for write in staged:
         write.commit()
+    if any(write.table in SEALED for write in staged):
+        seal(staged[0].lakehouse, [(write.table, write.partitions) for write in staged])
 
 
 def check(name: str, violations: int, what: str, asset: str | None = None, **metadata) -> AssetCheckResult:

@@ -26,6 +26,7 @@ from reco_assets.evaluation.runs import log_backtest
 from reco_assets.partitions import daily_partitions
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
+from reco_assets.resources.steps import seal
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
@@ -105,14 +106,30 @@ def offline_evaluation(
         run_id = run.info.run_id
     seconds["tracking"] = time.perf_counter() - started
     data = pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False)
-    lakehouse.write_partition("offline_evaluation", data, {"as_of_date": day})
     chosen = pa.Table.from_pandas(
         champions.assign(as_of_date=day, blend_weights=blend_json(rolling.blend), model_key=settings.model_key()),
         schema=CHAMPIONS_SCHEMA,
         preserve_index=False,
     )
-    lakehouse.write_partition("ranking_champions", chosen, {"as_of_date": day})
     verdict = gate_verdict(champions)
+    # The verdict is known before anything is written. A failing one is published too: it is what the gate
+    # of the day's models and cards reads to hold them back with its reason.
+    chosen_check = AssetCheckResult(
+        asset_key="ranking_champions",
+        check_name="champion_chosen",
+        # a day with nothing to score passes only when the settings publish such days (`require_gate`)
+        passed=verdict.passed or (not verdict.evaluated and settings.gate_unevaluated == "publish"),
+        metadata={
+            "verdict": verdict.explain(),
+            "champion": verdict.champion,
+            "champion_ndcg_at_10": verdict.value,
+            "best_baseline": verdict.best_baseline,
+            "best_baseline_ndcg_at_10": verdict.baseline,
+        },
+    )
+    lakehouse.write_partition("offline_evaluation", data, {"as_of_date": day})
+    lakehouse.write_partition("ranking_champions", chosen, {"as_of_date": day})
+    seal(lakehouse, [("offline_evaluation", {"as_of_date": day}), ("ranking_champions", {"as_of_date": day})])
     seconds = pd.DataFrame([b.seconds for b in rolling.backtests]).sum().to_dict() | seconds
     yield MaterializeResult(
         asset_key="offline_evaluation",
@@ -136,16 +153,4 @@ def offline_evaluation(
             blend_weights=MetadataValue.json(dict(rolling.blend.weights) if rolling.blend else {}),
         ),
     )
-    yield AssetCheckResult(
-        asset_key="ranking_champions",
-        check_name="champion_chosen",
-        # a day with nothing to score passes only when the settings publish such days (`require_gate`)
-        passed=verdict.passed or (not verdict.evaluated and settings.gate_unevaluated == "publish"),
-        metadata={
-            "verdict": verdict.explain(),
-            "champion": verdict.champion,
-            "champion_ndcg_at_10": verdict.value,
-            "best_baseline": verdict.best_baseline,
-            "best_baseline_ndcg_at_10": verdict.baseline,
-        },
-    )
+    yield chosen_check

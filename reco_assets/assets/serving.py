@@ -52,27 +52,22 @@ class LoadedVersion:
     the version loads)."""
     table: str = "served_feeds"
     withdrawn: Withdrawn = NOTHING_WITHDRAWN
-    served_day: str | None = None
+    served: Manifest | None = None
+    """What the store serves after `commit`: this version, or a later day's or publication's that an
+    overlapping run switched to (the store then discarded this one: a backfill never replaces it)."""
     dropped: list[str] = field(default_factory=list)
 
-    served_cards_at: float = 0.0
-
     @property
-    def older_than_served(self) -> bool:
-        """A later day, or a later publication of the same day's cards, is served (by a run that overlapped)."""
-        served = (self.served_day or "", self.served_cards_at)
-        return served > (self.manifest.as_of_date, self.manifest.cards_written_at)
+    def is_served(self) -> bool:
+        return self.served is not None and self.served.version == self.manifest.version
 
     def commit(self) -> None:
-        current = self.store.current()
-        if current is not None:
-            self.served_day, self.served_cards_at = current.as_of_date, current.cards_written_at
-        if self.older_than_served:  # a backfill never replaces a later day's version
-            self.discard()
-            return
         self.withdrawn = self.withdrawals()
         self.store.set_withdrawn(self.manifest.version, self.withdrawn)
-        self.dropped = self.store.switch(self.manifest)
+        switched = self.store.switch(self.manifest)  # checks the served day and switches in one step
+        self.served, self.dropped = switched.served, switched.dropped
+        if not self.is_served:
+            return
         later = self.withdrawals()  # a snapshot that landed during the switch applies to the new version
         if later != self.withdrawn:
             self.withdrawn = later
@@ -114,8 +109,7 @@ def served_feeds(
         store.discard(version)  # a load that did not get to its checks leaves nothing behind
         raise
     yield from publish([staged], results)
-    served = not staged.older_than_served
-    current = staged.served_day
+    served, current = staged.is_served, staged.served.as_of_date
     yield MaterializeResult(
         metadata={
             "version": MetadataValue.text(version),

@@ -83,7 +83,9 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     (as for events). Inside one snapshot the first line of a style wins; later ones are `duplicate_style`.
     """
     fields = ", ".join(f"`_c{i}` string" for i in range(len(header))) + ", `_malformed` string"
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_malformed"}
+    # RFC 4180, as Python's csv and pandas write it: a quote inside a quoted field is doubled, and a
+    # backslash is a character (Spark's default escape, `\`, would swallow the quote after it)
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_malformed", "escape": '"'}
     parsed = lines.select(*lines.columns, F.from_csv("value", fields, options).alias("_csv"))
     text = {name: F.col("_csv")[f"_c{header.index(name)}"] for name in SNAPSHOT_FIELDS}
     typed, rules = {}, []

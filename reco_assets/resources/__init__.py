@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from dagster import EnvVar
+
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.serving import ServingResource
@@ -23,7 +25,16 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     """Spark in local mode, the lakehouse and MLflow under `home`; RECO_LAKEHOUSE_URI, RECO_SPARK_MASTER and
     MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server). RECO_SERVING_STORE
     (`lmdb` or `redis`), RECO_REDIS_URL, RECO_REDIS_PREFIX, RECO_REDIS_REFRESH_SECONDS and RECO_EXPORTS_ROOT
-    choose where the served payloads and exports go."""
+    choose where the served payloads and exports go; RECO_API_TOKENS holds the API's tokens.
+
+    RECO_REDIS_URL and RECO_API_TOKENS are passed as `EnvVar`s, resolved when a run starts (outside a run:
+    `process_config_and_initialize()`), so the UI and the run config show their names, not their values. Only
+    those set are passed: a run fails on an `EnvVar` whose variable is missing, and no run needs the tokens."""
+    secrets = {
+        field: EnvVar(variable)
+        for field, variable in (("redis_url", "RECO_REDIS_URL"), ("api_tokens", "RECO_API_TOKENS"))
+        if variable in os.environ
+    }
     return {
         "spark": SparkResource(
             spark_config={
@@ -46,9 +57,9 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
         "serving": ServingResource(
             store=os.environ.get("RECO_SERVING_STORE", "lmdb"),
             lmdb_root=str(home / "serving"),
-            redis_url=os.environ.get("RECO_REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_prefix=os.environ.get("RECO_REDIS_PREFIX", "reco"),
             redis_refresh_seconds=float(os.environ.get("RECO_REDIS_REFRESH_SECONDS", "1.0")),
             exports_root=os.environ.get("RECO_EXPORTS_ROOT", str(home / "exports")),
+            **secrets,
         ),
     }

@@ -4,13 +4,14 @@ Writes replace exactly their partitions (a day, days, a day's cohorts) in one De
 replaces instead of appending and a crash mid-write leaves the previous version. Spark results are
 written by the executors and committed by the driver (`stage`, then `Staged.commit`), so the rows never
 pass through the driver, and checks run over the staged files before anything becomes visible. Small
-results computed on the driver (the evaluation table, the id map) are written from Arrow (`replace`).
+results computed on the driver (the evaluation table) are written from Arrow (`replace`); the id map
+gains the rows it lacks by a merge (`insert_new`).
 Reads return Arrow (small tables, checks, DuckDB) or Spark DataFrames over the snapshot's Parquet files.
 """
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from dagster import ConfigurableResource, Failure
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
@@ -40,6 +41,7 @@ from reco_assets.resources.delta_files import (
     write_task,
 )
 from reco_assets.resources.delta_source import DeltaFiles
+from reco_assets.resources.steps import unsealed
 
 PartitionValue = date | str
 Partitions = Mapping[str, PartitionValue | Sequence[PartitionValue]]
@@ -178,6 +180,14 @@ class Lakehouse(ConfigurableResource):
         except TableNotFoundError:
             return None
 
+    def vacuum(self, retention_hours: int) -> dict[str, list[str]]:
+        """Delete, in every table, the files no version of the last `retention_hours` reads; the files deleted
+        (relative to the table's folder) per table."""
+        from reco_assets.resources.vacuum import folders, vacuum_table
+
+        tables = {name: self.table(name) for name in folders(self.root, self.storage_options)}
+        return {name: vacuum_table(delta, retention_hours) for name, delta in tables.items() if delta is not None}
+
     def replace(self, table: str, data: pa.Table, predicate: str | None, partition_by: list[str]) -> int:
         """Replace the rows matching `predicate` (all rows: None) by `data` in one commit; returns the rows written."""
         write_deltalake(
@@ -189,6 +199,41 @@ class Lakehouse(ConfigurableResource):
             storage_options=self.storage_options or None,
         )
         return data.num_rows
+
+    def insert_new(
+        self,
+        table: str,
+        data: pa.Table,
+        keys: list[str],
+        partition_by: list[str],
+        check: Callable[[ds.Dataset], None] | None = None,
+        attempts: int = 5,
+    ) -> int:
+        """Insert the rows of `data` whose `keys` match no stored row, in one commit (a Delta merge; the table
+        is created empty first when absent); returns the rows inserted. `check(stored)` sees the stored rows
+        (the snapshot the merge reads) and may refuse them by raising. A commit that a concurrent writer made
+        stale fails (`CommitFailedError`) and is redone on the new snapshot, at most `attempts` times in all."""
+        on = " AND ".join(f"new.{key} = stored.{key}" for key in keys)
+        while True:
+            attempts -= 1
+            if self.table(table) is None:
+                # two writers creating the table at once may both commit a version, but neither adds rows
+                DeltaTable.create(
+                    self.uri(table),
+                    data.schema,
+                    mode="ignore",
+                    partition_by=partition_by,
+                    storage_options=self.storage_options or None,
+                )
+            stored = self.table(table)
+            if check is not None:
+                check(stored.to_pyarrow_dataset())
+            try:
+                merge = stored.merge(data, on, source_alias="new", target_alias="stored")
+                return merge.when_not_matched_insert_all().execute()["num_target_rows_inserted"]
+            except CommitFailedError:
+                if not attempts:
+                    raise
 
     def write_partition(self, table: str, data: pa.Table, partition: Mapping[str, PartitionValue]) -> int:
         """Replace one partition by `data` in one commit; without rows, the partition is recorded as written
@@ -268,7 +313,8 @@ class Lakehouse(ConfigurableResource):
 
     def require(self, table: str, partitions: Partitions) -> None:
         """Fail, naming them, when partitions of `table` were never written (every combination of the values
-        given must have a file in the log: writes leave an empty file for a partition without rows)."""
+        given must have a file in the log: writes leave an empty file for a partition without rows), or were
+        written by a step that did not finish publishing its tables together (`steps`)."""
         delta = self.table(table)
         written: set[tuple] = set()
         if delta is not None:
@@ -282,6 +328,13 @@ class Lakehouse(ConfigurableResource):
             names = ", ".join(" ".join(f"{c}={v}" for c, v in p.items()) for p in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise MissingPartition(f"upstream table {table!r} has no partition {names}{more} under {self.root}")
+        torn = unsealed(self, table, partitions)
+        if torn:
+            more = f" and {len(torn) - 3} more" if len(torn) > 3 else ""
+            raise MissingPartition(
+                f"upstream table {table!r}: partition {', '.join(torn[:3])}{more} was written by a step that did "
+                "not finish publishing its tables together; run that step again"
+            )
 
     def written_at(self, table: str, partitions: Partitions) -> float:
         """When the partitions were last written (epoch seconds: the newest file's time in the log)."""

@@ -12,9 +12,13 @@ and are ignored silently.
 """
 
 import logging
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 from dagster import ConfigurableResource
 
@@ -47,6 +51,26 @@ def landed_days(root: Path) -> tuple[list[date], list[Path]]:
         else:
             days.append(day)
     return sorted(days), strays
+
+
+def hidden(path: Path) -> Path:
+    """Where `path` is written until it is complete: beside it (a rename within a folder is atomic), named
+    `.<name>.<random>.tmp`, which no reader's pattern (`*.jsonl`, `*.csv`, a day's name) matches and no other
+    writer shares."""
+    return path.with_name(f".{path.name}.{uuid4().hex}.tmp")
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A hidden path to write `path` to, renamed into place when the block ends, removed if it fails: a
+    reader (a sensor, an ingestion) sees the whole file or none of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = hidden(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def events_file(root: Path, day: date) -> Path:

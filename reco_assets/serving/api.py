@@ -11,6 +11,7 @@ included.
 
 import hashlib
 import hmac
+import logging
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -23,18 +24,23 @@ from reco_assets.serving.store import MEMBER, SOURCE, ServingStore
 VERSION_HEADER = "X-Reco-Version"
 FALLBACK_HEADER = "X-Reco-Fallback"
 
+log = logging.getLogger(__name__)
+
 
 def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> FastAPI:
     """The app over `store`; requests to `/v1` need `Authorization: Bearer <one of tokens>`."""
     if not tokens:
-        raise ValueError("no API token: set RECO_API_TOKENS (comma-separated) or the `api_tokens` setting")
+        raise ValueError("no API token: set RECO_API_TOKENS (comma-separated)")
     accepted = [t.encode() for t in tokens]
     bearer = HTTPBearer(auto_error=False, description="One of the tokens of RECO_API_TOKENS.")
 
-    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def accepts(credentials: HTTPAuthorizationCredentials | None) -> bool:
         given = credentials.credentials.encode() if credentials else b""
         # every token compared, each in constant time: the answer's timing says nothing about which is close
-        if not (sum(hmac.compare_digest(given, token) for token in accepted) and credentials):
+        return bool(sum(hmac.compare_digest(given, token) for token in accepted) and credentials)
+
+    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if not accepts(credentials):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(
@@ -49,12 +55,15 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready, with the reason"}})
-    async def readyz():
-        """Ready when the store opens, a version is served and it is not older than the allowed age."""
+    async def readyz(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        """Ready when the store opens, a version is served and it is not older than the allowed age. Why the
+        store fails (paths, hosts) is logged, and told only to a caller with a bearer token."""
         try:
             manifest = await store.current_async()
         except store.errors as error:
-            return JSONResponse({"status": "unavailable", "reason": f"store: {error}"}, status_code=503)
+            log.warning("not ready: serving store unavailable: %s", error)
+            reason = f"store: {error}" if accepts(credentials) else "serving store unavailable"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         if manifest is None:
             return JSONResponse({"status": "unavailable", "reason": "no version served yet"}, status_code=503)
         age = manifest.age_hours()
@@ -74,7 +83,7 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
             304: {"description": "Not modified (If-None-Match matched the ETag)."},
             401: {"description": "Missing or wrong bearer token."},
             422: {"description": "Not a member id of the namespace."},
-            503: {"description": "No version is served yet, or the store does not answer."},
+            503: {"description": "No version is served yet, the served one is gone, or the store does not answer."},
         },
     )
     async def recommendations(

@@ -2,22 +2,36 @@
 
 Layout under `root`: `versions/<version>/` (an LMDB environment: the payloads, then `manifest`),
 `withdrawn/<version>.json`, `switched/<version>` (when it was last switched to: the order in which
-versions are kept), and `CURRENT` (the served version's name). Every file readers look at is
+versions are kept), `CURRENT` (the served version's name) and `lock`. Every file readers look at is
 replaced whole with `os.replace`, so they see the old or the new one, never a part; a version's environment
 is complete and synced before `CURRENT` names it, and never written again. LMDB readers do not block,
 so the API reads while the next version loads.
+
+Switches, rollbacks and removals hold an exclusive `flock` on `lock`: one at a time across threads and
+processes of the machine, and released by the kernel when a holder dies. Readers never take it.
 """
 
+import fcntl
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
 
-from reco_assets.serving.store import Manifest, ServingStore, Withdrawn, batched
+from reco_assets.serving.store import (
+    Manifest,
+    MissingVersion,
+    ServingStore,
+    Switched,
+    Withdrawn,
+    batched,
+    beyond_kept,
+    is_older,
+)
 
 MAP_SIZE = 1 << 40
 """Address space reserved per environment (1 TiB, virtual: the file grows with what is written)."""
@@ -74,12 +88,14 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 class LmdbStore(ServingStore):
-    errors = (lmdb.Error, OSError)
+    errors = (lmdb.Error, OSError, MissingVersion)
 
     def __init__(self, root: str, keep: int = 2):
         self.root = Path(root)
         self.keep = keep
         self._pointer: tuple | None = None
+        self._served: tuple[str, str] | None = None
+        """The served version's name and data file, as `CURRENT` named it when last read."""
         self._current: Manifest | None = None
         self._withdrawn: dict[str, tuple[tuple, Withdrawn]] = {}
 
@@ -96,6 +112,14 @@ class LmdbStore(ServingStore):
 
     def _withdrawn_path(self, version: str) -> Path:
         return self.root / "withdrawn" / f"{version}.json"
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """The store's write lock (each call opens its own descriptor, so threads exclude each other too)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
 
     # --- loading -----------------------------------------------------------------------------------
     def write(self, version: str, items: Iterable[tuple[bytes, bytes]]) -> int:
@@ -124,20 +148,44 @@ class LmdbStore(ServingStore):
                     found += 1
             return found
 
-    def switch(self, manifest: Manifest) -> list[str]:
+    def switch(self, manifest: Manifest) -> Switched:
         version = manifest.version
-        env = _environment(self._version_path(version))
-        with env.begin(write=True) as txn:
-            txn.put(MANIFEST, manifest.to_json())
-        env.sync(True)
-        others = [v for v in self.versions() if v != version]
-        dropped = others[: max(len(others) - self.keep, 0)]
-        # removed before the pointer moves: an API process lets go of them when it sees the new pointer
-        for old in dropped + [v for v in self._abandoned() if v != version]:
-            self.discard(old)
+        with self._lock():
+            served = self._served_or_none()
+            if is_older(manifest, served):
+                self._remove(version)
+                return Switched(served, [])
+            path = self._version_path(version)
+            # not a handle this process still holds of a version removed since
+            env = _environment(path, create=False) if (path / "data.mdb").exists() else None
+            if env is None:
+                raise MissingVersion(f"version {version!r} is not loaded")
+            with env.begin(write=True) as txn:
+                txn.put(MANIFEST, manifest.to_json())
+            env.sync(True)
+            dropped = beyond_kept(self.versions(), version, served and served.version, self.keep)
+            # removed before the pointer moves: an API process lets go of them when it sees the new pointer
+            for old in dropped + [v for v in self._abandoned() if v != version]:
+                self._remove(old)
+            self._point(version)
+        return Switched(manifest, dropped)
+
+    def rollback(self, version: str) -> None:
+        with self._lock():
+            if version not in self.versions() or self.manifest(version) is None:
+                raise MissingVersion(f"no stored version {version!r}; stored: {', '.join(self.versions())}")
+            self._point(version)
+
+    def _point(self, version: str) -> None:
         _replace(self.root / "switched" / version, str(time.time_ns()).encode())
         _replace(self.root / "CURRENT", version.encode())
-        return dropped
+
+    def _served_or_none(self) -> Manifest | None:
+        """The served manifest; None also when the pointer names a version that is gone (a switch repairs it)."""
+        try:
+            return self.current()
+        except MissingVersion:
+            return None
 
     def _abandoned(self) -> list[str]:
         """Versions never switched to whose files have not been written for `ABANDONED_SECONDS`."""
@@ -154,6 +202,12 @@ class LmdbStore(ServingStore):
         ]
 
     def discard(self, version: str) -> None:
+        with self._lock():
+            if self._pointed() == version:
+                raise ValueError(f"{version} is served: switch or roll back to another version first")
+            self._remove(version)
+
+    def _remove(self, version: str) -> None:
         path = self._version_path(version)
         _forget(path)
         (self.root / "switched" / version).unlink(missing_ok=True)
@@ -161,21 +215,34 @@ class LmdbStore(ServingStore):
         self._withdrawn_path(version).unlink(missing_ok=True)
 
     def set_withdrawn(self, version: str, withdrawn: Withdrawn) -> None:
-        _replace(self._withdrawn_path(version), withdrawn.to_json())
+        with self._lock():  # a removed version's list is not written again (it would stay forever)
+            if not self._version_path(version).is_dir():
+                raise MissingVersion(f"version {version!r} is not stored")
+            _replace(self._withdrawn_path(version), withdrawn.to_json())
 
     # --- reading -----------------------------------------------------------------------------------
     def current(self) -> Manifest | None:
-        """The served manifest; re-read only when `CURRENT` was replaced (one `stat` per call)."""
+        """The served manifest; re-read only when `CURRENT` was replaced. Two `stat`s per call: the pointer,
+        and the served version's data file (removed by hand, it is not answered from the memory map)."""
         try:
             stat = os.stat(self.root / "CURRENT")
         except FileNotFoundError:
             return None
         pointer = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if pointer != self._pointer:
-            version = (self.root / "CURRENT").read_text()
-            self._current, self._pointer = self.manifest(version), pointer
             self._forget_removed()
+            version = (self.root / "CURRENT").read_text()
+            self._served = (version, str(self._version_path(version) / "data.mdb"))
+            self._current, self._pointer = self.manifest(version), pointer
+        if self._current is None or not os.path.exists(self._served[1]):
+            raise MissingVersion(f"the served version {self._served[0]!r} is not stored")
         return self._current
+
+    def _pointed(self) -> str | None:
+        try:
+            return (self.root / "CURRENT").read_text()
+        except FileNotFoundError:
+            return None
 
     def _forget_removed(self) -> None:
         """Let go of versions another process removed (their files are freed once unmapped)."""

@@ -6,6 +6,12 @@ previous versions stay for rollback (`keep` of them), older ones are removed. Be
 version holds its manifest (day, source cards, counts, fallback) and a `withdrawn` list: styles of the
 version that the latest inventory snapshot shows sold out or ended, removed from answers at request time.
 
+Switches, rollbacks and removals are serialized across processes (a file lock, or a Redis transaction):
+a switch reads the served version and moves the pointer as one step, so of two overlapping loads the later
+day stays served whichever switches last; a rollback never points at a removed version, and retention
+never removes the served one. Readers take no lock. A pointer naming a version whose data is gone (removed
+by hand) raises `MissingVersion`: the API answers 503, never the fallback for every member.
+
 Two implementations: `LmdbStore` (embedded, no server; the default) and `RedisStore` (a shared server for
 several API machines). Both are plain picklable objects holding only their configuration, so a Spark task
 can load its rows with the same object the driver switches with.
@@ -99,6 +105,36 @@ class Withdrawn:
 NOTHING_WITHDRAWN = Withdrawn("", frozenset())
 
 
+class MissingVersion(LookupError):
+    """A version that is not stored (any more): the pointer names it, or a rollback or switch asked for it."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    """What a switch did."""
+
+    served: Manifest
+    """The version served after it: the one switched to, or a later one that stays (the other is discarded)."""
+    dropped: list[str]
+    """Versions removed beyond the kept ones."""
+
+
+def is_older(manifest: Manifest, served: Manifest | None) -> bool:
+    """`manifest` is of an earlier day, or of an earlier publication of the same day's cards, than `served`:
+    a backfill, or an overlapping run that loaded slower, never replaces it."""
+    return served is not None and (served.as_of_date, served.cards_written_at) > (
+        manifest.as_of_date,
+        manifest.cards_written_at,
+    )
+
+
+def beyond_kept(versions: list[str], current: str, served: str | None, keep: int) -> list[str]:
+    """Of `versions` (the earliest switched to first), those to remove when `current` becomes served: all
+    but the `keep` last besides it, and never the version served until then."""
+    others = [v for v in versions if v != current]
+    return [v for v in others[: max(len(others) - keep, 0)] if v != served]
+
+
 class ServingStore(ABC):
     """Versions of payloads by key; one of them current."""
 
@@ -117,22 +153,30 @@ class ServingStore(ABC):
         """Keys of `version` starting with `prefix` (a check of the load)."""
 
     @abstractmethod
-    def switch(self, manifest: Manifest) -> list[str]:
-        """Make the loaded `manifest.version` current, atomically; drop versions beyond `keep` previous
-        ones. Returns the versions dropped."""
+    def switch(self, manifest: Manifest) -> Switched:
+        """Make the loaded `manifest.version` current, unless the served version is of a later day or
+        publication (`is_older`: then the loaded one is discarded); drop versions beyond `keep` previous
+        ones. One step under the store's lock. Raises `MissingVersion` when the version is not loaded."""
+
+    @abstractmethod
+    def rollback(self, version: str) -> None:
+        """Serve a kept version again (whatever its day), under the store's lock; `MissingVersion` when it
+        is not kept."""
 
     @abstractmethod
     def discard(self, version: str) -> None:
-        """Remove a version that was loaded but is not to be served."""
+        """Remove a version that was loaded but is not to be served (never the served one: ValueError)."""
 
     @abstractmethod
     def set_withdrawn(self, version: str, withdrawn: Withdrawn) -> None:
-        """Replace the withdrawn styles of `version` (atomically: readers see the old or the new list)."""
+        """Replace the withdrawn styles of `version` (atomically: readers see the old or the new list);
+        `MissingVersion` when it is not stored."""
 
     # --- reading ---------------------------------------------------------------------------------
     @abstractmethod
     def current(self) -> Manifest | None:
-        """The served version's manifest, or None before the first switch."""
+        """The served version's manifest, or None before the first switch; `MissingVersion` when the pointer
+        names a version that is gone."""
 
     @abstractmethod
     def versions(self) -> list[str]:
@@ -151,17 +195,12 @@ class ServingStore(ABC):
         return self.current()
 
     async def get_async(self, version: str, key: bytes) -> bytes | None:
+        """Like `get`; a store whose `current_async` may hold on to a version that is gone since (Redis, for
+        `refresh` seconds) raises `MissingVersion` instead of answering a miss."""
         return self.get(version, key)
 
     async def withdrawn_async(self, version: str) -> Withdrawn:
         return self.withdrawn(version)
-
-    def rollback(self, version: str) -> None:
-        """Serve a kept version again."""
-        manifest = self.manifest(version) if version in self.versions() else None
-        if manifest is None:
-            raise KeyError(f"no stored version {version!r}; stored: {', '.join(self.versions())}")
-        self.switch(manifest)
 
     @abstractmethod
     def manifest(self, version: str) -> Manifest | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reco_assets.resources.landing import catalog_file, events_file, release_file
+from reco_assets.resources.landing import catalog_file, events_file, release_file, written_whole
 from reco_assets.simulator.catalog import Styles, catalog_snapshot, launch_releases, release_snapshots, write_catalog
 from reco_assets.simulator.days import Missions, simulate_events
 from reco_assets.simulator.records import corrupt, to_json_lines
@@ -118,11 +118,14 @@ def simulate(profile: SimulationProfile, landing: Path, log=print) -> None:
     # tests check) are exactly the ones landed.
     rng = np.random.default_rng([profile.seed, 1])
     for day, catalog, events, releases in simulate_days(profile):
-        write_catalog(catalog, catalog_file(landing, day))
+        # each file written whole, then renamed into place; the events last, as they make the day
+        with written_whole(catalog_file(landing, day)) as path:
+            write_catalog(catalog, path)
         for release, snapshot in releases.items():
-            release_file(landing, day, release).parent.mkdir(parents=True, exist_ok=True)
-            write_catalog(snapshot, release_file(landing, day, release))
+            with written_whole(release_file(landing, day, release)) as path:
+                write_catalog(snapshot, path)
         lines = corrupt(rng, to_json_lines(events), profile.malformed_share, day)
-        events_file(landing, day).write_text("\n".join(lines) + "\n")
+        with written_whole(events_file(landing, day)) as path:
+            path.write_text("\n".join(lines) + "\n")
         log(f"simulated {day}: {len(lines):,} event records")
     marker.write_text(json.dumps(made_by))
