@@ -11,6 +11,26 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
 
 
+TINY_HOLDOUT = TINY_ORIGIN_DAYS = 3
+"""The tiny world's backtest: three-day holdout and origins, so that its 14 days hold several origins."""
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory):
+    """The tiny world materialized through the command line (`demo --profile tiny`), once for the whole run:
+    the end-to-end tests read it (those of `test_pipeline` also change it, day by day as a user would)."""
+    from reco_assets.cli import main
+
+    home = tmp_path_factory.mktemp("home")
+    with pytest.raises(SystemExit) as exit_code:
+        main(
+            ["demo", "--profile", "tiny", "--home", str(home)]
+            + ["--set", f"holdout_days={TINY_HOLDOUT}", "--set", f"evaluation_origin_days={TINY_ORIGIN_DAYS}"]
+        )
+    assert exit_code.value.code == 0  # 0 = every asset check passed
+    return home
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local Spark session for the whole test run (the same resource the assets use)."""

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pytest
 from deltalake import DeltaTable
 
+from reco_assets.constants import TABLES
 from reco_assets.resources.lakehouse import Lakehouse, range_predicate
 
 DAY = date(2026, 10, 31)
@@ -243,37 +244,8 @@ KINDS = {
 }
 
 
-DAY_TABLES = (
-    "raw_events",
-    "raw_events_rejected",
-    "catalog",
-    "implicit_ratings",
-    "member_cohorts",
-    "als_factors",
-    "member_affinities",
-    "boosted_affinities",
-    "diversified_affinities",
-    "style_listings",
-    "offline_evaluation",
-    "ranking_champions",
-    "member_cards",
-)
+DAY_TABLES = [name for name in TABLES if not name.startswith("release_")]
 """The contract tables a day's run writes (the release tables come with a release's snapshot)."""
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """The tiny world materialized through the command line, as `test_pipeline` does."""
-    from reco_assets.cli import main
-
-    home = tmp_path_factory.mktemp("home")
-    with pytest.raises(SystemExit) as exit_code:
-        main(
-            ["demo", "--profile", "tiny", "--home", str(home)]
-            + ["--set", "holdout_days=3", "--set", "evaluation_origin_days=3"]
-        )
-    assert exit_code.value.code == 0
-    return home
 
 
 def _filters_of_each_kind(full: pa.Table) -> list[tuple[str, str, object]]:

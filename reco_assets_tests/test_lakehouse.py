@@ -142,7 +142,7 @@ def test_a_write_whose_task_fails_leaves_the_previous_version(spark, tmp_path):
 
 
 def test_filters_on_any_column_of_an_executor_written_table_find_their_rows(spark, tmp_path):
-    # the writer records statistics of integer columns only; filters on the other columns must still match
+    # the project's own reads list the files themselves: filters on any column match, statistics or not
     lake = Lakehouse(root=str(tmp_path))
     day = date(2026, 10, 31)
     frame = spark.createDataFrame(

@@ -19,10 +19,11 @@ from reco_assets.serving import published
 from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
+from reco_assets_tests.conftest import TINY_HOLDOUT, TINY_ORIGIN_DAYS
 
 pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
-HOLDOUT = ORIGIN_DAYS = 3
+HOLDOUT, ORIGIN_DAYS = TINY_HOLDOUT, TINY_ORIGIN_DAYS
 """The tiny profile has 14 days: its backtests test on 3 days, and the rolling origins are 3 days apart."""
 SETTINGS = RecoSettings(holdout_days=HOLDOUT, evaluation_origin_days=ORIGIN_DAYS)
 
@@ -93,18 +94,6 @@ CONTRACT_COLUMNS = {
         "cohort",
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    with pytest.raises(SystemExit) as exit_code:
-        main(
-            ["demo", "--profile", "tiny", "--home", str(home)]
-            + ["--set", f"holdout_days={HOLDOUT}", "--set", f"evaluation_origin_days={ORIGIN_DAYS}"]
-        )
-    assert exit_code.value.code == 0  # 0 = every asset check passed
-    return home
 
 
 def table(home: Path, name: str, where: str | None = None) -> pd.DataFrame:

@@ -65,26 +65,34 @@ def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     )
 
 
+def snapshot_specs(table: str, group: str, what: str, snapshot: str) -> dict:
+    """The outputs of a snapshot step: `table` (described by `what`), the rejected lines of the `snapshot`,
+    and the checks that publish them."""
+    kinds = {"spark", "delta"}
+    return {
+        "specs": [
+            AssetSpec(table, group_name=group, kinds=kinds, description=what),
+            AssetSpec(
+                f"{table}_rejected",
+                group_name=group,
+                kinds=kinds,
+                description=f"Lines of {snapshot} that broke a rule, with the rule (`reason`).",
+            ),
+        ],
+        "check_specs": [
+            spec(table, "records_reconcile", "accepted + rejected = lines of the snapshot after its header"),
+            not_empty_spec(table),
+        ],
+    }
+
+
 @multi_asset(
-    specs=[
-        AssetSpec(
-            "catalog",
-            group_name=INGESTION,
-            kinds={"spark", "delta"},
-            description="Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, "
-            "price and stock.",
-        ),
-        AssetSpec(
-            "catalog_rejected",
-            group_name=INGESTION,
-            kinds={"spark", "delta"},
-            description="Lines of the day's catalog snapshot that broke a rule, with the rule (`reason`).",
-        ),
-    ],
-    check_specs=[
-        spec("catalog", "records_reconcile", "accepted + rejected = lines of the snapshot after its header"),
-        not_empty_spec("catalog"),
-    ],
+    **snapshot_specs(
+        "catalog",
+        INGESTION,
+        "Styles known on the day (on sale, or launching in the next 24 hours), with hierarchy, price and stock.",
+        "the day's catalog snapshot",
+    ),
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )

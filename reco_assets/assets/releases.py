@@ -12,7 +12,6 @@ from datetime import date
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetSpec,
     DimensionPartitionMapping,
     Failure,
     IdentityPartitionMapping,
@@ -27,7 +26,7 @@ from pyspark.sql import functions as F
 from reco_assets.assets.cards import build_cards, card_check_specs, card_checks, card_violations
 from reco_assets.assets.common import check, not_empty, not_empty_spec, publish, spec, staged_metadata
 from reco_assets.assets.gate import require_gate
-from reco_assets.assets.ingestion import stage_snapshots
+from reco_assets.assets.ingestion import snapshot_specs, stage_snapshots
 from reco_assets.assets.listings import listed_not_saleable, rank_live_styles
 from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
 from reco_assets.partitions import daily_release_partitions
@@ -67,24 +66,12 @@ def published_release(lakehouse: Lakehouse, day: date) -> str | None:
 
 
 @multi_asset(
-    specs=[
-        AssetSpec(
-            "release_catalog",
-            group_name=PUBLISHING,
-            kinds={"spark", "delta"},
-            description="The catalog and inventory snapshot taken at the release (same columns as `catalog`).",
-        ),
-        AssetSpec(
-            "release_catalog_rejected",
-            group_name=PUBLISHING,
-            kinds={"spark", "delta"},
-            description="Lines of the release's snapshot that broke a rule, with the rule (`reason`).",
-        ),
-    ],
-    check_specs=[
-        spec("release_catalog", "records_reconcile", "accepted + rejected = lines of the snapshot after its header"),
-        not_empty_spec("release_catalog"),
-    ],
+    **snapshot_specs(
+        "release_catalog",
+        PUBLISHING,
+        "The catalog and inventory snapshot taken at the release (same columns as `catalog`).",
+        "the release's snapshot",
+    ),
     partitions_def=daily_release_partitions,
 )
 def release_catalog(

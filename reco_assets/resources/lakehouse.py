@@ -34,10 +34,12 @@ from reco_assets.resources.delta_files import (
     empty_partition_file,
     files_dataset,
     filesystem,
+    in_partitions,
     is_local,
     partition_string,
     staged_dataset,
     table_dir,
+    values_of,
     write_task,
 )
 from reco_assets.resources.delta_source import DeltaFiles
@@ -60,7 +62,7 @@ def partition_predicate(partition: Mapping[str, PartitionValue]) -> str:
 def partitions_predicate(partitions: Partitions) -> str:
     """SQL predicate for every combination of the values given per partition column."""
     return " AND ".join(
-        f"{column} IN ({', '.join(_literal(v) for v in _values(values))})" for column, values in partitions.items()
+        f"{column} IN ({', '.join(_literal(v) for v in values_of(values))})" for column, values in partitions.items()
     )
 
 
@@ -69,14 +71,10 @@ def range_predicate(column: str, start: date, end: date) -> str:
     return f"{column} >= {_literal(start)} AND {column} <= {_literal(end)}"
 
 
-def _values(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def _combinations(partitions: Partitions) -> list[dict[str, str]]:
     """Every partition of a rectangle, as Delta's partition strings."""
     columns = list(partitions)
-    values = [[partition_string(v) for v in _values(partitions[c])] for c in columns]
+    values = [[partition_string(v) for v in values_of(partitions[c])] for c in columns]
     return [dict(zip(columns, combo)) for combo in itertools.product(*values)]
 
 
@@ -141,7 +139,7 @@ class Staged:
             )
         else:
             filters = [
-                (column, "in", [partition_string(v) for v in _values(values)])
+                (column, "in", [partition_string(v) for v in values_of(values)])
                 for column, values in self.partitions.items()
             ]
             existing.create_write_transaction(
@@ -277,7 +275,7 @@ class Lakehouse(ConfigurableResource):
         )
         written = frame.mapInArrow(task, from_arrow_schema(FILES_SCHEMA)).toArrow().to_pylist()
         staged = {name: Staged(self, name, schema, partitions) for name, schema in schemas.items()}
-        allowed = {c: {partition_string(v) for v in _values(values)} for c, values in partitions.items()}
+        allowed = {c: {partition_string(v) for v in values_of(values)} for c, values in partitions.items()}
         for f in written:
             staged[f["table"]].files.append(f)
         stray = [
@@ -339,15 +337,8 @@ class Lakehouse(ConfigurableResource):
     def written_at(self, table: str, partitions: Partitions) -> float:
         """When the partitions were last written (epoch seconds: the newest file's time in the log)."""
         self.require(table, partitions)
-        actions = pa.table(self.table(table).get_add_actions(flatten=True))
-        mask = None
-        for column, values in partitions.items():
-            match = pc.is_in(
-                actions.column(f"partition.{column}").cast(pa.string()),
-                pa.array([partition_string(v) for v in _values(values)]),
-            )
-            mask = match if mask is None else pc.and_(mask, match)
-        times = actions.filter(mask).column("modification_time").cast(pa.int64())
+        actions = in_partitions(pa.table(self.table(table).get_add_actions(flatten=True)), partitions)
+        times = actions.column("modification_time").cast(pa.int64())
         return pc.max(times).as_py() / 1000.0
 
     def last_written(self, table: str, column: str, first: date, last: date) -> float | None:

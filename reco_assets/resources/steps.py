@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import write_deltalake
 
-from reco_assets.resources.delta_files import partition_string
+from reco_assets.resources.delta_files import in_partitions
 
 if TYPE_CHECKING:
     from reco_assets.resources.lakehouse import Lakehouse, Partitions
@@ -50,26 +49,14 @@ STEPS = (
 SEALED = {table for step in STEPS for table in step}
 
 
-def _values(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def fingerprints(lakehouse: "Lakehouse", table: str, partitions: "Partitions") -> dict[str, str]:
     """Per partition of `table` within `partitions` (keyed by all its partition columns, as JSON), a hash of
     the files the current version holds for it."""
     delta = lakehouse.table(table)
     if delta is None:
         return {}
-    actions = pa.table(delta.get_add_actions(flatten=True))
-    columns = [c for c in actions.column_names if c.startswith("partition.")]
-    mask = None
-    for column, values in partitions.items():
-        match = pc.is_in(
-            actions.column(f"partition.{column}").cast(pa.string()),
-            pa.array([partition_string(v) for v in _values(values)]),
-        )
-        mask = match if mask is None else pc.and_(mask, match)
-    chosen = actions if mask is None else actions.filter(mask)
+    chosen = in_partitions(pa.table(delta.get_add_actions(flatten=True)), partitions)
+    columns = [c for c in chosen.column_names if c.startswith("partition.")]
     files: dict[str, list[str]] = {}
     keys = chosen.select(columns).cast(pa.schema([(c, pa.string()) for c in columns])).to_pylist()
     for key, path in zip(keys, chosen.column("path").to_pylist()):
