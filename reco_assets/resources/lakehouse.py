@@ -187,7 +187,9 @@ class Lakehouse(ConfigurableResource):
         return {name: vacuum_table(delta, retention_hours) for name, delta in tables.items() if delta is not None}
 
     def replace(self, table: str, data: pa.Table, predicate: str | None, partition_by: list[str]) -> int:
-        """Replace the rows matching `predicate` (all rows: None) by `data` in one commit; returns the rows written."""
+        """Replace the rows matching `predicate` (all rows: None) by `data` in one commit; returns the rows written.
+        Written by delta-rs, whose float statistics leave NaN out (a filter on a float column holding NaN can
+        lose rows in pyarrow): `write_partition` writes as the pipeline's tasks do."""
         write_deltalake(
             self.uri(table),
             data,
@@ -234,14 +236,30 @@ class Lakehouse(ConfigurableResource):
                     raise
 
     def write_partition(self, table: str, data: pa.Table, partition: Mapping[str, PartitionValue]) -> int:
-        """Replace one partition by `data` in one commit; without rows, the partition is recorded as written
-        (an empty file), as `stage` does."""
-        if data.num_rows:
-            return self.replace(table, data, partition_predicate(partition), list(partition))
+        """Replace one partition by `data` (rows computed on the driver) in one commit. The files are written
+        as the tasks of `stage` write theirs, statistics included; without rows the partition is recorded as
+        written (an empty file)."""
+        schema = pa.schema([f.with_nullable(True) for f in data.schema])
         values = {column: partition_string(value) for column, value in partition.items()}
-        empty = empty_partition_file(self.root, self.storage_options, table, data.schema, values)
-        Staged(self, table, data.schema, dict(partition), [empty]).commit()
-        return 0
+        if data.num_rows:
+            (listing,) = write_task(
+                iter(data.cast(schema).to_batches()),
+                root=self.root,
+                storage_options=self.storage_options or None,
+                schemas={table: schema},
+                partition_by=list(partition),
+                transform=None,
+                constants={},
+            )
+            files = listing.to_pylist()
+        else:
+            files = [empty_partition_file(self.root, self.storage_options, table, schema, values)]
+        staged = Staged(self, table, schema, dict(partition), files)
+        if any(json.loads(f["partition_values"]) != values for f in files):
+            staged.discard()
+            raise ValueError(f"rows of {table!r} outside the partition {values}")
+        staged.commit()
+        return data.num_rows
 
     def stage(
         self,
