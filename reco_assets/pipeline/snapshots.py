@@ -64,14 +64,15 @@ def snapshot_lines(session: SparkSession, files: list[str]) -> DataFrame:
     position; a final LF opens no extra line, and the CR of a CRLF line end is dropped.
     """
     whole = session.read.text(files, wholetext=True).select(
-        "value", F.col("_metadata.file_path").alias("source"), F.col("_metadata.file_name").alias("file_name")
+        # a final LF ends the last line (the split would open an empty one after it)
+        F.regexp_replace("value", "\n\\z", "").alias("value"),
+        F.col("_metadata.file_path").alias("source"),
+        F.col("_metadata.file_name").alias("file_name"),
     )
-    pieces = F.split(F.col("value"), "\n")
-    exploded = whole.select(
-        "source", "file_name", F.posexplode(pieces).alias("line", "text"), F.size(pieces).alias("n")
-    )
-    last_empty = (F.col("line") == F.col("n") - 1) & (F.col("text") == "")
-    return exploded.where((F.col("line") > 0) & ~last_empty).select(
+    # nothing but the pieces after the split: an expression of the whole file beside them would be
+    # evaluated again for every line
+    exploded = whole.select("source", "file_name", F.posexplode(F.split("value", "\n")).alias("line", "text"))
+    return exploded.where(F.col("line") > 0).select(
         F.regexp_replace("text", "\r$", "").alias("value"), "source", "file_name", "line"
     )
 
