@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pytest
@@ -181,3 +181,15 @@ def test_rows_of_a_partition_come_from_the_log(tmp_path):
     assert lake.rows("t", {"as_of_date": d2}) == 4
     assert lake.rows("t", {"as_of_date": d2, "cohort": "kids_2"}) == 3
     assert lake.rows("t", {"as_of_date": date(2026, 10, 1)}) == 0
+
+
+def test_a_partition_read_back_and_written_again_keeps_its_instants(tmp_path):
+    """Rows read through DuckDB carry times zoned `Etc/UTC`; written again, they are the same instants."""
+    lake = Lakehouse(root=str(tmp_path))
+    day = date(2026, 10, 31)
+    at = datetime(2026, 10, 31, 12, 30, tzinfo=timezone.utc)
+    first = pa.table({"at": pa.array([at], pa.timestamp("us", "UTC")), "event_date": [day]})
+    lake.write_partition("e", first, {"event_date": day})
+    read = lake.read_arrow("e", partition={"event_date": day})
+    assert lake.write_partition("e", read, {"event_date": day}) == 1
+    assert lake.read_arrow("e", partition={"event_date": day}).column("at").to_pylist() == [at]

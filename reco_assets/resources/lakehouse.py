@@ -78,6 +78,14 @@ def _combinations(partitions: Partitions) -> list[dict[str, str]]:
     return [dict(zip(columns, combo)) for combo in itertools.product(*values)]
 
 
+def _delta_field(field: pa.Field) -> pa.Field:
+    """A column as the tables hold it: nullable, and a zoned time in `UTC` (the same instants), since the
+    Delta log has one zone name for it (`Etc/UTC`, as DuckDB names it, is refused)."""
+    if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+        field = field.with_type(pa.timestamp(field.type.unit, "UTC"))
+    return field.with_nullable(True)
+
+
 class MissingPartition(Failure):
     """An upstream partition was never written: reading it would silently give no rows. A Dagster `Failure`,
     so the step fails with this message."""
@@ -239,7 +247,7 @@ class Lakehouse(ConfigurableResource):
         """Replace one partition by `data` (rows computed on the driver) in one commit. The files are written
         as the tasks of `stage` write theirs, statistics included; without rows the partition is recorded as
         written (an empty file)."""
-        schema = pa.schema([f.with_nullable(True) for f in data.schema])
+        schema = pa.schema([_delta_field(f) for f in data.schema])
         values = {column: partition_string(value) for column, value in partition.items()}
         if data.num_rows:
             (listing,) = write_task(
