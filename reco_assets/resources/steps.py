@@ -89,9 +89,10 @@ def unsealed(lakehouse: "Lakehouse", table: str, partitions: "Partitions") -> li
         return []
     current = fingerprints(lakehouse, table, partitions)
     sealed: Mapping[str, str] = {}
-    if current and lakehouse.table(STEPS_TABLE) is not None:
+    steps = lakehouse.dataset(STEPS_TABLE) if current else None  # None: no step sealed anything yet
+    if steps is not None:
         with duckdb.connect() as con:
-            con.register("steps", lakehouse.dataset(STEPS_TABLE))
+            con.register("steps", steps)
             found = con.execute(
                 'SELECT "partition", arg_max(fingerprint, sealed_at) FROM steps WHERE "table" = ? GROUP BY ALL',
                 [table],
