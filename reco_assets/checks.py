@@ -1,147 +1,66 @@
-"""The invariants of the table contract, as SQL over Arrow tables (DuckDB).
+"""Asset checks: the results the assets report before they publish, and the standalone freshness check.
 
-Each function returns the number of violating rows (0 = the invariant holds); assets run them on the
-partition they have just written, read back from the lakehouse, and report them as asset checks.
+The rules themselves (violations counted over a staged write) are SQL in `invariants.py`.
 """
 
-import tempfile
-from pathlib import Path
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-import duckdb
-import pyarrow as pa
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    asset_check,
+)
 
-from reco_assets.pipeline.methods import DIVERSIFIED
-
-DUCKDB_CONFIG = {"memory_limit": "4GB", "temp_directory": str(Path(tempfile.gettempdir()) / "reco-duckdb")}
-"""Checks of a large partition (a million members' affinities) spill to disk rather than take the driver's RAM."""
-
-
-def _count(sql: str, **tables: pa.Table) -> int:
-    with duckdb.connect(config=DUCKDB_CONFIG) as con:
-        for name, table in tables.items():
-            con.register(name, table)
-        return int(con.execute(sql).fetchone()[0])
+from reco_assets.constants import AS_OF_TAG, COHORTS, RETAIL_TIMEZONE
+from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, Staged
 
 
-def unknown_cohorts(cohorts: pa.Table, known: tuple[str, ...]) -> int:
-    """Members whose cohort key is not one of the partitions (they would get no cards)."""
-    listed = pa.table({"cohort": list(known)})
-    return _count(
-        "SELECT count(*) FROM members WHERE cohort NOT IN (SELECT cohort FROM listed)", members=cohorts, listed=listed
+def check(name: str, violations: int, what: str, asset: str | None = None, **metadata) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=violations == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"violations": violations, "rule": what, **metadata},
     )
 
 
-def duplicate_event_ids(events: pa.Table) -> int:
-    return _count("SELECT count(*) - count(DISTINCT event_id) FROM events", events=events)
+def not_empty(
+    writes: list[Staged], column: str = "as_of_date", asset: str | None = None, days: set[str] | None = None
+) -> AssetCheckResult:
+    """The `not_empty` check of a table that must have rows every day it covers (per day, over its cohorts);
+    `days`: only those of the days covered must."""
+    counts: dict[str, int] = {}
+    for write in writes:
+        for day, rows in write.rows_by(column).items():
+            counts[day] = counts.get(day, 0) + rows
+    empty = sorted(day for day, rows in counts.items() if rows == 0 and (days is None or day in days))
+    return check("not_empty", len(empty), "days without any row", asset=asset, empty_days=", ".join(empty))
 
 
-def days_not_reconciled(read: pa.Table, accepted: pa.Table, rejected: pa.Table, day: str = "event_date") -> int:
-    """Days where accepted + rejected records differ from the records read (`day`, `records`)."""
-    return _count(
-        f"""
-        WITH stored AS (SELECT {day}, count(*) AS n
-                        FROM (SELECT {day} FROM accepted UNION ALL SELECT {day} FROM rejected) GROUP BY ALL)
-        SELECT count(*) FROM read FULL JOIN stored USING ({day})
-        WHERE coalesce(read.records, 0) <> coalesce(stored.n, 0)
-        """,
-        read=read,
-        accepted=accepted,
-        rejected=rejected,
-    )
+def not_empty_spec(asset: str) -> AssetCheckSpec:
+    return spec(asset, "not_empty", "every day covered has rows: an empty day means missing or rejected input")
 
 
-def members_without_one_cohort(ratings: pa.Table, cohorts: pa.Table) -> int:
-    """Members with a rating that have no cohort or more than one, plus cohort rows without a rating."""
-    return _count(
-        """
-        WITH r AS (SELECT DISTINCT member_id FROM ratings),
-             c AS (SELECT member_id, count(*) AS n FROM cohorts GROUP BY member_id)
-        SELECT count(*) FROM r FULL JOIN c USING (member_id) WHERE c.n IS NULL OR c.n <> 1 OR r.member_id IS NULL
-        """,
-        ratings=ratings,
-        cohorts=cohorts,
-    )
+def spec(asset: str, name: str, description: str) -> AssetCheckSpec:
+    """A check of what an asset is about to publish. What keeps failing data from readers is `publish` (the
+    staged write is discarded); `blocking` adds that Dagster skips the run's downstream steps."""
+    return AssetCheckSpec(name=name, asset=asset, description=description, blocking=True)
 
 
-def non_finite_factors(factors: pa.Table) -> int:
-    return _count(
-        "SELECT count(*) FROM factors WHERE list_bool_or(list_transform(factors, lambda x: NOT isfinite(x)))",
-        factors=factors,
-    )
+@asset_check(asset="member_cards", name="ready_before_release", blocking=False)
+def cards_ready(context: AssetCheckExecutionContext, lakehouse: Lakehouse) -> AssetCheckResult:
+    """The cards of every cohort of the latest complete day are published (run at 10:45, before the 11:00
+    release; the day is the run's `reco/as_of` tag, by default yesterday on the retailer's clock)."""
+    day = context.run.tags.get(AS_OF_TAG) or str(datetime.now(ZoneInfo(RETAIL_TIMEZONE)).date() - timedelta(days=1))
+    try:
+        lakehouse.require("member_cards", {"as_of_date": date.fromisoformat(day), "cohort": list(COHORTS)})
+    except MissingPartition as missing:
+        return AssetCheckResult(passed=False, metadata={"as_of_date": day, "missing": str(missing)})
+    return AssetCheckResult(passed=True, metadata={"as_of_date": day})
 
 
-def rank_violations(affinities: pa.Table, order_column: str) -> int:
-    """Members whose ranks are not exactly 1..n, or whose `order_column` rises with rank."""
-    return _count(
-        f"""
-        WITH s AS (
-            SELECT member_id, rank, {order_column} AS v,
-                   row_number() OVER (PARTITION BY member_id ORDER BY rank) AS expected,
-                   lag({order_column}) OVER (PARTITION BY member_id ORDER BY rank) AS previous
-            FROM affinities)
-        SELECT count(DISTINCT member_id) FROM s WHERE rank <> expected OR v > previous
-        """,
-        affinities=affinities,
-    )
-
-
-def boosts_outside_intent(boosted: pa.Table, groups: pa.Table, max_subclasses: int) -> int:
-    """Members with boosted groups in more than `max_subclasses` subclasses (by key: names repeat)."""
-    return _count(
-        f"""
-        SELECT count(*) FROM (
-            SELECT b.member_id FROM boosted b JOIN groups g USING (subclass_brand_id)
-            WHERE b.boost > 0 GROUP BY b.member_id HAVING count(DISTINCT g.subclass_key) > {int(max_subclasses)})
-        """,
-        boosted=boosted,
-        groups=groups,
-    )
-
-
-def classes_over_limit(diversified: pa.Table, per_class: int) -> int:
-    """Member x class pairs over the limit, among the rows of methods that diversify (a baseline that is a
-    cohort's champion is published as it was scored, without the limit) and of groups with a class."""
-    diversifying = ", ".join(f"'{m}'" for m in DIVERSIFIED)
-    only = "WHERE coalesce(class_key, '') <> ''"  # a group without a class is not limited
-    if "method" in diversified.schema.names:
-        only += f" AND method IN ({diversifying})"
-    return _count(
-        f"""SELECT count(*) FROM (SELECT member_id, class_key FROM diversified {only} GROUP BY ALL
-            HAVING count(*) > {int(per_class)})""",
-        diversified=diversified,
-    )
-
-
-def styles_not_saleable(styles: pa.Table, catalog: pa.Table, day_start, day_end, min_qty: int) -> int:
-    """Styles (column `style_id`) not on sale during the day or below `min_qty` units in the catalog
-    (an unknown stock, NULL, is not below anything)."""
-    with duckdb.connect() as con:
-        con.register("styles", styles)
-        con.register("catalog", catalog)
-        return int(
-            con.execute(
-                """
-                SELECT count(*) FROM styles s LEFT JOIN catalog c USING (style_id)
-                WHERE c.style_id IS NULL OR NOT (c.live_from < $end AND c.live_until > $start)
-                   OR c.qty_on_hand < $min_qty
-                """,
-                {"start": day_start, "end": day_end, "min_qty": min_qty},
-            ).fetchone()[0]
-        )
-
-
-def card_violations(cards: pa.Table, product_feed_max: int) -> int:
-    """Lists with a style twice, or product feeds longer than `product_feed_max`."""
-    return _count(
-        f"""SELECT count(*) FROM cards
-            WHERE len(style_ids) <> len(list_distinct(style_ids))
-               OR (feed = 'products' AND len(style_ids) > {int(product_feed_max)})""",
-        cards=cards,
-    )
-
-
-def card_styles(cards: pa.Table) -> pa.Table:
-    """Every style id named in the cards, once."""
-    with duckdb.connect() as con:
-        con.register("cards", cards)
-        return con.sql("SELECT DISTINCT unnest(style_ids) AS style_id FROM cards").to_arrow_table()
+CHECKS = [cards_ready]

@@ -11,6 +11,8 @@ COHORTS = tuple(f"{division}_{bucket}" for division in DIVISIONS for bucket in r
 RETAIL_TIMEZONE = "America/New_York"
 RELEASES = ("1100", "1500", "2000")
 """New styles go live three times a day (HHMM, the retailer's wall clock); each release refreshes the cards."""
+AS_OF_TAG = "reco/as_of"
+"""Tag of a run that checks a given day (the freshness check; default: yesterday on the retailer's clock)."""
 
 SCORING_EVENTS = ("product_view", "add_to_cart", "remove_from_cart", "still_want_it", "purchase", "return")
 """Kinds that score; `return` (a cancelled or returned purchase) comes from invoice imports."""

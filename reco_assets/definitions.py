@@ -14,8 +14,11 @@ from reco_assets.assets import (
     releases,
     serving,
 )
-from reco_assets.jobs import CHECKS, JOBS, SCHEDULES, SENSORS
+from reco_assets.checks import CHECKS
+from reco_assets.jobs import JOBS
 from reco_assets.resources import local_resources, reco_home
+from reco_assets.schedules import SCHEDULES
+from reco_assets.sensors import SENSORS
 
 ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards, releases, serving]
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from reco_assets import checks
+from reco_assets import invariants
 from reco_assets.pipeline.affinities import (
     CohortItems,
     Hierarchy,
@@ -440,7 +440,7 @@ def test_a_browsed_subclass_boosts_only_the_groups_of_its_own_division(spark):
         ("c", 2, 5, 30, 0.0, 0.0),
     ]
     boosted = pa.Table.from_pylist(out["boosted_affinities"])
-    assert checks.boosts_outside_intent(boosted, groups.toArrow(), 1) == 0  # one subclass path each
+    assert invariants.boosts_outside_intent(boosted, groups.toArrow(), 1) == 0  # one subclass path each
 
 
 def test_same_named_classes_of_two_divisions_are_two_classes_when_diversifying(spark):
@@ -456,7 +456,7 @@ def test_same_named_classes_of_two_divisions_are_two_classes_when_diversifying(s
         ("c", 1, 3, 30, WOMEN_JEANS, 0.0),
     ]
     diversified = pa.Table.from_pylist(out["diversified_affinities"])
-    assert checks.classes_over_limit(diversified, 1) == 0
+    assert invariants.classes_over_limit(diversified, 1) == 0
 
 
 # --- intents ----------------------------------------------------------------------------------------------
@@ -530,4 +530,4 @@ def test_groups_without_a_class_are_not_limited_per_class():
     )
     got = rank_one([1.0], items, hierarchy, RankParams(top_k=6, boost_strength=0.0, max_groups_per_class=1))
     assert got["diversified_affinities"]["subclass_brand_id"].to_pylist() == [1, 2, 3, 4, 5]  # one dress only
-    assert checks.classes_over_limit(got["diversified_affinities"], 1) == 0
+    assert invariants.classes_over_limit(got["diversified_affinities"], 1) == 0

@@ -4,31 +4,34 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 
-from reco_assets import checks
+from reco_assets import invariants
 
 
 def test_duplicate_event_ids():
-    assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "c"]})) == 0
-    assert checks.duplicate_event_ids(pa.table({"event_id": ["a", "b", "a"]})) == 1
+    assert invariants.duplicate_event_ids(pa.table({"event_id": ["a", "b", "c"]})) == 0
+    assert invariants.duplicate_event_ids(pa.table({"event_id": ["a", "b", "a"]})) == 1
 
 
 def test_days_not_reconciled():
     d1, d2 = date(2026, 10, 30), date(2026, 10, 31)
     read = pa.table({"event_date": [d1, d2], "records": [3, 1]})
-    assert checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2]}), pa.table({"event_date": [d1]})) == 0
-    assert checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1]}), pa.table({"event_date": [d1]})) == 1
     assert (
-        checks.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2, d2]}), pa.table({"event_date": [d1]}))
+        invariants.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2]}), pa.table({"event_date": [d1]}))
+        == 0
+    )
+    assert invariants.days_not_reconciled(read, pa.table({"event_date": [d1, d1]}), pa.table({"event_date": [d1]})) == 1
+    assert (
+        invariants.days_not_reconciled(read, pa.table({"event_date": [d1, d1, d2, d2]}), pa.table({"event_date": [d1]}))
         == 1
     )
 
 
 def test_one_cohort_per_rated_member():
     ratings = pa.table({"member_id": [1, 1, 2, 3]})
-    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3]})) == 0
-    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2]})) == 1  # 3 has none
-    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 3]})) == 1  # 3 has two
-    assert checks.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 4]})) == 1  # 4 unrated
+    assert invariants.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3]})) == 0
+    assert invariants.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2]})) == 1  # 3 has none
+    assert invariants.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 3]})) == 1  # 3 has two
+    assert invariants.members_without_one_cohort(ratings, pa.table({"member_id": [1, 2, 3, 4]})) == 1  # 4 unrated
 
 
 def test_non_finite_factors():
@@ -36,17 +39,17 @@ def test_non_finite_factors():
     bad = pa.table(
         {"factors": pa.array([[0.1, float("nan")], [float("inf"), 4.0], [1.0, 1.0]], pa.list_(pa.float32()))}
     )
-    assert checks.non_finite_factors(good) == 0
-    assert checks.non_finite_factors(bad) == 2
+    assert invariants.non_finite_factors(good) == 0
+    assert invariants.non_finite_factors(bad) == 2
 
 
 def test_rank_violations():
     def table(ranks, values):
         return pa.table({"member_id": [1] * len(ranks), "rank": ranks, "prediction": values})
 
-    assert checks.rank_violations(table([1, 2, 3], [0.9, 0.9, 0.1]), "prediction") == 0
-    assert checks.rank_violations(table([1, 3, 4], [0.9, 0.5, 0.1]), "prediction") == 1  # gap
-    assert checks.rank_violations(table([1, 2, 3], [0.9, 0.95, 0.1]), "prediction") == 1  # rises
+    assert invariants.rank_violations(table([1, 2, 3], [0.9, 0.9, 0.1]), "prediction") == 0
+    assert invariants.rank_violations(table([1, 3, 4], [0.9, 0.5, 0.1]), "prediction") == 1  # gap
+    assert invariants.rank_violations(table([1, 2, 3], [0.9, 0.95, 0.1]), "prediction") == 1  # rises
 
 
 # hierarchy keys (`level_key`): the level's path from the division, as JSON text
@@ -65,8 +68,8 @@ def test_boosts_outside_intent():
         }
     )
     boosted = pa.table({"member_id": [1, 1, 1, 1], "subclass_brand_id": [1, 2, 3, 4], "boost": [0.5, 0.5, 0.5, 0.0]})
-    assert checks.boosts_outside_intent(boosted, groups, 3) == 0
-    assert checks.boosts_outside_intent(boosted, groups, 2) == 1
+    assert invariants.boosts_outside_intent(boosted, groups, 3) == 0
+    assert invariants.boosts_outside_intent(boosted, groups, 2) == 1
 
 
 def test_boosts_outside_intent_count_subclasses_by_key_not_name():
@@ -86,15 +89,15 @@ def test_boosts_outside_intent_count_subclasses_by_key_not_name():
             "boost": [0.5, 0.5, 0.5, 0.5, 0.0],
         }
     )
-    assert checks.boosts_outside_intent(boosted, groups, 1) == 1
-    assert checks.boosts_outside_intent(boosted, groups, 2) == 0
+    assert invariants.boosts_outside_intent(boosted, groups, 1) == 1
+    assert invariants.boosts_outside_intent(boosted, groups, 2) == 0
 
 
 def test_classes_over_limit():
     x, y = '["d","dep","x"]', '["d","dep","y"]'
     diversified = pa.table({"member_id": [1, 1, 1, 2], "class_key": [x, x, y, x]})
-    assert checks.classes_over_limit(diversified, 2) == 0
-    assert checks.classes_over_limit(diversified, 1) == 1
+    assert invariants.classes_over_limit(diversified, 2) == 0
+    assert invariants.classes_over_limit(diversified, 1) == 1
 
 
 def test_classes_over_limit_count_classes_by_key_not_name():
@@ -106,8 +109,8 @@ def test_classes_over_limit_count_classes_by_key_not_name():
             "class_key": [MEN_TEES, WOMEN_TEES, WOMEN_TEES, WOMEN_TEES],
         }
     )
-    assert checks.classes_over_limit(diversified, 1) == 1  # member 2 only
-    assert checks.classes_over_limit(diversified, 2) == 0
+    assert invariants.classes_over_limit(diversified, 1) == 1  # member 2 only
+    assert invariants.classes_over_limit(diversified, 2) == 0
 
 
 def test_styles_not_saleable():
@@ -128,15 +131,15 @@ def test_styles_not_saleable():
         }
     )
     start, end = datetime(2026, 10, 31, tzinfo=utc), datetime(2026, 11, 1, tzinfo=utc)
-    assert checks.styles_not_saleable(pa.table({"style_id": [1]}), catalog, start, end, 3) == 0
+    assert invariants.styles_not_saleable(pa.table({"style_id": [1]}), catalog, start, end, 3) == 0
     # 2 ended before the day, 3 is nearly sold out, 4 is unknown
-    assert checks.styles_not_saleable(pa.table({"style_id": [1, 2, 3, 4]}), catalog, start, end, 3) == 3
+    assert invariants.styles_not_saleable(pa.table({"style_id": [1, 2, 3, 4]}), catalog, start, end, 3) == 3
 
 
 def test_card_violations_and_styles():
     cards = pa.table({"feed": ["products", "brands", "products"], "style_ids": [[1, 2, 3], [4, 4], list(range(400))]})
-    assert checks.card_violations(cards, 300) == 2
-    assert sorted(checks.card_styles(pa.table({"style_ids": [[1, 2], [2, 3]]})).column("style_id").to_pylist()) == [
+    assert invariants.card_violations(cards, 300) == 2
+    assert sorted(invariants.card_styles(pa.table({"style_ids": [[1, 2], [2, 3]]})).column("style_id").to_pylist()) == [
         1,
         2,
         3,

@@ -19,18 +19,18 @@ from dagster._core.utils import make_new_run_id
 
 from reco_assets.constants import COHORTS
 from reco_assets.definitions import defs
-from reco_assets.jobs import (
-    cohort_sensor,
-    evaluation_sensor,
-    freshness_schedule,
-    landing_sensor,
-    release_sensor,
-    serving_sensor,
-)
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource, catalog_file, events_file, release_file
 from reco_assets.resources.serving import ServingResource
+from reco_assets.schedules import freshness_schedule
+from reco_assets.sensors import (
+    cohort_sensor,
+    evaluation_sensor,
+    landing_sensor,
+    release_sensor,
+    serving_sensor,
+)
 from reco_assets.serving import published
 from reco_assets.serving.store import Manifest
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 from dagster import Failure
 
-from reco_assets.assets.gate import require_gate
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
+from reco_assets.evaluation.gate import require_gate
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.steps import seal
 from reco_assets.settings import RecoSettings

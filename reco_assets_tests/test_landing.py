@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from reco_assets.jobs import landing_sensor
 from reco_assets.resources.landing import LandingResource, catalog_file, events_file, written_whole
+from reco_assets.sensors import landing_sensor
 
 STRAYS = [
     "notes.txt",  # not an events file

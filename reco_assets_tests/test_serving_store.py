@@ -160,8 +160,9 @@ def test_a_version_failing_a_check_is_discarded_and_the_served_one_stays(store):
     """The asset's path: `publish` with a failing check never switches to the loaded version."""
     from dagster import Failure
 
-    from reco_assets.assets.common import check, publish
+    from reco_assets.assets.common import publish
     from reco_assets.assets.serving import LoadedVersion
+    from reco_assets.checks import check
     from reco_assets.serving.store import NOTHING_WITHDRAWN
 
     served = load(store, "2026-10-31.batch.good")

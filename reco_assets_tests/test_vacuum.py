@@ -14,8 +14,9 @@ from deltalake import DeltaTable
 
 from reco_assets.cli import main
 from reco_assets.definitions import defs
-from reco_assets.jobs import vacuum_job, vacuum_schedule
+from reco_assets.jobs import vacuum_job
 from reco_assets.resources.lakehouse import Lakehouse
+from reco_assets.schedules import vacuum_schedule
 from reco_assets.settings import RecoSettings
 
 DAY = date(2026, 10, 31)

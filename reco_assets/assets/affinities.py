@@ -9,8 +9,9 @@ from functools import partial
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, MetadataValue, multi_asset
 
-from reco_assets import checks
-from reco_assets.assets.common import check, cohort_days, publish, spec, staged_metadata, window_where
+from reco_assets import invariants
+from reco_assets.assets.common import cohort_days, publish, staged_metadata, window_where
+from reco_assets.checks import check, spec
 from reco_assets.constants import MODELLING
 from reco_assets.evaluation.champion import blend_from_json, methods_by_cohort
 from reco_assets.partitions import daily_cohort_partitions
@@ -135,11 +136,11 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
         )
         for name, write in staged.items():
             writes[name].append(write)
-        violations["ranks_ordered"] += checks.rank_violations(staged["member_affinities"].dataset(), "prediction")
-        violations["boosts_within_intent"] += checks.boosts_outside_intent(
+        violations["ranks_ordered"] += invariants.rank_violations(staged["member_affinities"].dataset(), "prediction")
+        violations["boosts_within_intent"] += invariants.boosts_outside_intent(
             staged["boosted_affinities"].dataset(), groups.toArrow(), settings.boost_subclasses
         )
-        violations["class_limit"] += checks.classes_over_limit(
+        violations["class_limit"] += invariants.classes_over_limit(
             staged["diversified_affinities"].dataset(), settings.max_groups_per_class
         )
     limit = settings.max_groups_per_class

@@ -4,20 +4,12 @@ import pyarrow as pa
 from dagster import AssetCheckSpec, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 from pyspark.sql import DataFrame
 
-from reco_assets import checks
+from reco_assets import invariants
 from reco_assets.adapters.ids import ID_MAP
-from reco_assets.assets.common import (
-    check,
-    cohort_days,
-    not_empty,
-    not_empty_spec,
-    publish,
-    spec,
-    stage_day,
-    staged_metadata,
-)
-from reco_assets.assets.gate import champion_tags, require_gate
+from reco_assets.assets.common import cohort_days, publish, stage_day, staged_metadata
+from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import PUBLISHING
+from reco_assets.evaluation.gate import champion_tags, require_gate
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.cards import CardLimits, with_source_ids
 from reco_assets.pipeline.cards import member_cards as assemble_cards
@@ -99,8 +91,10 @@ def build_cards(
 def card_violations(staged: Staged, catalog: pa.Table, window, settings: RecoSettings) -> tuple[int, int]:
     """(styles not saleable in the sale `window` per `catalog`, malformed lists) of a staged write of cards."""
     dataset = staged.dataset()
-    unsaleable = checks.styles_not_saleable(checks.card_styles(dataset), catalog, *window, settings.min_qty_on_hand)
-    return unsaleable, checks.card_violations(dataset, settings.product_feed_max)
+    unsaleable = invariants.styles_not_saleable(
+        invariants.card_styles(dataset), catalog, *window, settings.min_qty_on_hand
+    )
+    return unsaleable, invariants.card_violations(dataset, settings.product_feed_max)
 
 
 def card_checks(writes: list[Staged], unsaleable: int, malformed: int) -> list:

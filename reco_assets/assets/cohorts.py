@@ -2,19 +2,10 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from reco_assets import checks
-from reco_assets.assets.common import (
-    check,
-    not_empty,
-    not_empty_spec,
-    partition_date,
-    publish,
-    spec,
-    stage_day,
-    staged_metadata,
-    window_where,
-)
+from reco_assets import invariants
+from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata, window_where
 from reco_assets.assets.ratings import RATINGS_WINDOW, events_window
+from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import COHORTS, MODELLING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.cohorts import member_cohorts as assign_cohorts
@@ -59,12 +50,12 @@ def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehou
         [
             check(
                 "one_cohort_per_rated_member",
-                checks.members_without_one_cohort(rated, dataset),
+                invariants.members_without_one_cohort(rated, dataset),
                 "members with a rating and not exactly one cohort",
             ),
             check(
                 "cohorts_are_partitions",
-                checks.unknown_cohorts(dataset.to_table(columns=["cohort"]), COHORTS),
+                invariants.unknown_cohorts(dataset.to_table(columns=["cohort"]), COHORTS),
                 "members whose cohort key is not a cohort partition",
             ),
             not_empty([staged]),

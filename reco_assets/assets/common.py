@@ -4,14 +4,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
 import duckdb
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    Failure,
-    MetadataValue,
-)
+from dagster import AssetCheckResult, AssetExecutionContext, Failure, MetadataValue
 from pyspark.sql import DataFrame
 
 from reco_assets.partitions import daily_cohort_partitions
@@ -75,38 +68,6 @@ def publish(staged: Iterable[Staged], results: list[AssetCheckResult]) -> Iterat
         write.commit()
     if any(write.table in SEALED for write in staged):
         seal(staged[0].lakehouse, [(write.table, write.partitions) for write in staged])
-
-
-def check(name: str, violations: int, what: str, asset: str | None = None, **metadata) -> AssetCheckResult:
-    return AssetCheckResult(
-        asset_key=asset,
-        check_name=name,
-        passed=violations == 0,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"violations": violations, "rule": what, **metadata},
-    )
-
-
-def not_empty(
-    writes: list[Staged], column: str = "as_of_date", asset: str | None = None, days: set[str] | None = None
-) -> AssetCheckResult:
-    """The `not_empty` check of a table that must have rows every day it covers (per day, over its cohorts);
-    `days`: only those of the days covered must."""
-    counts: dict[str, int] = {}
-    for write in writes:
-        for day, rows in write.rows_by(column).items():
-            counts[day] = counts.get(day, 0) + rows
-    empty = sorted(day for day, rows in counts.items() if rows == 0 and (days is None or day in days))
-    return check("not_empty", len(empty), "days without any row", asset=asset, empty_days=", ".join(empty))
-
-
-def not_empty_spec(asset: str) -> AssetCheckSpec:
-    return spec(asset, "not_empty", "every day covered has rows: an empty day means missing or rejected input")
-
-
-def spec(asset: str, name: str, description: str) -> AssetCheckSpec:
-    """Every check guards what gets published: a failure stops the run's downstream assets."""
-    return AssetCheckSpec(name=name, asset=asset, description=description, blocking=True)
 
 
 def staged_metadata(writes: list[Staged], **extra) -> dict:

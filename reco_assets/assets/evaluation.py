@@ -15,8 +15,9 @@ from dagster import (
     multi_asset,
 )
 
-from reco_assets.assets.common import partition_date, spec, table_metadata
+from reco_assets.assets.common import partition_date, table_metadata
 from reco_assets.assets.ratings import RATINGS_WINDOW
+from reco_assets.checks import spec
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
 from reco_assets.evaluation.champion import blend_json

@@ -7,10 +7,11 @@ import duckdb
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
-from reco_assets import checks
-from reco_assets.assets.common import check, cohort_days, publish, spec, stage_day, staged_metadata
-from reco_assets.assets.gate import require_gate
+from reco_assets import invariants
+from reco_assets.assets.common import cohort_days, publish, stage_day, staged_metadata
+from reco_assets.checks import check, spec
 from reco_assets.constants import MODELLING
+from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_cohort_partitions
 from reco_assets.pipeline.factorization import GLOBAL, AlsParams, fit_cohorts
 from reco_assets.resources.lakehouse import Lakehouse, Staged
@@ -63,7 +64,7 @@ def als_factors(
         fitted = fit_day(lakehouse, session, day, cohorts, params)
         key = F.lit(settings.model_key())
         writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))
-    non_finite = sum(checks.non_finite_factors(write.dataset()) for write in writes)
+    non_finite = sum(invariants.non_finite_factors(write.dataset()) for write in writes)
     yield from publish([*writes], [check("finite_factors", non_finite, "factor rows with a NaN or infinite value")])
     versions, fit_seconds = {}, {}
     with tracking.run("als_factors", {"dagster_run_id": context.run_id}) as run:

@@ -22,8 +22,9 @@ from dagster import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reco_assets import checks
-from reco_assets.assets.common import check, not_empty, not_empty_spec, partition_days, publish, spec, staged_metadata
+from reco_assets import invariants
+from reco_assets.assets.common import partition_days, publish, staged_metadata
+from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
@@ -126,7 +127,7 @@ class StagedSnapshot:
         return [self.accepted, self.rejected]
 
     def reconciled(self) -> AssetCheckResult:
-        mismatched = checks.days_not_reconciled(
+        mismatched = invariants.days_not_reconciled(
             self.read, self.accepted.dataset(), self.rejected.dataset(), day="as_of_date"
         )
         return check("records_reconcile", mismatched, "days where accepted + rejected differs from the lines read")
@@ -231,12 +232,12 @@ def raw_events(
     lines.unpersist()
 
     stored, quarantined = accepted.dataset(), rejected.dataset()
-    mismatched = checks.days_not_reconciled(read, stored, quarantined)
+    mismatched = invariants.days_not_reconciled(read, stored, quarantined)
     yield from publish(
         [accepted, rejected],
         [
             check("records_reconcile", mismatched, "days where accepted + rejected differs from the lines read"),
-            check("unique_event_ids", checks.duplicate_event_ids(stored), "event_ids accepted more than once"),
+            check("unique_event_ids", invariants.duplicate_event_ids(stored), "event_ids accepted more than once"),
             # a file with lines of which none is accepted; an empty file is a day without events (a store closed)
             not_empty([accepted], "event_date", days={str(d) for d in read.column("event_date").to_pylist()}),
         ],

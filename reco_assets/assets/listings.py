@@ -4,18 +4,9 @@ import pyarrow as pa
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 from pyspark.sql import DataFrame
 
-from reco_assets import checks
-from reco_assets.assets.common import (
-    check,
-    not_empty,
-    not_empty_spec,
-    partition_date,
-    publish,
-    spec,
-    stage_day,
-    staged_metadata,
-    window_where,
-)
+from reco_assets import invariants
+from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata, window_where
+from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.catalog import sale_window
@@ -65,7 +56,7 @@ def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehou
 def listed_not_saleable(staged: Staged, catalog: pa.Table, window, settings: RecoSettings) -> int:
     """Listed styles of a staged write not on sale in the sale `window` or short of stock per `catalog`."""
     styles = staged.dataset().to_table(columns=["style_id"])
-    return checks.styles_not_saleable(styles, catalog, *window, settings.min_qty_on_hand)
+    return invariants.styles_not_saleable(styles, catalog, *window, settings.min_qty_on_hand)
 
 
 def rank_live_styles(

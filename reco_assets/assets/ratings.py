@@ -4,15 +4,8 @@ from collections.abc import Iterator
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
 
-from reco_assets.assets.common import (
-    not_empty,
-    not_empty_spec,
-    partition_date,
-    publish,
-    stage_day,
-    staged_metadata,
-    window_where,
-)
+from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata, window_where
+from reco_assets.checks import not_empty, not_empty_spec
 from reco_assets.constants import MODELLING
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ratings import implicit_ratings as sum_ratings

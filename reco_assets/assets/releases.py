@@ -24,11 +24,12 @@ from dagster import (
 from pyspark.sql import functions as F
 
 from reco_assets.assets.cards import build_cards, card_check_specs, card_checks, card_violations
-from reco_assets.assets.common import check, not_empty, not_empty_spec, publish, spec, staged_metadata
-from reco_assets.assets.gate import require_gate
+from reco_assets.assets.common import publish, staged_metadata
 from reco_assets.assets.ingestion import snapshot_specs, stage_snapshots
 from reco_assets.assets.listings import listed_not_saleable, rank_live_styles
+from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
+from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_release_partitions
 from reco_assets.pipeline.catalog import release_instant, sale_window
 from reco_assets.pipeline.ingestion import InputLimits

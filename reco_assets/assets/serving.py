@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import orjson
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from reco_assets.assets.common import check, partition_date, publish, spec
-from reco_assets.assets.gate import require_gate
+from reco_assets.assets.common import partition_date, publish
 from reco_assets.assets.releases import release_partition
+from reco_assets.checks import check, spec
 from reco_assets.constants import COHORTS, PUBLISHING
+from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_partitions, daily_release_partitions
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.serving import ServingResource

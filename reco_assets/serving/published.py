@@ -10,9 +10,9 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from reco_assets.adapters.ids import ID_MAP
-from reco_assets.assets.gate import published_rankings
 from reco_assets.assets.releases import published_release
 from reco_assets.constants import COHORTS
+from reco_assets.evaluation.gate import published_rankings
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partitions_predicate
 from reco_assets.serving.payloads import FEEDS, fallback_payload
 from reco_assets.serving.store import MEMBER, ServingStore
