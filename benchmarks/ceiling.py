@@ -30,7 +30,7 @@ from reco_assets.evaluation.backtest import holdout_split
 from reco_assets.evaluation.metrics import member_accuracy
 from reco_assets.evaluation.rolling import origins
 from reco_assets.resources.lakehouse import Lakehouse
-from reco_assets.settings import RecoSettings
+from reco_assets.settings import RecoSettings, load_settings
 from reco_assets.simulator import PROFILES
 from reco_assets.simulator.world import TASTE_DIM, build_world
 
@@ -89,10 +89,10 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> dict[s
     # the backtest's candidates and scored members' relevant groups, read back from what it scored on
     catalog = lake.read_arrow("catalog", f"as_of_date = '{split.train_end}'").to_pandas()
     start = pd.Timestamp(split.train_end, tz="UTC")
-    horizon = start + pd.Timedelta(days=1, hours=settings.live_horizon_hours)
+    horizon = start + pd.Timedelta(days=1, hours=settings.ranking.live_horizon_hours)
     live = catalog[(catalog.live_from < horizon) & (catalog.live_until > start)]
     candidates = np.sort(live.subclass_brand_id.unique())
-    kinds = ", ".join(f"'{k}'" for k in settings.relevant_events)
+    kinds = ", ".join(f"'{k}'" for k in settings.evaluation.relevant_events)
     test = lake.read_arrow(
         "raw_events",
         f"event_date >= '{split.test_start}' AND event_date <= '{split.test_end}' AND event_type IN ({kinds})",
@@ -109,7 +109,7 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> dict[s
     true_taste = world.taste(member_index[members].to_numpy(), columns)
     path = live.drop_duplicates("subclass_brand_id").set_index("subclass_brand_id")
     class_path = (path.division + "/" + path.department + "/" + path["class"])[candidates].to_numpy()
-    k = max(settings.evaluation_ks)
+    k = max(settings.evaluation.ks)
 
     def scored(taste: np.ndarray, limit: int | None = None) -> pd.Series:
         depth = min(len(candidates), k if limit is None else k * 4)  # enough for k groups after the class limit
@@ -125,11 +125,11 @@ def oracle_ndcg(lake: Lakehouse, world, split, settings: RecoSettings) -> dict[s
         if limit is not None:
             oracle = oracle[oracle.groupby(["member_id", "klass"]).cumcount() < limit]
             oracle = oracle.assign(rank=oracle.groupby("member_id").cumcount() + 1).query(f"rank <= {k}")
-        return member_accuracy(oracle, relevant, settings.evaluation_ks)[("ndcg", 10)]
+        return member_accuracy(oracle, relevant, settings.evaluation.ks)[("ndcg", 10)]
 
     return {
         "ceiling": scored(true_taste),
-        "class limit": scored(true_taste, settings.max_groups_per_class),
+        "class limit": scored(true_taste, settings.ranking.max_groups_per_class),
         "learnable": scored(estimated_tastes(lake, world, members, split.train_end)[:, columns]),
     }
 
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--home", default=".reco_home")
     parser.add_argument("--profile", choices=list(PROFILES), default="demo")
     args = parser.parse_args()
-    profile, settings = PROFILES[args.profile], RecoSettings()
+    profile, settings = PROFILES[args.profile], load_settings(Path(args.home))
     world = build_world(np.random.default_rng(profile.seed), profile.members, profile.brands)  # as `simulate` does
     lake = Lakehouse(root=str(Path(args.home) / "lakehouse"))
     evaluation = lake.read_arrow("offline_evaluation", f"as_of_date = '{profile.last_day}'").to_pandas()
@@ -147,9 +147,9 @@ def main() -> None:
     days = [
         o
         for o in origins(profile.last_day, settings)
-        if holdout_split(o, settings.holdout_days).train_end >= first_trained
+        if holdout_split(o, settings.evaluation.holdout_days).train_end >= first_trained
     ]
-    splits = [holdout_split(day, settings.holdout_days) for day in days]
+    splits = [holdout_split(day, settings.evaluation.holdout_days) for day in days]
     per_origin = [oracle_ndcg(lake, world, split, settings) for split in splits]
     pooled = {name: pd.concat(o[name] for o in per_origin).mean() for name in per_origin[0]}
     ceiling = pooled["ceiling"]

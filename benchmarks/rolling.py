@@ -2,7 +2,7 @@
 
 The evaluation of day D replays the pipeline at every origin, each trained through its own day T. Where the
 daily pipeline ran on T with the same settings, `als_factors` holds T's cohort models and the backtest reuses
-them (`backtest._factors`), with the ratings and cohorts stored beside them (`backtest.stored_inputs`): that is
+them (`backtest.models`), with the ratings and cohorts stored beside them (`backtest.stored_inputs`): that is
 the steady state of a daily schedule. A home made by `python -m reco_assets demo` has the models of its last day
 only, so this script times the backtest as it is (every origin fits its models), then stores each origin's
 ratings, cohorts and cohort models for its T exactly as the `implicit_ratings`, `member_cohorts` and
@@ -23,35 +23,26 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from reco_assets.assets.common import stage_day
-from reco_assets.evaluation.backtest import events_through
 from reco_assets.evaluation.rolling import origins, rolling_backtest
-from reco_assets.pipeline.cohorts import member_cohorts
-from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
-from reco_assets.pipeline.ratings import implicit_ratings
+from reco_assets.pipeline import stages
 from reco_assets.resources import local_resources
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.runner import run_day
-from reco_assets.settings import RecoSettings
+from reco_assets.settings import RecoSettings, load_settings
 
 
 def store_models(session, lakehouse: Lakehouse, train_end: date, settings: RecoSettings) -> None:
-    """The ratings, cohorts and cohort models the pipeline would have stored for `train_end` (what
-    `implicit_ratings`, `member_cohorts` and `als_factors` write)."""
-    weights = settings.event_weights()
-    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
-    stage_day(lakehouse, "implicit_ratings", implicit_ratings(events, weights), train_end).commit()
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": train_end})
-    cohorts = member_cohorts(
-        events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
-    )
-    stage_day(lakehouse, "member_cohorts", cohorts, train_end).commit()
-    cohorts = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": train_end})
+    """The ratings, cohorts and cohort models the pipeline would have stored for `train_end`: the stages the
+    `implicit_ratings`, `member_cohorts` and `als_factors` assets run, written as they write them."""
+    reader = stages.Reader(session, lakehouse)
+    stage_day(lakehouse, "implicit_ratings", stages.ratings(reader, train_end, settings), train_end).commit()
+    ratings = reader.day("implicit_ratings", train_end)
+    stage_day(lakehouse, "member_cohorts", stages.cohorts(reader, train_end, ratings, settings), train_end).commit()
+    cohorts = reader.day("member_cohorts", train_end)
     names = sorted(r["cohort"] for r in cohorts.select("cohort").distinct().collect())
     if not names:
         return
-    fitted = fit_cohorts(
-        ratings.join(cohorts.select("member_id", "cohort"), "member_id"), settings.pick(AlsParams, prefix="als_")
-    )
+    fitted = stages.factor_models(ratings, cohorts, settings.factor_model)
     keyed = fitted.withColumn("model_key", F.lit(settings.model_key()))
     stage_day(lakehouse, "als_factors", keyed, train_end, names).commit()
 
@@ -71,16 +62,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(".reco_home"))
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 10, 31))
-    parser.add_argument("--origins", type=int, help="reported origins (default: the `evaluation_origins` setting)")
+    parser.add_argument(
+        "--origins", type=int, help="reported origins (default: the home's `evaluation.origins` setting)"
+    )
     args = parser.parse_args()
-    settings = RecoSettings(**({"evaluation_origins": args.origins} if args.origins else {}))
+    settings = load_settings(args.home).changed({"evaluation.origins": args.origins} if args.origins else {})
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         shutil.copytree(args.home, home, ignore=shutil.ignore_patterns("spark-checkpoints"))
         lakehouse = Lakehouse(root=str(home / "lakehouse"))
         session = local_resources(home, settings)["spark"].session()
         first, first_phases = timed(session, lakehouse, args.date, settings)
-        train_days = [o - timedelta(days=settings.holdout_days) for o in origins(args.date, settings)]
+        train_days = [o - timedelta(days=settings.evaluation.holdout_days) for o in origins(args.date, settings)]
         started = time.perf_counter()
         for train_end in train_days:
             store_models(session, lakehouse, train_end, settings)

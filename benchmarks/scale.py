@@ -8,7 +8,7 @@
 memory of the process tree, JVMs started, and the cost curve (seconds per thousand members).
 
 `engines` backtests the home's latest day with each factorization engine (`--engines`, default all three) on
-the same ratings, in one process: the seconds of fitting the cohorts' models (of the default `als_scope`) and
+the same ratings, in one process: the seconds of fitting the cohorts' models (of the home's `factor_model.scope`) and
 the model's NDCG@10 over subclass-brands.
 
 `ranking` takes the day's stored factors and times, on the same members and candidate groups:
@@ -63,21 +63,21 @@ def engines(home: Path, names: list[str]) -> None:
     from reco_assets.evaluation.backtest import MODEL, run_backtest
     from reco_assets.evaluation.report import evaluation_table
     from reco_assets.resources import local_resources
-    from reco_assets.settings import RecoSettings
 
-    resources = local_resources(home, RecoSettings())
+    resources = local_resources(home)
     session, lakehouse = resources["spark"].session(), resources["lakehouse"]
     day = _latest_day(lakehouse)
     results = {}
     for engine in names:
-        settings = RecoSettings(als_engine=engine)
+        settings = resources["settings"].changed({"factor_model.engine": engine})
         backtest = run_backtest(session, lakehouse, day, settings, ablations=False, styles=False)
         table, _ = evaluation_table([backtest], day, [10], settings.model_key())
         chosen = (table["segment"] == "all") & (table["method"] == MODEL.name) & (table["metric"] == "ndcg")
         ndcg = table[chosen & (table["k"] == 10)]["value"].sum()
         results[engine] = (backtest.seconds["models"], ndcg, backtest.fits)
         print(
-            f"{engine:<9} models of the backtest ({settings.als_scope} scope) {backtest.seconds['models']:7.1f} s   "
+            f"{engine:<9} models of the backtest ({settings.factor_model.scope} scope) "
+            f"{backtest.seconds['models']:7.1f} s   "
             f"NDCG@10 {ndcg:.4f}   members {backtest.sizes['training_members']:,}"
         )
     if "implicit" in results:
@@ -140,34 +140,24 @@ def ranking(home: Path) -> None:
 
     from pyspark.sql import functions as F
 
-    from reco_assets.assets.common import window_where
-    from reco_assets.pipeline.affinities import cohort_items, intent_subclasses, rank_batches, ranking_inputs
-    from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy
+    from reco_assets.pipeline import stages
+    from reco_assets.pipeline.affinities import rank_batches
     from reco_assets.resources import local_resources
-    from reco_assets.resources.lakehouse import partition_predicate
-    from reco_assets.settings import RecoSettings
 
-    settings = RecoSettings()
-    resources = local_resources(home, settings)
-    session, lakehouse = resources["spark"].session(), resources["lakehouse"]
+    resources = local_resources(home)
+    settings, lakehouse = resources["settings"], resources["lakehouse"]
+    reader = stages.Reader(resources["spark"].session(), lakehouse)
     day = _latest_day(lakehouse)
-    where = partition_predicate({"as_of_date": day})
-    factors = lakehouse.read_spark(session, "als_factors", where).cache()
-    catalog = lakehouse.read_spark(session, "catalog", where)
-    candidates = candidate_groups(catalog, day, settings.live_horizon_hours)
-    groups = group_hierarchy(catalog)
-    models, hierarchy = cohort_items(factors, candidates, groups)
-    events = lakehouse.read_spark(session, "raw_events", window_where("event_date", day, settings.boost_window_days))
-    inputs = ranking_inputs(
-        factors,
-        lakehouse.read_spark(session, "implicit_ratings", where),
-        intent_subclasses(events, settings.boost_subclasses),
-    ).cache()
+    factors = reader.day("als_factors", day).cache()
+    rated, members = reader.day("implicit_ratings", day), reader.day("member_cohorts", day)
+    ranking = stages.ranking_pass(reader, day, factors, rated, members, settings)
+    models, candidates = ranking.models, ranking.candidates
+    inputs = ranking.inputs(factors).cache()
     members_count = inputs.count()
-    k = settings.affinity_top_k
+    k = settings.ranking.top_k
     print(f"{day}: {members_count:,} members, {len(models)} cohort models, {len(candidates):,} candidate groups, K {k}")
 
-    fused = partial(rank_batches, models=models, hierarchy=hierarchy, params=settings.rank_params())
+    fused = partial(rank_batches, models=models, hierarchy=ranking.hierarchy, params=settings.rank_params())
 
     def rows_only(batches):  # the three tables are computed in full; only their row counts leave the tasks
         for _, table in fused(batches):
@@ -185,7 +175,7 @@ def ranking(home: Path) -> None:
         members[cohort] = vectors.flatten().to_numpy().astype(np.float32).reshape(len(vectors), -1)
     floor_seconds = _floor(models, members, k)
     with tempfile.TemporaryDirectory() as folder:
-        mllib_seconds = _recommend_for_all_users(session, factors, models, min(k, len(candidates)), Path(folder))
+        mllib_seconds = _recommend_for_all_users(reader.session, factors, models, min(k, len(candidates)), Path(folder))
     print(f"  fused pass (3 tables, Spark)        {fused_seconds:8.1f} s  ({produced:,} rows)")
     print(f"  recommendForAllUsers (top K only)   {mllib_seconds:8.1f} s")
     print(f"  floor: numpy product + sort         {floor_seconds:8.1f} s")

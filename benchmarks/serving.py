@@ -548,7 +548,7 @@ def generator_for(choice: str):
 def benchmark_store(kind: str, day: Day, args, generator, ids: Path, median: int) -> tuple[list, list]:
     with ExitStack() as stack:
         target = open_target(kind, stack)
-        store = target.store(day.settings.serving_previous_versions)
+        store = target.store(day.settings.serving.previous_versions)
         first, loaded = day.load_and_switch(store, kind)
         print(loaded, flush=True)
         loads, runs = [loaded], []
@@ -599,7 +599,7 @@ def main() -> None:
     args = parser.parse_args()
 
     resources = local_resources(args.home.resolve())
-    settings = RecoSettings()
+    settings = resources["settings"]
     cards = published.cards(resources["lakehouse"], args.date)
     frame = cards.spark(resources["spark"].session()).cache()
     day = Day(cards, frame, settings)

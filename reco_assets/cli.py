@@ -33,20 +33,29 @@ def _summary(home: Path, day: date) -> None:
     )
 
 
-def _settings(pairs: list[str] | None):
-    """RecoSettings with `NAME=VALUE` overrides (values read as JSON where they parse, else as text)."""
-    from reco_assets.settings import RecoSettings
+def _settings(home: Path, pairs: list[str] | None):
+    """The settings in force for `home`, after writing `group.name=VALUE` changes into its settings file
+    (values read as JSON where they parse, else as text): every later command, the UI and its sensors and
+    schedules read the same file."""
+    from reco_assets.settings import load_settings, save_settings
 
+    settings = load_settings(home)
+    if not pairs:
+        return settings
     overrides = {}
-    for pair in pairs or []:
+    for pair in pairs:
         name, _, text = pair.partition("=")
-        if name not in RecoSettings.model_fields:
-            raise SystemExit(f"--set {pair}: no setting {name!r} (see reco_assets/settings.py)")
         try:
             overrides[name] = json.loads(text)
         except json.JSONDecodeError:
             overrides[name] = text
-    return RecoSettings(**overrides)
+    try:
+        settings = settings.changed(overrides)
+    except ValueError as error:
+        raise SystemExit(f"--set: {error}") from None
+    path = save_settings(home, settings)
+    print(f"settings of {home} changed ({', '.join(overrides)}): {path}")
+    return settings
 
 
 def _run(home: Path, day: date | None, settings=None) -> int:
@@ -114,14 +123,14 @@ def _serve(home: Path, host: str, port: int, settings) -> int:
     from reco_assets.serving.api import create_app
 
     serving = local_resources(home)["serving"].process_config_and_initialize()  # its `EnvVar`s read
-    store = serving.open(settings.serving_previous_versions)
+    store = serving.open(settings.serving.previous_versions)
     try:
         current = store.current()
         state = f"version {current.version} (cards of {current.as_of_date})" if current else "no version yet"
     except store.errors as error:  # the API starts all the same: it answers 503 until the store does
         state = f"unavailable ({error})"
     print(f"serving {serving.store} store of {home}: {state}")
-    app = create_app(store, _tokens(serving, home), settings.serving_max_age_hours)
+    app = create_app(store, _tokens(serving, home), settings.serving.max_age_hours)
     print(f"API on http://{host}:{port}/v1/members/<member_id>/recommendations   docs: http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
     return 0
@@ -131,7 +140,7 @@ def _versions(home: Path, rollback: str | None, settings) -> int:
     from reco_assets.resources import local_resources
 
     serving = local_resources(home)["serving"].process_config_and_initialize()  # its `EnvVar`s read
-    store = serving.open(settings.serving_previous_versions)
+    store = serving.open(settings.serving.previous_versions)
     if rollback:
         store.rollback(rollback)
         print(f"now serving {rollback}")
@@ -147,7 +156,7 @@ def _vacuum(home: Path, retention_hours: int | None, settings) -> int:
     from reco_assets.resources import local_resources
 
     lakehouse = local_resources(home)["lakehouse"]
-    hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
+    hours = settings.lakehouse.vacuum_retention_hours if retention_hours is None else retention_hours
     print(f"deleting the files of {lakehouse.root} that no version of the last {hours} h reads")
     for table, files in lakehouse.vacuum(hours).items():
         print(f"  {table}: {len(files)} deleted" + "".join(f"\n      {path}" for path in files))
@@ -175,14 +184,14 @@ def _tune(home: Path, day: date | None, limit: int | None, only: list[str] | Non
     available = LandingResource(root=str(home / "landing")).days()
     # By default the latest day's fitting origin: its test window ends where the first reported origin's
     # training ends, so the figures the latest day's rolling evaluation reports stay out of the tuning.
-    day = day or available[-1] - timedelta(days=settings.evaluation_origins * settings.evaluation_origin_days)
+    day = day or available[-1] - timedelta(days=settings.evaluation.origins * settings.evaluation.origin_days)
     needed = [*ingestion_window(available, day, settings), day]
     print(f"ingesting the landed days the backtest reads ({needed[0]} .. {day})")
     if not ingest_days(home, needed, settings):
         print("ingestion failed: see the run in the Dagster UI")
         return 1
     print(
-        f"tuning on {day}: trained through {day - timedelta(days=settings.holdout_days)}, tested to {day}; "
+        f"tuning on {day}: trained through {day - timedelta(days=settings.evaluation.holdout_days)}, tested to {day}; "
         f"report the figures of later days only"
     )
     session = resources["spark"].session()
@@ -198,7 +207,14 @@ def _import(home: Path, fmt: str, files: list[str]) -> int:
 
     started = time.perf_counter()
     print(f"importing {len(files)} {fmt} file(s) into {home / 'landing'}")
-    report = import_files(fmt, [Path(f) for f in files], home / "landing", local_resources(home)["lakehouse"])
+    resources = local_resources(home)
+    report = import_files(
+        fmt,
+        [Path(f) for f in files],
+        home / "landing",
+        resources["lakehouse"],
+        limits=resources["settings"].input_limits(),
+    )
     print(
         f"\n{report.records:,} records read in {time.perf_counter() - started:.1f} s = {report.imported:,} imported "
         f"+ {report.rejected.total():,} rejected"
@@ -259,12 +275,17 @@ def main(argv: list[str] | None = None) -> None:
     versions = commands.add_parser("versions", help="list the serving store's versions; --rollback serves one")
     versions.add_argument("--rollback", metavar="VERSION", help="serve this kept version again")
     vacuum = commands.add_parser("vacuum", help="delete the lakehouse's files no version of the retention reads")
-    vacuum.add_argument("--retention-hours", type=int, help="default: the `vacuum_retention_hours` setting (a week)")
+    vacuum.add_argument(
+        "--retention-hours", type=int, help="default: the `lakehouse.vacuum_retention_hours` setting (a week)"
+    )
     for command in (demo, run, release, ui, tune, imports, serve, versions, vacuum):
         command.add_argument("--home", help=f"data home (default: ${HOME_ENV} or ./.reco_home)")
     for command in (demo, run, release, tune, serve, versions, vacuum):
         command.add_argument(
-            "--set", action="append", metavar="NAME=VALUE", help="override a setting, e.g. --set affinity_top_k=1000"
+            "--set",
+            action="append",
+            metavar="GROUP.NAME=VALUE",
+            help="change a setting of the home, for this and every later run, e.g. --set ranking.top_k=1000",
         )
     args = parser.parse_args(argv)
     home = reco_home(args.home)
@@ -277,21 +298,21 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"simulating profile '{args.profile}' into {home / 'landing'}")
         simulate(PROFILES[args.profile], home / "landing")
-        sys.exit(_run(home, None, _settings(args.set)))
+        sys.exit(_run(home, None, _settings(home, args.set)))
     if args.command == "run":
-        sys.exit(_run(home, args.date, _settings(args.set)))
+        sys.exit(_run(home, args.date, _settings(home, args.set)))
     if args.command == "release":
-        sys.exit(_release(home, args.date, args.release, _settings(args.set)))
+        sys.exit(_release(home, args.date, args.release, _settings(home, args.set)))
     if args.command == "import":
         sys.exit(_import(home, args.format, args.files))
     if args.command == "tune":
-        sys.exit(_tune(home, args.date, args.trials, args.only, _settings(args.set)))
+        sys.exit(_tune(home, args.date, args.trials, args.only, _settings(home, args.set)))
     if args.command == "serve":
-        sys.exit(_serve(home, args.host, args.port, _settings(args.set)))
+        sys.exit(_serve(home, args.host, args.port, _settings(home, args.set)))
     if args.command == "versions":
-        sys.exit(_versions(home, args.rollback, _settings(args.set)))
+        sys.exit(_versions(home, args.rollback, _settings(home, args.set)))
     if args.command == "vacuum":
-        sys.exit(_vacuum(home, args.retention_hours, _settings(args.set)))
+        sys.exit(_vacuum(home, args.retention_hours, _settings(home, args.set)))
     if args.command == "ui":
         from reco_assets.runner import dagster_instance
 

@@ -16,6 +16,7 @@ from reco_assets.assets import (
 )
 from reco_assets.checks import CHECKS
 from reco_assets.jobs import JOBS
+from reco_assets.lineage import with_windows
 from reco_assets.resources import local_resources, reco_home
 from reco_assets.schedules import SCHEDULES
 from reco_assets.sensors import SENSORS
@@ -24,8 +25,9 @@ ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listing
 
 
 def build_definitions(resources: dict) -> Definitions:
+    """The definitions over `resources`; the lineage's windows drawn from its `settings`."""
     return Definitions(
-        assets=load_assets_from_modules(ASSET_MODULES),
+        assets=with_windows(load_assets_from_modules(ASSET_MODULES), resources["settings"]),
         jobs=JOBS,
         asset_checks=CHECKS,
         schedules=SCHEDULES,

@@ -79,7 +79,7 @@ freshness_job = define_asset_job("cards_freshness_job", selection=AssetSelection
 @op
 def vacuum_lakehouse(context: OpExecutionContext, lakehouse: Lakehouse, settings: RecoSettings) -> None:
     """Delete, in every table, the files no version of the last `vacuum_retention_hours` reads."""
-    for table, files in lakehouse.vacuum(settings.vacuum_retention_hours).items():
+    for table, files in lakehouse.vacuum(settings.lakehouse.vacuum_retention_hours).items():
         context.log.info(f"{table}: {len(files)} files deleted" + "".join(f"\n  {path}" for path in files))
 
 

@@ -18,7 +18,7 @@ from reco_assets.constants import COHORTS
 from reco_assets.definitions import build_definitions
 from reco_assets.partitions import cohort_range_tags
 from reco_assets.resources import local_resources
-from reco_assets.settings import RecoSettings
+from reco_assets.settings import RecoSettings, load_settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -48,13 +48,7 @@ def dagster_instance(home: Path) -> DagsterInstance:
 
 def ingestion_window(available: list[date], day: date, settings: RecoSettings) -> list[date]:
     """Landed days before `day` that its look-back windows read, those of the backtest's oldest origin included."""
-    reach = settings.evaluation_origins * settings.evaluation_origin_days
-    longest = (
-        reach
-        + settings.holdout_days
-        + max(settings.ratings_lookback_days, settings.interaction_window_days, settings.boost_window_days)
-    )
-    first = day - timedelta(days=longest - 1)
+    first = day - timedelta(days=settings.events_reach() - 1)
     return [d for d in available if first <= d < day]
 
 
@@ -97,7 +91,7 @@ def run_releases(
 ) -> DayReport:
     """Release refreshes of the cards of `day`, in release order: listings and cards from each snapshot."""
     report = DayReport(day)
-    execute = _executor(home, settings or RecoSettings(), report, log)
+    execute = _executor(home, settings or load_settings(home), report, log)
     for release in sorted(releases):
         key = MultiPartitionKey({"date": day.isoformat(), "release": release})
         if not execute(f"release {release}", "release_job", partition_key=key):
@@ -113,7 +107,7 @@ def run_day(
     log: Callable[[str], None] = print,
     settings: RecoSettings | None = None,
 ) -> DayReport:
-    settings = settings or RecoSettings()
+    settings = settings or load_settings(home)
     report = DayReport(day)
     execute = _executor(home, settings, report, log)
 
@@ -125,10 +119,10 @@ def run_day(
     log(f"materializing {day}: ingestion, ratings, cohorts, style listings")
     if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
         return report  # the cohorts would read a day that is not there
-    step = settings.evaluation_origin_days
+    step = settings.evaluation.origin_days
     log(
-        f"evaluating: the pipeline replayed at {settings.evaluation_origins} origins {step} days apart, the last "
-        f"trained through {day - timedelta(days=settings.holdout_days)} and tested to {day}; the champions"
+        f"evaluating: the pipeline replayed at {settings.evaluation.origins} origins {step} days apart, the last "
+        f"trained through {day - timedelta(days=settings.evaluation.holdout_days)} and tested to {day}; the champions"
     )
     execute("offline evaluation", "evaluation_job", partition_key=day.isoformat())
     populated = _populated(home, day, settings)
@@ -146,7 +140,7 @@ def run_day(
 
 def ingest_days(home: Path, days: list[date], settings: RecoSettings | None = None) -> bool:
     """Catalog and raw events of the landed `days` (first to last), in one single-run backfill."""
-    defs = build_definitions(local_resources(home, settings or RecoSettings()))
+    defs = build_definitions(local_resources(home, settings))
     result = defs.resolve_job_def("ingest_job").execute_in_process(
         instance=dagster_instance(home), run_config=QUIET, raise_on_error=False, tags=day_range_tags(days[0], days[-1])
     )

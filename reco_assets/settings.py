@@ -1,47 +1,96 @@
-"""Every tunable number of the pipeline, in one place, with the reference value as default.
+"""Every tunable number of the pipeline, grouped by what it governs, with the reference value as default.
 
 "Reference" means the flash-sale retailer's recommendation engine described in the product brief
-(`system.md`); numbers the reference does not give are project choices and say so.
+(`system.md`); numbers the reference does not give are project choices and say so. The evidence behind each
+tuned default (which backtest, which values, which figures) is in `benchmarks/TUNING.md`.
+
+The settings in force for a home are one file, `<home>/settings.json` (`load_settings`): the command line
+writes it (`--set group.name=value`), and every entry point of that home reads it (the CLI, the Dagster UI,
+its sensors and schedules, the lineage of the definitions).
 """
 
-from dataclasses import fields
-from typing import Literal, TypeVar
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
 
-from dagster import ConfigurableResource
-from pydantic import Field, field_validator, model_validator
+from dagster import Config, ConfigurableResource
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from reco_assets.constants import COHORTS, DIVISIONS, SPEND_BUCKETS
+from reco_assets.constants import COHORTS, DIVISIONS, SCORING_EVENTS, SPEND_BUCKETS
 
-T = TypeVar("T")
+SETTINGS_FILE = "settings.json"
 
 
-class RecoSettings(ConfigurableResource):
-    """Weights, windows and limits of the daily recommendation run."""
+class Group(Config):
+    """A group of settings: a name that belongs to no field of the group is an error, not ignored."""
 
-    # --- implicit ratings -------------------------------------------------------------------------
-    weight_product_view: float = Field(3.0, description="Points for a product page view (reference: 3).")
-    weight_add_to_cart: float = Field(10.0, description="Points for an add to cart (reference: 10).")
-    weight_still_want_it: float = Field(30.0, description="Points for asking for a sold-out style (reference: 30).")
-    weight_purchase: float = Field(40.0, description="Points for a purchase (reference: 40).")
-    weight_remove_from_cart: float = Field(
-        -5.0,
-        description="Points for a remove from cart: disengagement. The reference names the signal but not "
-        "its weight; -5 (half a cart) is a project choice.",
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestionSettings(Group):
+    """What a landed record may hold, and how far back its event id is looked for."""
+
+    dedupe_window_days: int = Field(
+        7, description="Days either side searched for an event_id accepted before (project choice)."
     )
-    weight_return: float = Field(
-        -40.0,
-        description="Points for a returned or cancelled unit: it takes back its purchase (project choice; "
-        "the reference's clickstream has no returns, invoice data does).",
+    max_quantity: int = Field(
+        10_000,
+        ge=1,
+        le=2**31 - 1,  # accepted quantities are stored as int
+        description="Units a landed record may hold at most; more is rejected as `out_of_range:quantity` "
+        "(project choice, see the tuning log).",
     )
-    ratings_lookback_days: int = Field(
-        60, description="Days of events summed into implicit ratings (project choice; the reference does not say)."
+    max_price: float = Field(
+        100_000.0,
+        description="Unit price a landed record may hold at most; more is rejected as `out_of_range:price` "
+        "(project choice, see the tuning log).",
     )
 
-    # --- cohorts ----------------------------------------------------------------------------------
+
+class RatingsSettings(Group):
+    """Implicit ratings: points per event kind, summed over a look-back window."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "product_view": 3.0,
+            "add_to_cart": 10.0,
+            "still_want_it": 30.0,
+            "purchase": 40.0,
+            # disengagement: the reference names the signal, not its weight (project choice: half a cart)
+            "remove_from_cart": -5.0,
+            # a returned or cancelled unit takes back its purchase (project choice: clickstreams have no returns)
+            "return": -40.0,
+        },
+        description="Points per scoring event kind (reference: view 3, cart 10, still-want-it 30, purchase "
+        "40; remove from cart -5 and return -40 are project choices). Every scoring kind has a weight.",
+    )
+    lookback_days: int = Field(
+        60,
+        ge=1,
+        description="Days of events summed into implicit ratings (project choice; the reference does not say).",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _every_scoring_event(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(SCORING_EVENTS):
+            raise ValueError(
+                f"weights must name exactly the scoring events {list(SCORING_EVENTS)}, got {sorted(value)}"
+            )
+        return value
+
+
+class CohortSettings(Group):
+    """Member cohorts: division affinity x spend bucket."""
+
     spend_buckets: int = Field(
         SPEND_BUCKETS,
         description="Spend buckets of near-equal size (reference: 5). Fixed: the cohort partitions are the "
         "5 divisions x 5 buckets of `constants.COHORTS`, and a bucket no partition runs would get no cards.",
+    )
+    spend_percentile: float = Field(
+        0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
     )
     division_aliases: dict[str, str] = Field(
         default_factory=lambda: {
@@ -69,17 +118,6 @@ class RecoSettings(ConfigurableResource):
             )
         return value
 
-    @model_validator(mode="after")
-    def _origins_do_not_overlap(self) -> "RecoSettings":
-        # the blend and champion of an origin learn from the earlier origins' test windows, which must end by
-        # its training day: with origins closer than the holdout, they would see what it is scored on
-        if self.evaluation_origin_days < self.holdout_days:
-            raise ValueError(
-                f"evaluation_origin_days ({self.evaluation_origin_days}) must be at least holdout_days "
-                f"({self.holdout_days}): an origin's test window would reach past the next origin's training day"
-            )
-        return self
-
     @field_validator("division_aliases")
     @classmethod
     def _aliases_name_cohort_divisions(cls, value: dict[str, str]) -> dict[str, str]:
@@ -88,135 +126,128 @@ class RecoSettings(ConfigurableResource):
             raise ValueError(f"division_aliases map to {unknown}, which are not cohort divisions {list(DIVISIONS)}")
         return value
 
-    spend_percentile: float = Field(
-        0.9, description="Percentile of a member's purchase prices that sets their spend (reference: 90th)."
+
+# --- the factor model: one class per engine, so that a setting of one engine cannot be given to another ----
+
+
+class FactorModel(Group):
+    """What every engine reads: the scope of the fit and its seed."""
+
+    scope: Literal["cohort", "global"] = Field(
+        "global",
+        description="`cohort`: one model per cohort, fitted on the cohort's members only (the reference design); "
+        "`global`: one model fitted on every member, each cohort's model its members' factors and every group's "
+        "(the cohorts still set the partitions, the popularity features and each cohort's champion). Project "
+        "choice (tuning log). The evaluation keeps the other scope as an ablation.",
+    )
+    seed: int = Field(42, description="Seed of the initialisation, so that a re-run is identical.")
+
+
+class SoftmaxModel(FactorModel):
+    """A softmax choice of the member's next group over factor dot products (`pipeline/softmax.py`), every
+    cohort in one Spark job. The default engine (tuning log)."""
+
+    engine: Literal["softmax"] = "softmax"
+    rank: int = Field(16, ge=1, description="Latent factors (the group bias comes on top).")
+    reg_param: float = Field(
+        20.0,
+        description="Precision of the Gaussian prior on every factor but the group bias (lambda / 2 |w|^2), the "
+        "same in every model (a cohort's included).",
+    )
+    iterations: int = Field(150, ge=1, description="Full-batch Adam steps.")
+    learning_rate: float = Field(0.05, description="Adam's step size.")
+    num_threads: int = Field(
+        1,
+        ge=0,
+        description="BLAS threads of one fit. One Spark task fits one cohort and Spark runs one task per core, so "
+        "1 keeps the cores from being oversubscribed (raise it with spark.task.cpus); a global model, the only "
+        "task of its job, uses every core of its executor.",
     )
 
-    # --- factorization (the softmax choice model, implicit ALS, or Spark MLlib ALS) -------------------------------
-    als_rank: int = Field(
-        50,
-        description="Latent factors of the ALS engines (reference: 50). On the demo data's backtest of 2026-10-24 "
-        "(`implicit`, absolute lambda 10) rank makes no difference beyond noise: 20 -> 0.226, 50 -> 0.225, "
-        "100 -> 0.227 NDCG@10; nor on the "
-        "fitting origin of 10-31's rolling evaluation (10-03, before every reported origin): 20 -> 0.219, "
-        "50 -> 0.219, 100 -> 0.221.",
-    )
-    als_max_iter: int = Field(10, description="Iterations of the ALS engines (reference: 10).")
-    als_scope: Literal["cohort", "global"] = Field(
-        "global",
-        description="`cohort`: one ALS per cohort, fitted on the cohort's members only (the reference design); "
-        "`global`: one ALS fitted on every member, each cohort's model its members' factors and every group's "
-        "(the cohorts still set the partitions, the popularity features and each cohort's champion). Project "
-        "choice: on the fitting origin of 10-31's rolling evaluation (`tune --only als_scope` on 10-03, trained "
-        "through 09-26) global 0.220 NDCG@10 and 0.456 recall@50 against cohort 0.219 and 0.440; a cohort of a "
-        "few hundred members gives its groups' factors too few events. The evaluation keeps the other scope as "
-        "an ablation (`cohort_als`, or `global_als` under `cohort`).",
-    )
-    als_engine: str = Field(
-        "softmax",
-        description="`softmax`: a softmax choice of the member's next group over factor dot products "
-        "(`pipeline/softmax.py`), every cohort in one Spark job; `implicit`: the implicit library's CPU ALS (the "
-        "reference's model), every cohort in one Spark job (one task per cohort); `mllib`: Spark MLlib's ALS "
-        "(the reference's engine), cohort after cohort, each fit distributed (for a cohort too large for one "
-        "executor). Project choice, made on test days too: first tried on the two latest reported origins of "
-        "10-31's rolling evaluation (its prediction alone 0.268 NDCG@10 against ALS's 0.242), then checked on "
-        "the fitting origin (`tune --only als_engine` on 10-03): 0.224 NDCG@10 against 0.220, within one "
-        "origin's noise, and recall@50 0.492 against 0.456.",
-    )
-    als_reg_param: float = Field(
+
+class ImplicitAls(FactorModel):
+    """The `implicit` library's CPU ALS (the reference's model), every cohort in one Spark job."""
+
+    engine: Literal["implicit"] = "implicit"
+    rank: int = Field(50, ge=1, description="Latent factors (reference: 50).")
+    max_iter: int = Field(10, ge=1, description="Iterations (reference: 10).")
+    reg_param: float = Field(
         0.8,
-        description="Regularization of the `implicit` engine, per rating: a cohort's model gets this times the "
-        "cohort's mean count of ratings per member (MLlib's lambda * n_u for an average member). Tuned on the "
-        "demo data's backtest of 2026-10-24 (trained through 10-17; the README reports 10-31), NDCG@10 over "
-        "subclass-brands (`python -m reco_assets tune --date 2026-10-24 --only als_reg_param`): 0.2 -> 0.212, "
-        "0.4 -> 0.219, 0.6 -> 0.225, 0.8 -> 0.226, 1.2 -> 0.217, 2.0 -> 0.158. Checked again on the fitting origin of "
-        "10-31's rolling evaluation (`tune` on 10-03, trained through 09-26, before every reported origin): "
-        "0.2 -> 0.205, 0.4 -> 0.213, 0.8 -> 0.219, 1.2 -> 0.209, 2.0 -> 0.155. With `als_scope` global (the "
-        "model's lambda scaled by the mean count of every member), flat: 0.2 -> 0.220, 0.4 -> 0.220, "
-        "0.8 -> 0.220, 1.2 -> 0.221, 2.0 -> 0.221.",
+        description="Regularization per rating: a model gets this times its mean count of ratings per member "
+        "(MLlib's lambda * n_u for an average member; see `pipeline/factorization.py`).",
     )
-    als_mllib_reg_param: float = Field(
-        0.3,
-        description="Regularization of the `mllib` engine, scaled by each row's count of ratings "
-        "(reference: 0.01). On the demo data's backtest (NDCG@10 over subclass-brands, "
-        "`python -m reco_assets tune`): 0.01 -> 0.195, 0.03 -> 0.203, 0.1 -> 0.221, 0.3 -> 0.232, 1.0 -> 0.104; "
-        "the reference's value fits millions of members, not cohorts of hundreds.",
-    )
-    als_num_threads: int = Field(
+    alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
+    num_threads: int = Field(
         1,
-        description="Threads of one fit (`implicit`'s own, or the BLAS threads of a `softmax` fit; an `implicit` "
-        "fit keeps one BLAS thread). One Spark task fits one cohort, and Spark runs one task per "
-        "core, so 1 keeps the cores from being oversubscribed; raise it with spark.task.cpus. A global model "
-        "(`als_scope`), the only task of its job, uses every core of its executor.",
+        ge=0,
+        description="`implicit`'s own threads of one fit (it keeps one BLAS thread): 1 per Spark task, as for "
+        "the softmax engine; a global model uses every core of its executor.",
     )
-    als_conjugate_gradient: bool = Field(
+    conjugate_gradient: bool = Field(
         True,
-        description="`implicit` engine: solve each row's least squares by a few conjugate-gradient steps "
-        "(implicit's default, faster) instead of exactly (as MLlib does, by Cholesky).",
+        description="Solve each row's least squares by a few conjugate-gradient steps (implicit's default, "
+        "faster) instead of exactly (as MLlib does, by Cholesky).",
     )
-    als_alpha: float = Field(
-        0.05,
-        description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05). Other values backtest worse "
-        "on the demo data (`implicit`, absolute lambda 10, evaluation of 2026-10-24: 0.01 -> 0.211, 0.05 -> 0.225, "
-        "0.2 -> 0.222, 1 -> 0.214); on the fitting origin of 10-31's rolling evaluation (10-03): 0.01 -> 0.208, "
-        "0.05 -> 0.219, 0.2 -> 0.219, 1 -> 0.208. With `als_scope` global (same origin): 0.01 -> 0.209, "
-        "0.05 -> 0.220, 0.2 -> 0.224, 1 -> 0.216; the lead of 0.2 is within the noise of one origin, the "
-        "reference's value stays.",
+
+
+class MllibAls(FactorModel):
+    """Spark MLlib's ALS (the reference's engine), cohort after cohort, each fit distributed: for a cohort too
+    large for one executor."""
+
+    engine: Literal["mllib"] = "mllib"
+    rank: int = Field(50, ge=1, description="Latent factors (reference: 50).")
+    max_iter: int = Field(10, ge=1, description="Iterations (reference: 10).")
+    reg_param: float = Field(
+        0.3,
+        description="Regularization, scaled by each row's count of ratings (reference: 0.01, which fits millions "
+        "of members, not cohorts of hundreds).",
     )
-    als_item_blocks_divisor: int = Field(
+    alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
+    item_blocks_divisor: int = Field(
         5_000, description="Subclass-brands per item block: ceil(items / divisor) blocks (project choice)."
     )
-    als_user_blocks_threshold: int = Field(
+    user_blocks_threshold: int = Field(
         100_000,
         description="Cohort size above which the large user-block divisor applies (the reference picks a "
         "small or a large divisor by a size threshold; the values are project choices).",
     )
-    als_user_blocks_divisor_small: int = Field(5_000, description="Members per user block in small cohorts.")
-    als_user_blocks_divisor_large: int = Field(50_000, description="Members per user block in large cohorts.")
-    als_checkpoint_interval: int = Field(
+    user_blocks_divisor_small: int = Field(5_000, description="Members per user block in small cohorts.")
+    user_blocks_divisor_large: int = Field(50_000, description="Members per user block in large cohorts.")
+    checkpoint_interval: int = Field(
         -1,
-        description="Iterations between ALS checkpoints; -1: none. Checkpoints cut the lineage of long fits on a "
-        "cluster (set e.g. 5 there); with 10 iterations on one machine they only cost time: a 100-member fit "
-        "took 12 s with checkpoints every 5 iterations and 4 s without (project choice).",
+        description="Iterations between checkpoints; -1: none. Checkpoints cut the lineage of long fits on a "
+        "cluster (set e.g. 5 there); on one machine they only cost time.",
     )
-    als_seed: int = Field(42, description="Seed of the ALS initialisation, so that a re-run is identical.")
-    als_softmax_rank: int = Field(
-        16,
-        description="`softmax` engine: latent factors (the bias comes on top). On the fitting origin (`tune` on "
-        "10-03): 8 -> 0.197, 16 -> 0.224, 32 -> 0.222 NDCG@10.",
-    )
-    als_softmax_reg_param: float = Field(
-        20.0,
-        description="`softmax` engine: precision of the Gaussian prior on every factor but the group bias "
-        "(lambda / 2 |w|^2), the same in every model (a cohort's included). On the fitting origin (`tune` on "
-        "10-03, global scope): 10 -> 0.225, 20 -> 0.224, 40 -> 0.202 NDCG@10.",
-    )
-    als_softmax_iterations: int = Field(150, description="`softmax` engine: full-batch Adam steps.")
-    als_softmax_learning_rate: float = Field(0.05, description="`softmax` engine: Adam's step size.")
 
-    # --- affinities -------------------------------------------------------------------------------
-    affinity_top_k: int = Field(5000, description="Subclass-brands kept per member (reference: 5000).")
+
+FactorModelSettings = SoftmaxModel | ImplicitAls | MllibAls
+ENGINES = {cls.model_fields["engine"].default: cls for cls in (SoftmaxModel, ImplicitAls, MllibAls)}
+
+
+class RankingSettings(Group):
+    """The ranking pass: top K over the groups on sale, the intent boost, diversification."""
+
+    top_k: int = Field(
+        5000, ge=1, description="Subclass-brands kept per member in `member_affinities` (reference: 5000)."
+    )
     live_horizon_hours: int = Field(
         24, description="Groups going live within this many hours of the day's end are candidates (reference: 24)."
     )
-
-    # --- boost ------------------------------------------------------------------------------------
-    boost_window_days: int = Field(10, description="Days of browsing looked at for intent (reference: 10).")
+    boost_window_days: int = Field(10, ge=1, description="Days of browsing looked at for intent (reference: 10).")
     boost_subclasses: int = Field(3, description="Browsed-not-bought subclasses boosted per member (reference: 3).")
     boost_strength: float = Field(
         0.05,
-        description="Boost as a share of the member's prediction spread (max - min), added to the "
-        "prediction (the reference does not give the size). Tuned on the fitting origin of 10-31's rolling "
-        "evaluation with the softmax engine (`tune --only boost_strength` on 10-03): 0 -> 0.253, 0.02 -> 0.254, "
-        "0.05 -> 0.254, 0.1 -> 0.247, 0.25 (the earlier default, set for ALS) -> 0.224, 1.0 -> 0.213 NDCG@10.",
+        description="Boost as a share of the member's prediction spread (max - min), added to the prediction "
+        "(the reference does not give the size; tuned, see the tuning log).",
     )
-
-    # --- diversification --------------------------------------------------------------------------
     max_groups_per_class: int = Field(3, description="Subclass-brands kept per class per member (reference: 3).")
 
-    # --- style listings ---------------------------------------------------------------------------
+
+class ListingSettings(Group):
+    """Style listings: the live styles of each group, ranked by the hybrid style score."""
+
     interaction_window_days: int = Field(
-        30, description="Days of clicks and purchases behind a style's popularity (project choice)."
+        30, ge=1, description="Days of clicks and purchases behind a style's popularity (project choice)."
     )
     styles_per_group: int = Field(15, description="Styles kept per subclass-brand (reference: ~15).")
     min_qty_on_hand: int = Field(
@@ -239,7 +270,10 @@ class RecoSettings(ConfigurableResource):
         "project choices). See reco_assets/pipeline/listings.py for the formula.",
     )
 
-    # --- member cards -----------------------------------------------------------------------------
+
+class CardSettings(Group):
+    """The lengths of a member's feeds."""
+
     product_feed_max: int = Field(300, description="Styles in a member's product feed (reference: 300).")
     product_card_size: int = Field(20, description="Styles in the short product card (project choice).")
     group_cards: int = Field(5, description="Brand or category groups per member (project choice).")
@@ -249,9 +283,13 @@ class RecoSettings(ConfigurableResource):
         4, description="Groups with fewer saleable styles are dropped (reference: minimum saleable styles)."
     )
 
-    # --- offline evaluation and quality gate ---------------------------------------------------------
+
+class EvaluationSettings(Group):
+    """The rolling backtest, the champion per cohort and the quality gate."""
+
     holdout_days: int = Field(
         7,
+        ge=1,
         description="Days of future interactions a backtest is scored on: the evaluation of day D trains on "
         "what was known through D - holdout_days and tests on the days after it, through D (project choice).",
     )
@@ -259,37 +297,36 @@ class RecoSettings(ConfigurableResource):
         default_factory=lambda: ["purchase", "add_to_cart"],
         description="Event kinds of the test window that count as relevant (project choice).",
     )
-    evaluation_ks: list[int] = Field(default_factory=lambda: [10, 50], description="Cut-offs k of every metric.")
+    ks: list[int] = Field(default_factory=lambda: [10, 50], description="Cut-offs k of every metric.")
     popularity_window_days: int = Field(
-        14, description="Days of purchases and carts behind the popularity baselines (project choice)."
+        14, ge=1, description="Days of purchases and carts behind the popularity baselines (project choice)."
     )
-    evaluation_seed: int = Field(7, description="Seed of the random baseline and of the member sample.")
-    evaluation_max_members: int = Field(
+    seed: int = Field(7, description="Seed of the random baseline and of the member sample.")
+    max_members: int = Field(
         20_000,
         description="Members scored by a backtest at most: beyond it, a seeded sample of the members active in the "
-        "test window (the rankings and metrics of the scored members are computed on the driver; 20,000 members "
-        "give NDCG@10 a standard error below 0.003). The demo scores about 4,000, all of them.",
+        "test window (their rankings and metrics are computed on the driver; 20,000 members give NDCG@10 a "
+        "standard error below 0.003).",
     )
-    evaluation_bootstrap_draws: int = Field(
+    bootstrap_draws: int = Field(
         200,
         ge=20,
         description="Bootstrap resamples of the scored members behind each figure's 95 % interval (`ci_low`, "
         "`ci_high` of `offline_evaluation`); the same resamples for every method (project choice).",
     )
-    evaluation_ablations: bool = Field(
+    ablations: bool = Field(
         True,
-        description="Also backtest without the boost, without diversification and with the other ALS scope "
-        "(`als_scope`: separate cohort models beside a global one, or one global model beside cohort models).",
+        description="Also backtest without the boost, without diversification and with the factor model's other "
+        "scope (`cohort_scope` beside a global model, `global_scope` beside cohort models).",
     )
-    evaluation_styles: bool = Field(True, description="Also score the product feeds against the styles bought.")
-    evaluation_origins: int = Field(
+    styles: bool = Field(True, description="Also score the product feeds against the styles bought.")
+    origins: int = Field(
         4,
         ge=1,
-        description="Origins of the rolling backtest reported for a day: the day and the `evaluation_origin_days` "
-        "apart before it, plus one earlier origin that only fits the blend and the first champion (project "
-        "choice: four weekly origins).",
+        description="Origins of the rolling backtest reported for a day: the day and the `origin_days` apart "
+        "before it, plus one earlier origin that only fits the blend and the first champion (project choice).",
     )
-    evaluation_origin_days: int = Field(7, ge=1, description="Days between two origins of the rolling backtest.")
+    origin_days: int = Field(7, ge=1, description="Days between two origins of the rolling backtest.")
     cold_start_max_groups: int = Field(
         2,
         description="Members with at most this many positively rated groups in training make the "
@@ -313,38 +350,37 @@ class RecoSettings(ConfigurableResource):
         "marked as not evaluated. A day with no evaluation at all, a stale one or a failed one is always held.",
     )
 
-    # --- serving --------------------------------------------------------------------------------
-    serving_previous_versions: int = Field(
+    @model_validator(mode="after")
+    def _origins_do_not_overlap(self) -> "EvaluationSettings":
+        # the blend and champion of an origin learn from the earlier origins' test windows, which must end by
+        # its training day: with origins closer than the holdout, they would see what it is scored on
+        if self.origin_days < self.holdout_days:
+            raise ValueError(
+                f"origin_days ({self.origin_days}) must be at least holdout_days ({self.holdout_days}): an "
+                "origin's test window would reach past the next origin's training day"
+            )
+        return self
+
+
+class ServingSettings(Group):
+    """The serving store's versions and the API's readiness."""
+
+    previous_versions: int = Field(
         2,
         ge=1,
         description="Served versions kept besides the current one, for rollback (project choice; at least one, "
         "so that a request that read the pointer just before a switch still finds its version).",
     )
-    serving_max_age_hours: float = Field(
+    max_age_hours: float = Field(
         36.0,
         description="`/readyz` fails when the served version was loaded longer ago than this: a day's load "
         "was missed (project choice: a daily load plus half a day).",
     )
 
-    # --- ingestion --------------------------------------------------------------------------------
-    dedupe_window_days: int = Field(
-        7, description="Days either side searched for an event_id accepted before (project choice)."
-    )
-    max_quantity: int = Field(
-        10_000,
-        ge=1,
-        le=2**31 - 1,  # accepted quantities are stored as int
-        description="Units a landed record may hold at most; more is rejected as `out_of_range:quantity` "
-        "(project choice: the UCI retail sample's wholesale lines reach 9,360 units; its 74,215-unit order, "
-        "cancelled 16 minutes later, is the kind of entry error this keeps out of the ratings).",
-    )
-    max_price: float = Field(
-        100_000.0,
-        description="Unit price a landed record may hold at most; more is rejected as `out_of_range:price` "
-        "(project choice: the largest in the UCI retail sample is 16,888.02, in the Open CDP sample 2,574.07).",
-    )
 
-    # --- lakehouse --------------------------------------------------------------------------------
+class LakehouseSettings(Group):
+    """Upkeep of the Delta tables."""
+
     vacuum_retention_hours: int = Field(
         168,
         ge=0,
@@ -353,41 +389,155 @@ class RecoSettings(ConfigurableResource):
         "than the longest write, it would delete the files of a write in progress.",
     )
 
-    def event_weights(self) -> dict[str, float]:
-        """Points per scoring event kind."""
-        return {
-            "product_view": self.weight_product_view,
-            "add_to_cart": self.weight_add_to_cart,
-            "still_want_it": self.weight_still_want_it,
-            "purchase": self.weight_purchase,
-            "remove_from_cart": self.weight_remove_from_cart,
-            "return": self.weight_return,
-        }
+
+class RecoSettings(ConfigurableResource):
+    """The settings of the daily recommendation run, one group per part of the pipeline."""
+
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    ratings: RatingsSettings = Field(default_factory=RatingsSettings)
+    cohorts: CohortSettings = Field(default_factory=CohortSettings)
+    factor_model: FactorModelSettings = Field(default_factory=SoftmaxModel, discriminator="engine")
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+    listings: ListingSettings = Field(default_factory=ListingSettings)
+    cards: CardSettings = Field(default_factory=CardSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
+
+    # --- windows: how far back each stage reads, computed here only ------------------------------------
+
+    def lookback_days(self) -> int:
+        """The longest window of events a day's tables read, the day included (ratings and cohorts, listings,
+        the boost, the popularity features of the ranking pass)."""
+        return max(
+            self.ratings.lookback_days,
+            self.listings.interaction_window_days,
+            self.ranking.boost_window_days,
+            self.evaluation.popularity_window_days,
+        )
+
+    def evaluation_reach(self) -> int:
+        """Days from the evaluated day back to the training day of its oldest origin."""
+        return self.evaluation.holdout_days + self.evaluation.origins * self.evaluation.origin_days
+
+    def events_reach(self) -> int:
+        """Days of events the evaluation of a day reads, the day included: every origin's training windows."""
+        return self.evaluation_reach() + self.lookback_days()
+
+    # --- what the stages are given ----------------------------------------------------------------------
 
     def model_key(self) -> str:
-        """What a stored model was fitted with: its ALS parameters and the settings of its ratings and
-        cohorts (a stored model with the same key is the one these settings would fit again)."""
-        from reco_assets.pipeline.factorization import AlsParams
-
-        return self.pick(AlsParams, prefix="als_").key(
-            weights=self.event_weights(),
-            lookback=self.ratings_lookback_days,
-            buckets=self.spend_buckets,
-            percentile=self.spend_percentile,
-            aliases=self.division_aliases,
+        """A short fingerprint of what a stored model was fitted with: the factor model's settings (its engine's
+        only) and those of the ratings and cohorts. A stored model with the same key is the one these settings
+        would fit again."""
+        text = json.dumps(
+            {
+                "factor_model": self.factor_model.model_dump(),
+                "ratings": self.ratings.model_dump(),
+                "cohorts": self.cohorts.model_dump(),
+            },
+            sort_keys=True,
+            default=str,
         )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def rank_params(self):
         """The parameters of the ranking pass (top K, boost, per-class limit)."""
         from reco_assets.pipeline.affinities import RankParams
 
         return RankParams(
-            top_k=self.affinity_top_k,
-            boost_strength=self.boost_strength,
-            max_groups_per_class=self.max_groups_per_class,
-            purchase_points=self.weight_purchase,
+            top_k=self.ranking.top_k,
+            boost_strength=self.ranking.boost_strength,
+            max_groups_per_class=self.ranking.max_groups_per_class,
+            purchase_points=self.ratings.weights["purchase"],
         )
 
-    def pick(self, cls: type[T], prefix: str = "") -> T:
-        """The settings a plain dataclass of parameters asks for: field `x` comes from `prefix + x`."""
-        return cls(**{f.name: getattr(self, prefix + f.name) for f in fields(cls)})
+    def input_limits(self):
+        """What a landed record may hold."""
+        from reco_assets.pipeline.ingestion import InputLimits
+
+        return InputLimits(max_quantity=self.ingestion.max_quantity, max_price=self.ingestion.max_price)
+
+    def card_limits(self):
+        """The feed lengths the cards stage builds."""
+        from reco_assets.pipeline.cards import CardLimits
+
+        return CardLimits(**self.cards.model_dump())
+
+    def changed(self, overrides: dict[str, Any]) -> "RecoSettings":
+        """These settings with `overrides` (`group.name` or `group.name.key` -> value). Naming another engine
+        (`factor_model.engine`) starts from that engine's defaults, keeping the scope and seed; a name the group
+        does not have is an error."""
+        values = self.model_dump()
+        for path, value in overrides.items():
+            group, _, rest = path.partition(".")
+            if group not in type(self).model_fields or not rest:
+                raise ValueError(
+                    f"no setting {path!r}: settings are named group.name, groups {list(type(self).model_fields)}"
+                )
+            if path == "factor_model.engine":
+                if value not in ENGINES:
+                    raise ValueError(f"factor_model.engine: {value!r} is not one of {list(ENGINES)}")
+                old = values["factor_model"]
+                values["factor_model"] = {"engine": value, "scope": old["scope"], "seed": old["seed"]}
+                continue
+            *parents, leaf = rest.split(".")
+            target = values[group]
+            for name in parents:
+                if not isinstance(target.get(name), dict):
+                    raise ValueError(f"no setting {path!r}")
+                target = target[name]
+            if not parents and leaf not in target:
+                raise ValueError(f"no setting {path!r} (the {group} settings are {sorted(target)})")
+            target[leaf] = value
+        return settings_from(values)
+
+
+def settings_from(values: dict[str, Any]) -> RecoSettings:
+    """Settings from their nested form (`model_dump`, the settings file)."""
+    groups = {}
+    for name, field in RecoSettings.model_fields.items():
+        if name not in values:
+            continue
+        if name == "factor_model":
+            engine = values[name].get("engine", "softmax")
+            if engine not in ENGINES:
+                raise ValueError(f"factor_model.engine: {engine!r} is not one of {list(ENGINES)}")
+            groups[name] = ENGINES[engine](**values[name])
+        else:
+            groups[name] = field.annotation(**values[name])
+    unknown = set(values) - set(RecoSettings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown settings groups {sorted(unknown)}; groups are {list(RecoSettings.model_fields)}")
+    return RecoSettings(**groups)
+
+
+def load_settings(home: Path) -> RecoSettings:
+    """The settings in force for `home`: its settings file over the defaults (the defaults without one)."""
+    path = Path(home) / SETTINGS_FILE
+    return settings_from(json.loads(path.read_text())) if path.is_file() else RecoSettings()
+
+
+def save_settings(home: Path, settings: RecoSettings) -> Path:
+    """Write `settings` as the settings in force for `home` (only what differs from the defaults, so that a
+    later change of a default reaches the home), whole: written beside, then renamed into place."""
+    path = Path(home) / SETTINGS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    changed = _difference(settings.model_dump(), RecoSettings().model_dump())
+    if settings.factor_model.engine != RecoSettings().factor_model.engine:
+        changed["factor_model"] = {"engine": settings.factor_model.engine} | changed.get("factor_model", {})
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(json.dumps(changed, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+    return path
+
+
+def _difference(values: dict, defaults: dict) -> dict:
+    """The groups' fields of `values` that differ from `defaults` (dict-valued fields whole)."""
+    out = {}
+    for group, fields in values.items():
+        base = defaults.get(group, {})
+        diff = {name: value for name, value in fields.items() if base.get(name) != value}
+        if diff:
+            out[group] = diff
+    return out

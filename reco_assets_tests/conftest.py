@@ -25,7 +25,12 @@ def home(tmp_path_factory):
     with pytest.raises(SystemExit) as exit_code:
         main(
             ["demo", "--profile", "tiny", "--home", str(home)]
-            + ["--set", f"holdout_days={TINY_HOLDOUT}", "--set", f"evaluation_origin_days={TINY_ORIGIN_DAYS}"]
+            + [
+                "--set",
+                f"evaluation.holdout_days={TINY_HOLDOUT}",
+                "--set",
+                f"evaluation.origin_days={TINY_ORIGIN_DAYS}",
+            ]
         )
     assert exit_code.value.code == 0  # 0 = every asset check passed
     return home

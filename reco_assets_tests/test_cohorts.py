@@ -20,7 +20,7 @@ def test_p90_of_purchase_prices_is_robust_to_one_big_purchase(spark):
     records = [(1, "purchase", float(p), "women") for p in prices]
     events = _events(spark, records)
     ratings = spark.createDataFrame([(1, 1, 1.0)], "member_id long, subclass_brand_id long, rating double")
-    result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9, {}).collect()
+    result = member_cohorts(events, ratings, RecoSettings().ratings.weights, 5, 0.9, {}).collect()
     assert result[0]["p90_purchase_price"] == pytest.approx(590.0) == np.percentile(prices, 90)
 
 
@@ -37,7 +37,7 @@ def test_spend_buckets_are_near_equal_quintiles_and_division_is_dominant_by_poin
     ratings = spark.createDataFrame(
         [(m, 1, 1.0) for m in range(1, 12)], "member_id long, subclass_brand_id long, rating double"
     )
-    result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9, {})
+    result = member_cohorts(events, ratings, RecoSettings().ratings.weights, 5, 0.9, {})
     got = {r["member_id"]: (r["division_affinity"], r["spend_bucket"], r["spend_basis"]) for r in result.collect()}
     buckets = [got[m][1] for m in range(1, 11)]
     assert buckets == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
@@ -52,7 +52,7 @@ def test_every_rated_member_gets_exactly_one_cohort_even_on_a_division_tie(spark
     ratings = spark.createDataFrame(
         [(7, 1, 1.0), (7, 2, 1.0), (8, 3, 3.0)], "member_id long, subclass_brand_id long, rating double"
     )
-    result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9, {})
+    result = member_cohorts(events, ratings, RecoSettings().ratings.weights, 5, 0.9, {})
     assert rows(result, "member_id", "division_affinity") == [(7, "men"), (8, "women")]
 
 
@@ -71,16 +71,18 @@ def test_division_spellings_are_mapped_and_unknown_divisions_do_not_vote(spark):
     ratings = spark.createDataFrame(
         [(m, 1, 1.0) for m in (1, 2, 3)], "member_id long, subclass_brand_id long, rating double"
     )
-    result = member_cohorts(events, ratings, RecoSettings().event_weights(), 5, 0.9, RecoSettings().division_aliases)
+    result = member_cohorts(
+        events, ratings, RecoSettings().ratings.weights, 5, 0.9, RecoSettings().cohorts.division_aliases
+    )
     assert rows(result, "member_id", "division_affinity") == [(1, "women"), (2, "kids"), (3, "women")]
     assert {r["cohort"] for r in result.collect()} <= set(COHORTS)
 
 
 def test_settings_refuse_cohorts_no_partition_runs():
     with pytest.raises(ValueError, match="spend_buckets must be 5"):
-        RecoSettings(spend_buckets=4)
+        RecoSettings().changed({"cohorts.spend_buckets": 4})
     with pytest.raises(ValueError, match="not cohort divisions"):
-        RecoSettings(division_aliases={"garden": "outdoor"})
+        RecoSettings().changed({"cohorts.division_aliases": {"garden": "outdoor"}})
 
 
 def test_bucket_of_counts_cut_points_strictly_below(spark):

@@ -1,26 +1,29 @@
 import math
-from dataclasses import fields, replace
 
 import pytest
 from pyspark.sql import functions as F
 
-from reco_assets.pipeline.factorization import ENGINE_FIELDS, ENGINES, AlsParams, fit_cohorts, user_blocks
-from reco_assets.settings import RecoSettings
+from reco_assets.pipeline.factorization import fit_cohorts, user_blocks
+from reco_assets.settings import ENGINES, ImplicitAls, MllibAls, RecoSettings, SoftmaxModel
 from reco_assets_tests.conftest import DAY
 
-PARAMS = RecoSettings(als_engine="implicit", als_rank=4, als_max_iter=5, als_scope="cohort").pick(
-    AlsParams, prefix="als_"
-)
+PARAMS = ImplicitAls(rank=4, max_iter=5, scope="cohort")
+SMALL = {
+    "implicit": PARAMS,
+    "mllib": MllibAls(rank=4, max_iter=5, scope="cohort"),
+    "softmax": SoftmaxModel(rank=3, scope="cohort"),
+}
+"""Each engine's small model of these tests."""
 
 
 def test_user_blocks_follow_the_reference_rule():
     # Below the threshold of 100,000 members: ceil(members / 5,000); above: ceil(members / 50,000).
-    assert user_blocks(1, PARAMS) == 1
-    assert user_blocks(5_000, PARAMS) == 1
-    assert user_blocks(5_001, PARAMS) == 2
-    assert user_blocks(99_999, PARAMS) == 20
-    assert user_blocks(100_000, PARAMS) == 2
-    assert user_blocks(2_000_000, PARAMS) == 40
+    assert user_blocks(1, SMALL["mllib"]) == 1
+    assert user_blocks(5_000, SMALL["mllib"]) == 1
+    assert user_blocks(5_001, SMALL["mllib"]) == 2
+    assert user_blocks(99_999, SMALL["mllib"]) == 20
+    assert user_blocks(100_000, SMALL["mllib"]) == 2
+    assert user_blocks(2_000_000, SMALL["mllib"]) == 40
 
 
 @pytest.mark.parametrize("engine", ["implicit", "mllib", "softmax"])
@@ -31,12 +34,12 @@ def test_factors_keep_the_64_bit_ids_and_skip_non_positive_ratings(spark, engine
         + [(big + 99, 7_000_000_001, -5.0)],  # only disengagement: not trained
         "member_id long, subclass_brand_id long, rating double",
     ).withColumn("cohort", F.lit("men_1"))
-    rows = fit_cohorts(ratings, replace(PARAMS, engine=engine)).collect()
+    rows = fit_cohorts(ratings, SMALL[engine]).collect()
     members = {r["id"] for r in rows if r["side"] == "member"}
     items = {r["id"] for r in rows if r["side"] == "item"}
     assert members == {big + m for m in range(6)}
     assert items == {7_000_000_000 + g for g in range(5)}
-    width = PARAMS.softmax_rank + 1 if engine == "softmax" else 4  # the softmax model's bias comes last
+    width = SMALL[engine].rank + 1 if engine == "softmax" else 4  # the softmax model's bias comes last
     assert all(len(r["factors"]) == width and all(math.isfinite(x) for x in r["factors"]) for r in rows)
     assert {r["cohort"] for r in rows} == {"men_1"}
 
@@ -96,7 +99,7 @@ def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spa
     from implicit.cpu.als import AlternatingLeastSquares
 
     cells, ratings = _two_cohorts(spark)
-    params = replace(PARAMS, scope="global")
+    params = PARAMS.model_copy(update={"scope": "global"})
     rows = fit_cohorts(ratings, params).collect()
     items, members = _by_cohort(rows, "item"), _by_cohort(rows, "member")
 
@@ -131,54 +134,59 @@ def test_a_global_model_is_one_fit_on_every_member_shared_out_to_the_cohorts(spa
         assert np.allclose(members[(cohort_of[m], m)], model.user_factors[row[m]], atol=1e-5)
 
 
-def test_an_unknown_scope_fails_with_the_known_ones(spark):
-    _, ratings = _two_cohorts(spark)
+def test_an_unknown_scope_or_another_engines_setting_is_refused():
     with pytest.raises(ValueError, match="cohort.*global"):
-        fit_cohorts(ratings, replace(PARAMS, scope="everyone"))
+        ImplicitAls(scope="everyone")
+    with pytest.raises(ValueError, match="iterations"):
+        ImplicitAls(iterations=3)  # the softmax engine's
+    with pytest.raises(ValueError, match="no setting 'factor_model.alpha'"):
+        RecoSettings().changed({"factor_model.alpha": 0.2})  # the default engine (softmax) has no alpha
 
 
 def test_a_backfill_of_one_cohort_gets_the_global_models_factors_of_the_whole_day(spark, tmp_path):
     from reco_assets.assets.common import stage_day
-    from reco_assets.assets.factorization import fit_day
+    from reco_assets.pipeline import stages
     from reco_assets.resources.lakehouse import Lakehouse
 
     lake, day = Lakehouse(root=str(tmp_path / "lakehouse")), DAY
     _, cells = _two_cohorts(spark)
     stage_day(lake, "implicit_ratings", cells.drop("cohort"), day).commit()
     stage_day(lake, "member_cohorts", cells.select("member_id", "cohort").distinct(), day).commit()
-    params = replace(PARAMS, scope="global")
+    params = PARAMS.model_copy(update={"scope": "global"})
+    reader = stages.Reader(spark, lake)
 
-    alone = fit_day(lake, spark, day, ["men_1"], params).collect()
-    whole = [r for r in fit_day(lake, spark, day, ["men_1", "kids_3"], params).collect() if r["cohort"] == "men_1"]
+    def fit_day(reader, day, cohorts, params):  # what the `als_factors` asset fits for `cohorts`
+        rated, members = reader.day("implicit_ratings", day), reader.day("member_cohorts", day)
+        return stages.factor_models(rated, members, params, cohorts)
+
+    alone = fit_day(reader, day, ["men_1"], params).collect()
+    whole = [r for r in fit_day(reader, day, ["men_1", "kids_3"], params).collect() if r["cohort"] == "men_1"]
     assert {r["cohort"] for r in alone} == {"men_1"}
     assert _by_cohort(alone, "item") == _by_cohort(whole, "item")
     assert _by_cohort(alone, "member") == _by_cohort(whole, "member")
     # kids_3's groups 4..6, which no men_1 member rated, are in men_1's model: it was fitted on both cohorts
     assert {g for _, g in _by_cohort(alone, "item")} == set(range(7))
     # the reference scope fits men_1 on its own members: its groups only
-    own = fit_day(lake, spark, day, ["men_1"], replace(params, scope="cohort")).collect()
+    own = fit_day(reader, day, ["men_1"], PARAMS).collect()
     assert {g for _, g in _by_cohort(own, "item")} == set(range(4))
 
 
 @pytest.mark.parametrize(
-    "engine, own, other",
-    [
-        ("softmax", {"als_softmax_reg_param": 5.0}, {"als_reg_param": 9.0, "als_rank": 3, "als_alpha": 2.0}),
-        ("implicit", {"als_alpha": 2.0}, {"als_softmax_rank": 3, "als_mllib_reg_param": 9.0}),
-        ("mllib", {"als_mllib_reg_param": 9.0}, {"als_reg_param": 9.0, "als_softmax_iterations": 3}),
-    ],
+    "engine, own",
+    [("softmax", {"reg_param": 5.0, "iterations": 10}), ("implicit", {"alpha": 2.0}), ("mllib", {"reg_param": 9.0})],
 )
-def test_a_stored_models_key_follows_only_what_its_engine_reads(engine, own, other):
-    # a stored model is reused while its key holds: another engine's settings must not retire it, its own must
-    key = RecoSettings(als_engine=engine).model_key()
-    assert RecoSettings(als_engine=engine, **other).model_key() == key
-    assert RecoSettings(als_engine=engine, **own).model_key() != key
-    assert RecoSettings(als_engine=engine, als_seed=12345).model_key() != key
-    assert RecoSettings(als_engine=engine, ratings_lookback_days=30).model_key() != key
-    assert RecoSettings(als_engine=engine, als_scope="cohort").model_key() != key
-
-
-def test_every_model_parameter_is_keyed_by_an_engine():
-    # a parameter no engine lists would never retire a stored model: a new one must be placed in ENGINE_FIELDS
-    listed = {"scope", "engine", "seed"}.union(*ENGINE_FIELDS.values())
-    assert listed == {f.name for f in fields(AlsParams)} and set(ENGINE_FIELDS) == set(ENGINES)
+def test_a_stored_models_key_follows_its_engines_settings_and_the_ratings(engine, own):
+    # a stored model is reused while its key holds: its engine's settings, its seed and scope, the settings of
+    # the ratings and cohorts retire it; serving or evaluation settings do not
+    base = RecoSettings().changed({"factor_model.engine": engine})
+    key = base.model_key()
+    for name, value in own.items():
+        assert base.changed({f"factor_model.{name}": value}).model_key() != key
+    assert base.changed({"factor_model.seed": 12345}).model_key() != key
+    assert base.changed({"factor_model.scope": "cohort"}).model_key() != key
+    assert base.changed({"ratings.lookback_days": 30}).model_key() != key
+    assert base.changed({"ratings.weights.purchase": 60.0}).model_key() != key
+    assert base.changed({"cohorts.spend_percentile": 0.8}).model_key() != key
+    assert base.changed({"evaluation.holdout_days": 3, "evaluation.origin_days": 3}).model_key() == key
+    assert base.changed({"ranking.boost_strength": 0.5}).model_key() == key
+    assert set(ENGINES) == {"softmax", "implicit", "mllib"}

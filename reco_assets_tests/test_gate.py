@@ -101,7 +101,9 @@ def test_an_evaluation_with_nothing_to_score_publishes_only_when_the_setting_say
     _events(lake)
     _champions(lake, None)
     assert "held back by the quality gate: not evaluated" in _held(lake)
-    verdict = require_gate(lake, DAY, RecoSettings(gate_unevaluated="publish"), "member cards")
+    verdict = require_gate(
+        lake, DAY, RecoSettings().changed({"evaluation.gate_unevaluated": "publish"}), "member cards"
+    )
     assert not verdict.evaluated and not verdict.passed and "not evaluated" in verdict.explain()
 
 
@@ -141,7 +143,7 @@ def test_the_inputs_of_the_oldest_origin_count_too(tmp_path):
     _events(lake, OLDEST_EVENTS)  # read by the oldest origin only (the latest reads from 08-26)
     assert "is stale" in _held(lake)
     # with a single reported origin a week back, training starts 10-17 - 59 = 08-19: 07-29 is not read
-    _passes(lake, RecoSettings(evaluation_origins=1))
+    _passes(lake, RecoSettings().changed({"evaluation.origins": 1}))
     _champions(lake, MODEL_WINS)
     time.sleep(0.01)
     _catalog(lake, date(2026, 9, 25))  # a snapshot before the oldest origin's training day

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
+from reco_assets.pipeline.ingestion import accepted_events, classify_events, rejected_records
 from reco_assets.settings import RecoSettings
 from reco_assets_tests.conftest import DAY
 
@@ -53,7 +53,7 @@ def validated(spark):
         "subclass string",
     )
     before = spark.createDataFrame([("e0",)], "event_id string")
-    classified = classify_events(lines, catalog, before, RecoSettings().pick(InputLimits))
+    classified = classify_events(lines, catalog, before, RecoSettings().input_limits())
     return accepted_events(classified), rejected_records(classified)
 
 

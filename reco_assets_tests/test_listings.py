@@ -42,9 +42,9 @@ def listings(spark):
         spark.createDataFrame(events, EVENTS),
         sale_window(DAY),
         30,
-        s.style_weights,
-        s.min_qty_on_hand,
-        s.new_style_hours,
+        s.listings.style_weights,
+        s.listings.min_qty_on_hand,
+        s.listings.new_style_hours,
         styles_per_group=2,
     )
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
 HOLDOUT, ORIGIN_DAYS = TINY_HOLDOUT, TINY_ORIGIN_DAYS
 """The tiny profile has 14 days: its backtests test on 3 days, and the rolling origins are 3 days apart."""
-SETTINGS = RecoSettings(holdout_days=HOLDOUT, evaluation_origin_days=ORIGIN_DAYS)
+SETTINGS = RecoSettings().changed({"evaluation.holdout_days": HOLDOUT, "evaluation.origin_days": ORIGIN_DAYS})
 
 CONTRACT_COLUMNS = {
     "raw_events": [
@@ -163,6 +163,60 @@ def test_cohorts_affinities_and_diversification_invariants(home):
     assert per_class.empty or per_class.max() <= 3
 
 
+def test_the_backtest_runs_the_stages_the_assets_published(home, spark):
+    """Parity: on a day the assets published, the stages as the backtest runs them give the published tables:
+    the ratings and cohorts computed again are `implicit_ratings` and `member_cohorts`, and its ranking of the
+    day's members by each cohort's published method (the blend with the day's weights) is
+    `diversified_affinities`, member by member, to the backtest's depth."""
+    from reco_assets.evaluation.backtest import (
+        RANKED,
+        Backtest,
+        holdout_split,
+        method_rankings,
+        models,
+        replay,
+        training_day,
+    )
+    from reco_assets.evaluation.champion import blend_from_json
+    from reco_assets.pipeline import stages
+
+    lake = Lakehouse(root=str(home / "lakehouse"))
+    reader, settings = stages.Reader(spark, lake), SETTINGS
+
+    def frame(spark_frame, *columns):
+        return spark_frame.toPandas()[list(columns)].sort_values(list(columns)).reset_index(drop=True)
+
+    ratings = ["member_id", "subclass_brand_id", "rating"]
+    expected = table(home, "implicit_ratings")[ratings].sort_values(ratings).reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame(stages.ratings(reader, DAY, settings), *ratings), expected, check_dtype=False)
+    cohorts = stages.cohorts(reader, DAY, reader.day("implicit_ratings", DAY), settings)
+    expected = table(home, "member_cohorts")[["member_id", "cohort"]].sort_values(["member_id", "cohort"])
+    got = frame(cohorts, "member_id", "cohort")
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
+
+    published = table(home, "diversified_affinities")
+    members = published[["member_id"]].drop_duplicates().reset_index(drop=True)
+    blend = blend_from_json(table(home, "ranking_champions")["blend_weights"].iloc[0])
+    training = training_day(reader, DAY, settings)
+    backtest = Backtest(holdout_split(DAY + timedelta(days=HOLDOUT), HOLDOUT), members)
+    factors = models(reader, DAY, training, settings, False, backtest)
+    assert backtest.sizes["reused_cohort_models"] > 0  # the day's stored models, as the evaluation reads them
+    parts, _ = replay(reader, DAY, training, factors, members, settings, blend)
+    rankings = method_rankings(parts, [m.name for m in RANKED] + ([blend.name] if blend else []))
+    depth = max(settings.evaluation.ks)
+    columns = ["member_id", "subclass_brand_id", "rank"]
+    compared = 0
+    for method, rows in published.groupby("method"):
+        want = rows[rows["rank"] <= depth][[*columns, "score"]].sort_values(columns).reset_index(drop=True)
+        ranked = rankings[method].rename(columns={"item_id": "subclass_brand_id"})
+        got = ranked[ranked["member_id"].isin(rows["member_id"])][[*columns, "score"]]
+        got = got.sort_values(columns).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[columns], want[columns], check_dtype=False)
+        assert got["score"].to_numpy() == pytest.approx(want["score"].to_numpy(), rel=1e-5, abs=1e-6)
+        compared += len(want)
+    assert compared > 1000 and published["method"].nunique() >= 1
+
+
 def test_boosts_only_the_top_three_browsed_not_bought_subclasses(home):
     """Recomputed here from raw events with pandas, independently of the Spark code."""
     window = f"event_date >= '{DAY - timedelta(days=9)}' AND event_date <= '{DAY}'"
@@ -240,12 +294,12 @@ def test_checks_mlflow_and_runs_are_recorded(home):
 
     # every cohort model of the day is a registered version tagged with the day, and it loads and predicts
     client = mlflow.MlflowClient()
-    versions = [client.search_model_versions(f"name = 'reco_als_{cohort}'") for cohort in cohorts]
+    versions = [client.search_model_versions(f"name = 'reco_factors_{cohort}'") for cohort in cohorts]
     assert all(len(v) == 1 and v[0].tags["as_of_date"] == str(DAY) for v in versions)
     # published with the cards: the alias names the version the served cards come from
-    assert all(str(client.get_model_version_by_alias(f"reco_als_{c}", "published").version) == "1" for c in cohorts)
+    assert all(str(client.get_model_version_by_alias(f"reco_factors_{c}", "published").version) == "1" for c in cohorts)
     cohort = table(home, "member_cohorts").cohort.value_counts().idxmax()
-    model = mlflow.pyfunc.load_model(f"models:/reco_als_{cohort}/1")
+    model = mlflow.pyfunc.load_model(f"models:/reco_factors_{cohort}/1")
     member = table(home, "member_affinities", f"as_of_date = '{DAY}' AND cohort = '{cohort}'").member_id.iloc[0]
     predicted = model.predict(pd.DataFrame({"member_id": [member]}), params={"k": 100_000})
     stored = table(home, "member_affinities", f"as_of_date = '{DAY}' AND member_id = {member}")
@@ -416,7 +470,7 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
         "published",
         "no_boost",
         "no_diversification",
-        "cohort_als",  # the other ALS scope than the default (global)
+        "cohort_scope",  # the other ALS scope than the default (global)
         "popularity",
         "cohort_popularity",
         "repeat",
@@ -453,9 +507,7 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
 
     lake = Lakehouse(root=str(home / "lakehouse"))
     everyone = table(home, "offline_evaluation").query("level == 'style' and segment == 'all'").members
-    capped = SETTINGS.model_copy(
-        update={"evaluation_max_members": 25, "evaluation_ablations": False, "evaluation_styles": False}
-    )
+    capped = SETTINGS.changed({"evaluation.max_members": 25, "evaluation.ablations": False, "evaluation.styles": False})
     backtest = run_backtest(spark, lake, DAY, capped, ablations=False, styles=False)
     assert backtest.sizes["members_in_test_window"] == everyone.iloc[0] > 25
     assert backtest.sizes["scored_members"] == len(backtest.members) == 25
@@ -466,21 +518,23 @@ def test_a_backtest_scores_at_most_the_configured_members(home, spark):
 
 def test_each_als_scope_ranks_in_the_evaluation_as_the_others_ablation(home, spark):
     """The backtest's scope ablation is the other scope's model: beside the global model (the default),
-    `cohort_als` ranks every member as the model of 25 separate cohort fits does, and beside those,
-    `global_als` ranks them as the global model does."""
+    `cohort_scope` ranks every member as the model of 25 separate cohort fits does, and beside those,
+    `global_scope` ranks them as the global model does."""
     from reco_assets.evaluation.backtest import run_backtest
 
     lake = Lakehouse(root=str(home / "lakehouse"))
     runs = {}
     for scope in ("global", "cohort"):
-        settings = SETTINGS.model_copy(update={"als_scope": scope})
+        settings = SETTINGS.changed({"factor_model.scope": scope})
         runs[scope] = run_backtest(spark, lake, DAY, settings, ablations=True, styles=False)
     rankings = {scope: run.levels["subclass_brand"].rankings for scope, run in runs.items()}
     members = set(runs["global"].members.member_id)
     assert members == set(runs["cohort"].members.member_id) and members
     columns = ["member_id", "item_id", "rank"]
-    for scope, other, ablation in (("global", "cohort", "cohort_als"), ("cohort", "global", "global_als")):
-        assert set(rankings[scope]) >= {"model", ablation} and not {"cohort_als", "global_als"} <= set(rankings[scope])
+    for scope, other, ablation in (("global", "cohort", "cohort_scope"), ("cohort", "global", "global_scope")):
+        assert set(rankings[scope]) >= {"model", ablation} and not {"cohort_scope", "global_scope"} <= set(
+            rankings[scope]
+        )
         pd.testing.assert_frame_equal(
             _ranked(rankings[scope][ablation], members)[columns], _ranked(rankings[other]["model"], members)[columns]
         )
@@ -505,7 +559,7 @@ def test_a_backtest_reads_a_training_days_stored_tables_only_while_they_are_curr
 
     shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
     lake = Lakehouse(root=str(tmp_path / "lakehouse"))
-    key, lookback = SETTINGS.model_key(), SETTINGS.ratings_lookback_days
+    key, lookback = SETTINGS.model_key(), SETTINGS.ratings.lookback_days
     stored = stored_inputs(spark, lake, DAY, key, lookback)
     assert stored is not None
     ratings, cohorts = (frame.toPandas() for frame in stored[:2])
@@ -539,7 +593,7 @@ def test_no_training_read_of_the_backtest_sees_events_after_its_training_day(hom
     shutil.copytree(home / "lakehouse", tmp_path / "lakehouse")
     lake = Lakehouse(root=str(tmp_path / "lakehouse"))
     # the origin whose test window ends on T = DAY - 3 has training days in 14 days
-    settings = SETTINGS.model_copy(update={"evaluation_ablations": False, "evaluation_styles": False})
+    settings = SETTINGS.changed({"evaluation.ablations": False, "evaluation.styles": False})
     earlier = run_backtest(spark, lake, DAY - timedelta(days=3), settings, ablations=False, styles=False, samples=True)
     by_pair = ["member_id", "subclass_brand_id"]
     samples = earlier.samples.sort_values(by_pair, ignore_index=True)
@@ -713,15 +767,14 @@ def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
 
     from reco_assets.pipeline.methods import BASELINE_METHODS
 
-    untrained = RecoSettings(
-        als_engine="implicit",
-        als_max_iter=0,
-        holdout_days=HOLDOUT,
-        evaluation_origin_days=ORIGIN_DAYS,
-        evaluation_ablations=False,
-        evaluation_styles=False,
-        champion_methods=["popularity", "cohort_popularity", "repeat", "no_boost", "model"],
-    )
+    untrained = SETTINGS.changed(
+        {
+            "factor_model.engine": "implicit",
+            "evaluation.ablations": False,
+            "evaluation.styles": False,
+            "evaluation.champion_methods": ["popularity", "cohort_popularity", "repeat", "no_boost", "model"],
+        }
+    ).changed({"factor_model.max_iter": 0})
     evaluated = _run(home, "evaluation_job", DAY.isoformat(), untrained)
     (chosen,) = evaluated.get_asset_check_evaluations()
     assert chosen.passed and evaluated.success
@@ -744,9 +797,9 @@ def test_a_broken_model_loses_to_a_baseline_which_is_then_published(home):
     cards = table(home, "member_cards", where)
     assert set(cards.member_id) == set(ranking.member_id)  # published, not held back
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    version = mlflow.MlflowClient().get_model_version_by_alias(f"reco_als_{cohort}", "published")
+    version = mlflow.MlflowClient().get_model_version_by_alias(f"reco_factors_{cohort}", "published")
     assert version.tags["published_method"] == method
-    registered = mlflow.MlflowClient().get_registered_model(f"reco_als_{cohort}")
+    registered = mlflow.MlflowClient().get_registered_model(f"reco_factors_{cohort}")
     assert {a: v for a, v in registered.aliases.items() if a.startswith("published_")} == {
         f"published_{method}": version.version
     }

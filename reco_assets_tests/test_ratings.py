@@ -19,7 +19,7 @@ def test_points_are_summed_per_member_and_group_with_reference_weights(spark):
         ],
         EVENTS,
     )
-    result = implicit_ratings(events, RecoSettings().event_weights())
+    result = implicit_ratings(events, RecoSettings().ratings.weights)
     # 3 + 3 + 10 + 40 = 56; 30 - 5 = 25; 3
     assert rows(result, "member_id", "subclass_brand_id", "rating") == [(1, 100, 56.0), (1, 200, 25.0), (2, 300, 3.0)]
     latest = {(r["member_id"], r["subclass_brand_id"]): r["last_event_time"] for r in result.collect()}
@@ -35,6 +35,6 @@ def test_purchases_and_returns_count_per_unit(spark):
         ],
         EVENTS,
     )
-    result = implicit_ratings(events, RecoSettings().event_weights())
+    result = implicit_ratings(events, RecoSettings().ratings.weights)
     # 6 x 40 - 2 x 40 = 160; 10
     assert rows(result, "member_id", "subclass_brand_id", "rating") == [(3, 100, 160.0), (3, 200, 10.0)]

@@ -1,18 +1,14 @@
 """The `softmax` engine against its documented objective, written out here independently, and on planted tastes."""
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from reco_assets.pipeline.factorization import AlsParams, fit_cohorts
+from reco_assets.pipeline.factorization import fit_cohorts
 from reco_assets.pipeline.softmax import fit_softmax
-from reco_assets.settings import RecoSettings
+from reco_assets.settings import SoftmaxModel
 
-PARAMS = RecoSettings(
-    als_engine="softmax", als_softmax_rank=2, als_softmax_reg_param=1.0, als_softmax_iterations=3000
-).pick(AlsParams, prefix="als_")
+PARAMS = SoftmaxModel(rank=2, reg_param=1.0, iterations=3000)
 
 
 def _objective(w: np.ndarray, f: np.ndarray, b: np.ndarray, counts: np.ndarray, lam: float) -> float:
@@ -34,7 +30,7 @@ def _cells(rng, members: int, groups: int, density: float):
 def test_the_fit_reaches_the_minimum_of_its_objective():
     from scipy.optimize import minimize
 
-    members, groups, rank, lam = 25, 8, PARAMS.softmax_rank, PARAMS.softmax_reg_param
+    members, groups, rank, lam = 25, 8, PARAMS.rank, PARAMS.reg_param
     member_ids, group_ids, ratings = _cells(np.random.default_rng(3), members, groups, 0.4)
     counts = np.zeros((members, groups))
     counts[member_ids - 1000, (group_ids - 5000) // 7] = np.log1p(ratings)
@@ -60,7 +56,7 @@ def test_the_fit_reaches_the_minimum_of_its_objective():
 
 def test_the_factors_do_not_depend_on_the_order_of_the_ratings():
     member_ids, group_ids, ratings = _cells(np.random.default_rng(5), 40, 12, 0.3)
-    params = replace(PARAMS, softmax_iterations=50)
+    params = PARAMS.model_copy(update={"iterations": 50})
     order = np.random.default_rng(6).permutation(len(ratings))
     first = fit_softmax(member_ids, group_ids, ratings, params)
     again = fit_softmax(member_ids[order], group_ids[order], ratings[order], params)
@@ -78,7 +74,7 @@ def test_planted_tastes_are_learned():
     probabilities = np.exp(taste) / np.exp(taste).sum(axis=1, keepdims=True)
     picks = np.stack([rng.multinomial(12, p) for p in probabilities])
     rows, cols = np.nonzero(picks)
-    params = replace(PARAMS, softmax_rank=4, softmax_iterations=300)
+    params = PARAMS.model_copy(update={"rank": 4, "iterations": 300})
     _, w, _, f = fit_softmax(rows, cols, 3.0 * picks[rows, cols], params)
 
     def agreement(scores: np.ndarray) -> float:
@@ -97,7 +93,7 @@ def test_a_global_softmax_model_is_one_fit_shared_out_to_the_cohorts(spark):
     cells = [("men_1", m, g, float(1 + (m + 2 * g) % 5)) for m in range(6) for g in range(4) if (m + g) % 3]
     cells += [("kids_3", 100 + m, g, float(1 + (m * g) % 7)) for m in range(6) for g in range(2, 7) if (m + g) % 2]
     ratings = spark.createDataFrame(cells, "cohort string, member_id long, subclass_brand_id long, rating double")
-    params = replace(PARAMS, scope="global", softmax_iterations=100)
+    params = PARAMS.model_copy(update={"scope": "global", "iterations": 100})
     rows = fit_cohorts(ratings, params).where(F.col("cohort") == "kids_3").collect()
     ids = (np.array([c[i] for c in cells]) for i in (1, 2))
     member_ids, w, group_ids, f = fit_softmax(*ids, np.array([c[3] for c in cells], np.float32), params)

@@ -344,7 +344,7 @@ def test_a_landing_file_reconciles_line_for_line_through_the_asset(tmp_path):
     """The real `raw_events` asset over a hostile file: accepted + rejected = its physical lines, each
     with its reason, and the records_reconcile check passes."""
     settings = RecoSettings()
-    content = hostile_file(settings.max_quantity)
+    content = hostile_file(settings.ingestion.max_quantity)
     result, resources = ingest(tmp_path, content, settings)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"records_reconcile": True, "unique_event_ids": True, "not_empty": True}

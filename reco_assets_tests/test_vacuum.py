@@ -120,7 +120,10 @@ def test_the_weekly_vacuum_job_deletes_with_the_retention_setting(spark, tmp_pat
     kept = vacuum_job.execute_in_process(resources={"lakehouse": lake, "settings": RecoSettings()})
     assert kept.success and old <= _on_disk(tmp_path / "t")  # 48 h old: within the default week
     result = vacuum_job.execute_in_process(
-        resources={"lakehouse": lake, "settings": RecoSettings(vacuum_retention_hours=RETENTION)}
+        resources={
+            "lakehouse": lake,
+            "settings": RecoSettings().changed({"lakehouse.vacuum_retention_hours": RETENTION}),
+        }
     )
     assert result.success and not old & _on_disk(tmp_path / "t")
     assert _x(DeltaTable(lake.uri("t"))) == [2]

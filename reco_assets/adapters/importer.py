@@ -91,7 +91,7 @@ def import_files(
     """Land every record as a landing record of its UTC day or reject it, write the catalog snapshots and
     add the new ids to `id_map`; `limits`: the prices the catalog takes (default: `RecoSettings`')."""
     adapter = FORMATS[fmt]
-    ids, catalog = IdMap(), ObservedCatalog((limits or RecoSettings().pick(InputLimits)).max_price)
+    ids, catalog = IdMap(), ObservedCatalog((limits or RecoSettings().input_limits()).max_price)
     convert = adapter.reader(ids, catalog)
     report = ImportReport([FileReport(path, rejected_file(landing, path)) for path in files])
     named = Counter(f.rejected_file for f in report.files)

@@ -10,21 +10,13 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, MetadataValue, multi_asset
 
 from reco_assets import invariants
-from reco_assets.assets.common import cohort_days, publish, staged_metadata, window_where
+from reco_assets.assets.common import cohort_days, publish, staged_metadata
 from reco_assets.checks import check, spec
 from reco_assets.constants import MODELLING
 from reco_assets.evaluation.champion import blend_from_json, methods_by_cohort
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.affinities import (
-    OUTPUTS,
-    cohort_items,
-    in_member_order,
-    intent_subclasses,
-    rank_batches,
-    ranking_inputs,
-    recent_buyers,
-)
-from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy
+from reco_assets.pipeline import stages
+from reco_assets.pipeline.affinities import OUTPUTS, in_member_order, rank_batches
 from reco_assets.pipeline.methods import MODEL, Method
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition
 from reco_assets.resources.spark import SparkResource
@@ -97,7 +89,7 @@ def _spec(name: str, deps: list[str], description: str) -> AssetSpec:
     backfill_policy=BackfillPolicy.single_run(),
 )
 def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
-    session = spark.session()
+    reader = stages.Reader(spark.session(), lakehouse)
     params = settings.rank_params()
     writes: dict[str, list] = {name: [] for name in TABLES}
     violations = {"ranks_ordered": 0, "boosts_within_intent": 0, "class_limit": 0}
@@ -105,45 +97,33 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
     for day, cohorts in cohort_days(context).items():
         methods, source = champions(lakehouse, day, cohorts)
         methods_by_day[str(day)] = {"source": source} | {cohort: m.name for cohort, m in methods.items()}
-        factors = lakehouse.read_spark(session, "als_factors", partition={"as_of_date": day, "cohort": cohorts})
-        catalog = lakehouse.read_spark(session, "catalog", partition={"as_of_date": day})
-        candidates = candidate_groups(catalog, day, settings.live_horizon_hours)
-        candidates_by_day[str(day)] = len(candidates)
-        groups = group_hierarchy(catalog)
         lakehouse.require("raw_events", {"event_date": day})
-        recent = lakehouse.read_spark(
-            session, "raw_events", window_where("event_date", day, settings.popularity_window_days)
+        factors = reader.day("als_factors", day, cohorts)
+        ranking = stages.ranking_pass(
+            reader, day, factors, reader.day("implicit_ratings", day), reader.day("member_cohorts", day), settings
         )
-        members = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": day})
-        buyers = recent_buyers(recent, members, settings.relevant_events)
-        models, hierarchy = cohort_items(factors, candidates, groups, (buyers, members))
-        events = lakehouse.read_spark(
-            session, "raw_events", window_where("event_date", day, settings.boost_window_days)
-        )
-        inputs = ranking_inputs(
-            factors,
-            lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day}),
-            intent_subclasses(events, settings.boost_subclasses),
-            day,
-        )
+        candidates_by_day[str(day)] = len(ranking.candidates)
         ranked_by = {cohort: (method,) for cohort, method in methods.items()}
+        rank = partial(
+            rank_batches, models=ranking.models, hierarchy=ranking.hierarchy, params=params, methods=ranked_by
+        )
         staged = lakehouse.stage(
-            in_member_order(inputs),
+            in_member_order(ranking.inputs(factors)),
             TABLES,
             {"as_of_date": day, "cohort": cohorts},
-            transform=partial(rank_batches, models=models, hierarchy=hierarchy, params=params, methods=ranked_by),
+            transform=rank,
             constants={"as_of_date": day},
         )
         for name, write in staged.items():
             writes[name].append(write)
         violations["ranks_ordered"] += invariants.rank_violations(staged["member_affinities"].dataset(), "prediction")
         violations["boosts_within_intent"] += invariants.boosts_outside_intent(
-            staged["boosted_affinities"].dataset(), groups.toArrow(), settings.boost_subclasses
+            staged["boosted_affinities"].dataset(), ranking.groups.toArrow(), settings.ranking.boost_subclasses
         )
         violations["class_limit"] += invariants.classes_over_limit(
-            staged["diversified_affinities"].dataset(), settings.max_groups_per_class
+            staged["diversified_affinities"].dataset(), settings.ranking.max_groups_per_class
         )
-    limit = settings.max_groups_per_class
+    limit = settings.ranking.max_groups_per_class
     yield from publish(
         [write for each in writes.values() for write in each],
         [
@@ -156,7 +136,7 @@ def affinities(context: AssetExecutionContext, spark: SparkResource, lakehouse: 
             check(
                 "boosts_within_intent",
                 violations["boosts_within_intent"],
-                f"members with boosts in more than {settings.boost_subclasses} subclasses",
+                f"members with boosts in more than {settings.ranking.boost_subclasses} subclasses",
                 asset="boosted_affinities",
             ),
             check(

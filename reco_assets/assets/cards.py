@@ -11,8 +11,7 @@ from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import PUBLISHING
 from reco_assets.evaluation.gate import champion_tags, require_gate
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.cards import CardLimits, with_source_ids
-from reco_assets.pipeline.cards import member_cards as assemble_cards
+from reco_assets.pipeline import stages
 from reco_assets.pipeline.catalog import sale_window
 from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
@@ -82,19 +81,17 @@ def build_cards(
 ) -> DataFrame:
     """The three feeds of the members' diversified affinities over the listed styles (with the source's ids
     for imported data)."""
-    cards = assemble_cards(affinities, listings, settings.pick(CardLimits))
-    if lakehouse.table(ID_MAP) is not None:
-        cards = with_source_ids(cards, lakehouse.read_spark(session, ID_MAP))
-    return cards
+    id_map = lakehouse.read_spark(session, ID_MAP) if lakehouse.table(ID_MAP) is not None else None
+    return stages.cards(affinities, listings, settings, id_map)
 
 
 def card_violations(staged: Staged, catalog: pa.Table, window, settings: RecoSettings) -> tuple[int, int]:
     """(styles not saleable in the sale `window` per `catalog`, malformed lists) of a staged write of cards."""
     dataset = staged.dataset()
     unsaleable = invariants.styles_not_saleable(
-        invariants.card_styles(dataset), catalog, *window, settings.min_qty_on_hand
+        invariants.card_styles(dataset), catalog, *window, settings.listings.min_qty_on_hand
     )
-    return unsaleable, invariants.card_violations(dataset, settings.product_feed_max)
+    return unsaleable, invariants.card_violations(dataset, settings.cards.product_feed_max)
 
 
 def card_checks(writes: list[Staged], unsaleable: int, malformed: int) -> list:

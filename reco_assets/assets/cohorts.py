@@ -3,12 +3,11 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from reco_assets import invariants
-from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata, window_where
-from reco_assets.assets.ratings import RATINGS_WINDOW, events_window
+from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata
 from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import COHORTS, MODELLING
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.cohorts import member_cohorts as assign_cohorts
+from reco_assets.pipeline import stages
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
@@ -16,7 +15,7 @@ from reco_assets.settings import RecoSettings
 
 @asset(
     partitions_def=daily_partitions,
-    deps=["implicit_ratings", events_window(RATINGS_WINDOW)],
+    deps=["implicit_ratings", "raw_events"],  # the window of raw_events: `lineage.py`
     group_name=MODELLING,
     kinds={"spark", "delta"},
     check_specs=[
@@ -28,20 +27,9 @@ from reco_assets.settings import RecoSettings
 def member_cohorts(context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings):
     """Each rated member's cohort: dominant division x spend bucket of their P90 purchase price."""
     day = partition_date(context)
-    session = spark.session()
+    reader = stages.Reader(spark.session(), lakehouse)
     lakehouse.require("raw_events", {"event_date": day})
-    events = lakehouse.read_spark(
-        session, "raw_events", window_where("event_date", day, settings.ratings_lookback_days)
-    )
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day})
-    cohorts = assign_cohorts(
-        events,
-        ratings,
-        settings.event_weights(),
-        settings.spend_buckets,
-        settings.spend_percentile,
-        settings.division_aliases,
-    )
+    cohorts = stages.cohorts(reader, day, reader.day("implicit_ratings", day), settings)
     staged = stage_day(lakehouse, "member_cohorts", cohorts, day)
     rated = lakehouse.read_arrow("implicit_ratings", columns=["member_id"], partition={"as_of_date": day})
     dataset = staged.dataset()

@@ -6,17 +6,14 @@ import pandas as pd
 import pyarrow as pa
 from dagster import (
     AssetCheckResult,
-    AssetDep,
     AssetExecutionContext,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    TimeWindowPartitionMapping,
     multi_asset,
 )
 
 from reco_assets.assets.common import partition_date, table_metadata
-from reco_assets.assets.ratings import RATINGS_WINDOW
 from reco_assets.checks import spec
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
@@ -31,22 +28,11 @@ from reco_assets.resources.steps import seal
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
-_DEFAULTS = RecoSettings.model_fields
-HOLDOUT = _DEFAULTS["holdout_days"].default
-REACH = _DEFAULTS["evaluation_origins"].default * _DEFAULTS["evaluation_origin_days"].default
-
-
-def _days_back(days: int) -> TimeWindowPartitionMapping:
-    return TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True)
-
 
 def _spec(name: str, description: str) -> AssetSpec:
     return AssetSpec(
         name,
-        deps=[
-            AssetDep("raw_events", partition_mapping=_days_back(RATINGS_WINDOW + HOLDOUT + REACH - 1)),
-            AssetDep("catalog", partition_mapping=_days_back(HOLDOUT + REACH)),
-        ],
+        deps=["raw_events", "catalog"],  # the windows it reads: `lineage.py`
         partitions_def=daily_partitions,
         group_name=EVALUATION,
         kinds={"spark", "delta", "mlflow"},
@@ -89,15 +75,15 @@ def offline_evaluation(
     started = time.perf_counter()
     table, champions = settings_table(rolling.backtests, day, settings)
     seconds = {"report": time.perf_counter() - started}
-    params = {f"als_{k}": v for k, v in settings.model_dump().items() if k.startswith("als_")} | {
-        name: getattr(settings, name)
-        for name in (
-            "holdout_days",
-            "relevant_events",
-            "ratings_lookback_days",
-            "boost_strength",
-            "evaluation_origins",
-            "evaluation_origin_days",
+    params = {f"factor_model.{k}": v for k, v in settings.factor_model.model_dump().items()} | {
+        f"{group}.{name}": getattr(getattr(settings, group), name)
+        for group, name in (
+            ("evaluation", "holdout_days"),
+            ("evaluation", "relevant_events"),
+            ("ratings", "lookback_days"),
+            ("ranking", "boost_strength"),
+            ("evaluation", "origins"),
+            ("evaluation", "origin_days"),
         )
     }
     latest = rolling.backtests[-1]
@@ -119,7 +105,7 @@ def offline_evaluation(
         asset_key="ranking_champions",
         check_name="champion_chosen",
         # a day with nothing to score passes only when the settings publish such days (`require_gate`)
-        passed=verdict.passed or (not verdict.evaluated and settings.gate_unevaluated == "publish"),
+        passed=verdict.passed or (not verdict.evaluated and settings.evaluation.gate_unevaluated == "publish"),
         metadata={
             "verdict": verdict.explain(),
             "champion": verdict.champion,

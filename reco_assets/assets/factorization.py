@@ -13,27 +13,12 @@ from reco_assets.checks import check, spec
 from reco_assets.constants import MODELLING
 from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.pipeline.factorization import GLOBAL, AlsParams, fit_cohorts
+from reco_assets.pipeline import stages
+from reco_assets.pipeline.factorization import GLOBAL
 from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking, register_cohort_model
-from reco_assets.settings import RecoSettings
-
-
-def cohort_ratings(lakehouse: Lakehouse, session, day, cohorts: list[str] | None = None):
-    """The day's ratings of the members of `cohorts` (default: every cohort), with their `cohort`."""
-    ratings = lakehouse.read_spark(session, "implicit_ratings", partition={"as_of_date": day})
-    members = lakehouse.read_spark(session, "member_cohorts", partition={"as_of_date": day})
-    if cohorts is not None:
-        members = members.where(F.col("cohort").isin(cohorts))
-    return ratings.join(members.select("member_id", "cohort"), "member_id")
-
-
-def fit_day(lakehouse: Lakehouse, session, day, cohorts: list[str], params: AlsParams):
-    """The models of `cohorts` on `day`. A global model is fitted on every cohort's ratings even when only
-    some cohorts' partitions run: a backfill of one cohort gets the factors the whole day's run gets."""
-    read = None if params.scope == GLOBAL else cohorts
-    return fit_cohorts(cohort_ratings(lakehouse, session, day, read), params).where(F.col("cohort").isin(cohorts))
+from reco_assets.settings import FactorModelSettings, RecoSettings
 
 
 @asset(
@@ -55,13 +40,15 @@ def als_factors(
 
     Fitted only when the day's quality gate lets the day through (`require_gate`): a day held back keeps
     its last published factors and registers no model."""
-    session = spark.session()
-    params = settings.pick(AlsParams, prefix="als_")
+    reader = stages.Reader(spark.session(), lakehouse)
+    params = settings.factor_model
     writes = []
     for day in cohort_days(context):
         require_gate(lakehouse, day, settings, "models")
     for day, cohorts in cohort_days(context).items():
-        fitted = fit_day(lakehouse, session, day, cohorts, params)
+        fitted = stages.factor_models(
+            reader.day("implicit_ratings", day), reader.day("member_cohorts", day), params, cohorts
+        )
         key = F.lit(settings.model_key())
         writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))
     non_finite = sum(invariants.non_finite_factors(write.dataset()) for write in writes)
@@ -85,14 +72,14 @@ def als_factors(
     )
 
 
-def _track(write: Staged, params: AlsParams, day: str) -> tuple[dict[str, str], dict[str, float]]:
+def _track(write: Staged, params: FactorModelSettings, day: str) -> tuple[dict[str, str], dict[str, float]]:
     """Parameters and sizes in the active MLflow run; each cohort's model registered as a version of
-    `reco_als_<cohort>` tagged with the day, its artifact a copy of the cohort's factor files.
+    `reco_factors_<cohort>` tagged with the day, its artifact a copy of the cohort's factor files.
     Returns cohort -> version, and the fit seconds per cohort, or once as `global` under the global scope (its
     cohorts share one fit: summing theirs would count it 25 times)."""
     import mlflow
 
-    mlflow.log_params(vars(params) | {"as_of_date": day})
+    mlflow.log_params(params.model_dump() | {"as_of_date": day})
     with duckdb.connect() as con:
         con.register("t", write.dataset())
         sizes = con.sql(

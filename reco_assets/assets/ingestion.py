@@ -107,7 +107,7 @@ def catalog(
     days = partition_days(context)
     files = _landed_files({day: landing.catalog_file(day) for day in days})
     snapshot = stage_snapshots(
-        spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, settings.pick(InputLimits)
+        spark.session(), lakehouse, files, "catalog", {"as_of_date": days}, settings.input_limits()
     )
     yield from publish(snapshot.writes, [snapshot.reconciled(), not_empty([snapshot.accepted])])
     yield from snapshot.results(days=len(days))
@@ -215,7 +215,7 @@ def raw_events(
     session = spark.session()
     lines = _read_lines(session, _landed_files({day: landing.events_file(day) for day in days})).cache()
     catalog_days = lakehouse.read_spark(session, "catalog", partition={"as_of_date": days})
-    around = timedelta(days=settings.dedupe_window_days)
+    around = timedelta(days=settings.ingestion.dedupe_window_days)
     before = (
         lakehouse.read_spark(session, "raw_events", range_predicate("event_date", first - around, last + around))
         .where(~F.col("event_date").between(first, last))
@@ -225,7 +225,7 @@ def raw_events(
     )
     read = lines.groupBy(F.col("landing_date").alias("event_date")).agg(F.count("*").alias("records")).toArrow()
     # Classified once, then split: the parse, joins and de-duplication run a single time.
-    classified = classify_events(lines, catalog_days, before, settings.pick(InputLimits)).cache()
+    classified = classify_events(lines, catalog_days, before, settings.input_limits()).cache()
     accepted = lakehouse.stage(accepted_events(classified), "raw_events", {"event_date": days})
     rejected = lakehouse.stage(rejected_records(classified), "raw_events_rejected", {"event_date": days})
     classified.unpersist()

@@ -1,34 +1,24 @@
 """Style listings: the live styles of each subclass-brand, ranked by the hybrid style score."""
 
 import pyarrow as pa
-from dagster import AssetDep, AssetExecutionContext, MaterializeResult, TimeWindowPartitionMapping, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 from pyspark.sql import DataFrame
 
 from reco_assets import invariants
-from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata, window_where
+from reco_assets.assets.common import partition_date, publish, stage_day, staged_metadata
 from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import PUBLISHING
 from reco_assets.partitions import daily_partitions
+from reco_assets.pipeline import stages
 from reco_assets.pipeline.catalog import sale_window
-from reco_assets.pipeline.listings import style_listings as rank_styles
 from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.spark import SparkResource
 from reco_assets.settings import RecoSettings
 
-INTERACTION_WINDOW = RecoSettings.model_fields["interaction_window_days"].default
-
 
 @asset(
     partitions_def=daily_partitions,
-    deps=[
-        "catalog",
-        AssetDep(
-            "raw_events",
-            partition_mapping=TimeWindowPartitionMapping(
-                start_offset=-(INTERACTION_WINDOW - 1), allow_nonexistent_upstream_partitions=True
-            ),
-        ),
-    ],
+    deps=["catalog", "raw_events"],  # the window of raw_events: `lineage.py`
     group_name=PUBLISHING,
     kinds={"spark", "delta"},
     check_specs=[
@@ -56,25 +46,12 @@ def style_listings(context: AssetExecutionContext, spark: SparkResource, lakehou
 def listed_not_saleable(staged: Staged, catalog: pa.Table, window, settings: RecoSettings) -> int:
     """Listed styles of a staged write not on sale in the sale `window` or short of stock per `catalog`."""
     styles = staged.dataset().to_table(columns=["style_id"])
-    return invariants.styles_not_saleable(styles, catalog, *window, settings.min_qty_on_hand)
+    return invariants.styles_not_saleable(styles, catalog, *window, settings.listings.min_qty_on_hand)
 
 
 def rank_live_styles(
     session, lakehouse: Lakehouse, settings: RecoSettings, day, catalog, release: str | None = None
 ) -> DataFrame:
-    """The listings of the day's catalog snapshot, or of a release's (`release`): the styles on sale in its
-    window ranked with the day's interaction window of events."""
+    """The listings stage of a catalog snapshot of `day` (or of a release's), once the day's events are in."""
     lakehouse.require("raw_events", {"event_date": day})
-    events = lakehouse.read_spark(
-        session, "raw_events", window_where("event_date", day, settings.interaction_window_days)
-    )
-    return rank_styles(
-        catalog,
-        events,
-        sale_window(day, release),
-        settings.interaction_window_days,
-        settings.style_weights,
-        settings.min_qty_on_hand,
-        settings.new_style_hours,
-        settings.styles_per_group,
-    )
+    return stages.listings(stages.Reader(session, lakehouse), day, catalog, settings, release)

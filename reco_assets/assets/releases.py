@@ -32,7 +32,6 @@ from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
 from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_release_partitions
 from reco_assets.pipeline.catalog import release_instant, sale_window
-from reco_assets.pipeline.ingestion import InputLimits
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
@@ -88,7 +87,7 @@ def release_catalog(
         raise Failure(f"release snapshot of {release} for the cards of {day} has not landed: {path}")
     partition = {"as_of_date": day, "release": release}
     snapshot = stage_snapshots(
-        spark.session(), lakehouse, [str(path)], "release_catalog", partition, settings.pick(InputLimits), partition
+        spark.session(), lakehouse, [str(path)], "release_catalog", partition, settings.input_limits(), partition
     )
     yield from publish(snapshot.writes, [snapshot.reconciled(), not_empty([snapshot.accepted])])
     yield from snapshot.results(release_at=str(release_instant(day, release)))

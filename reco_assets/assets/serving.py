@@ -102,7 +102,7 @@ def served_feeds(
     require_gate(lakehouse, day, settings, "served feeds", list(COHORTS))
     lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
     cards = published.cards(lakehouse, day)
-    store = serving.open(settings.serving_previous_versions)
+    store = serving.open(settings.serving.previous_versions)
     version = new_version(str(day), cards.label)
     try:
         staged, results = load_and_check(spark, lakehouse, cards, store, version, settings)
@@ -154,7 +154,9 @@ def load_and_check(
         fallback=orjson.dumps(fallback),
         cards_written_at=cards.written_at(),
     )
-    staged = LoadedVersion(store, manifest, lambda: withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand))
+    staged = LoadedVersion(
+        store, manifest, lambda: withdrawn_styles(lakehouse, day, styles, settings.listings.min_qty_on_hand)
+    )
     expected = published.expected_keys(cards)
     sources = store.count(version, SOURCE)
     results = [
@@ -196,7 +198,7 @@ def feed_exports(
     day = partition_date(context)
     require_gate(lakehouse, day, settings, "exports", list(COHORTS))
     cards = published.cards(lakehouse, day)
-    current = serving.open(settings.serving_previous_versions).current()
+    current = serving.open(settings.serving.previous_versions).current()
     served = cards.is_served_by(current)
     version = current.version if served else new_version(str(day), cards.label)
     frame = cards.spark(spark.session())
@@ -226,13 +228,13 @@ def served_withdrawals(
     styles it says are sold out or ended (the API drops them at request time), before, or without, the
     release's cards being rebuilt."""
     day, release = release_partition(context)
-    store = serving.open(settings.serving_previous_versions)
+    store = serving.open(settings.serving.previous_versions)
     current = store.current()
     if current is None or current.as_of_date != str(day):
         served = current.as_of_date if current else "nothing"
         return MaterializeResult(metadata={"applied": False, "reason": f"{day} is not served ({served} is)"})
     styles = frozenset(orjson.loads(store.get(current.version, STYLES) or b"[]"))
-    withdrawn = withdrawn_styles(lakehouse, day, styles, settings.min_qty_on_hand)
+    withdrawn = withdrawn_styles(lakehouse, day, styles, settings.listings.min_qty_on_hand)
     store.set_withdrawn(current.version, withdrawn)
     return MaterializeResult(
         metadata={

@@ -1,16 +1,17 @@
 """The pipeline replayed as of a past day, and its recommendations set against what members did next.
 
-For the evaluation of day D with a holdout of H days, training sees the events through T = D - H (the
-look-back windows end there, exactly as the pipeline ran for T) and the test window is T+1 .. D. No test
-event can reach training: every training read is bounded by T. Candidates are the groups the pipeline
-ranks on T (live on T or going live within the horizon); every candidate is ranked, with no sampled
-negatives. Scored members are those with a cohort on T (they were known) and a relevant test interaction.
+For the evaluation of day D with a holdout of H days, the stages of the pipeline (`pipeline/stages.py`) run
+on the training day T = D - H, as the assets ran them for T (the look-back windows end there), and the test
+window is T+1 .. D. No test event can reach training: every training read is bounded by T. Candidates are
+the groups the pipeline ranks on T (live on T or going live within the horizon); every candidate is ranked,
+with no sampled negatives. Scored members are those with a cohort on T (they were known) and a relevant test
+interaction.
 """
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
 
@@ -20,27 +21,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets.evaluation import baselines
-from reco_assets.pipeline.affinities import (
-    cohort_items,
-    intent_subclasses,
-    ranking_inputs,
-    recent_buyers,
-    top_rankings,
-)
-from reco_assets.pipeline.cards import CardLimits, member_groups, product_feed
-from reco_assets.pipeline.catalog import (
-    CLASS_PATH,
-    candidate_groups,
-    day_bounds,
-    group_hierarchy,
-    level_key,
-    sale_window,
-)
-from reco_assets.pipeline.cohorts import member_cohorts
-from reco_assets.pipeline.factorization import FACTORS_SCHEMA, GLOBAL, AlsParams, fit_cohorts
-from reco_assets.pipeline.listings import style_listings
+from reco_assets.pipeline import stages
+from reco_assets.pipeline.affinities import top_rankings
+from reco_assets.pipeline.catalog import CLASS_PATH, day_bounds, level_key
+from reco_assets.pipeline.factorization import FACTORS_SCHEMA, GLOBAL
 from reco_assets.pipeline.methods import BASELINE_METHODS, FEATURES, MODEL, Method
-from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partition_predicate, range_predicate
 from reco_assets.settings import RecoSettings
 
@@ -88,12 +73,6 @@ class Backtest:
         started = time.perf_counter()
         yield
         self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 3)
-
-
-def events_through(lakehouse: Lakehouse, session: SparkSession, end: date, days: int) -> DataFrame:
-    return lakehouse.read_spark(
-        session, "raw_events", range_predicate("event_date", end - timedelta(days=days - 1), end)
-    )
 
 
 def interaction_shares(interactions: DataFrame) -> tuple[pd.Series, float]:
@@ -172,40 +151,57 @@ ABLATION = "ablation:"
 
 
 def scope_ablation(scope: str) -> str:
-    """The method that ranks with the models of the other ALS scope: `global_als` beside cohort models,
-    `cohort_als` beside a global one."""
-    return "global_als" if scope == "cohort" else "cohort_als"
+    """The method that ranks with the models of the factor model's other scope: `global_scope` beside cohort
+    models, `cohort_scope` beside a global one."""
+    return "global_scope" if scope == "cohort" else "cohort_scope"
 
 
-def _factors(
-    session: SparkSession,
-    lakehouse: Lakehouse,
-    train_end: date,
-    ratings: DataFrame,
-    cohorts: DataFrame,
-    needed: set[str],
-    key: str,
-    params: AlsParams,
-    backtest: "Backtest",
-    ablation: bool,
-    stored_models: set[str],
+@dataclass
+class Training:
+    """The pipeline's ratings and cohorts of a training day, and the cohorts whose stored models are current."""
+
+    ratings: DataFrame  # member_id, subclass_brand_id, rating, last_event_time
+    cohorts: DataFrame  # member_id, cohort
+    stored_models: set[str]
+
+    def unpersist(self) -> None:
+        for frame in (self.ratings, self.cohorts):
+            frame.unpersist()
+
+
+def training_day(reader: stages.Reader, day: date, settings: RecoSettings) -> Training:
+    """The ratings and cohorts of `day`: those the pipeline stored when current (`stored_inputs`), else the
+    ratings and cohorts stages run again."""
+    key, lookback = settings.model_key(), settings.ratings.lookback_days
+    stored = stored_inputs(reader.session, reader.lakehouse, day, key, lookback)
+    if stored is not None:
+        return Training(*stored)
+    ratings = stages.ratings(reader, day, settings).cache()
+    cohorts = stages.cohorts(reader, day, ratings, settings).select("member_id", "cohort").cache()
+    return Training(ratings, cohorts, set())
+
+
+def models(
+    reader: stages.Reader, day: date, training: Training, settings: RecoSettings, ablation: bool, backtest: "Backtest"
 ) -> DataFrame:
-    """Every cohort model of the training day and, with `ablation`, the models of the other ALS scope (one
+    """Every cohort model of the training day and, with `ablation`, the models of the other scope (one
     global model beside cohort models, or the cohort models beside a global one), their labels prefixed with
-    `ABLATION`; when every needed cohort is in `stored_models` (those the day stored with the same
-    settings, `model_key`, and current inputs: `stored_inputs`), the stored cohort models are read instead."""
-    train = ratings.join(cohorts, "member_id")
-    if needed <= stored_models:
-        stored = lakehouse.read_spark(session, "als_factors", partition_predicate({"as_of_date": train_end}))
-        parts = [stored.where(F.col("model_key") == key).select(*FACTORS_SCHEMA.names)]
+    `ABLATION`; when every cohort's model is stored and current (`Training.stored_models`), the stored
+    models are read instead of fitted."""
+    params = settings.factor_model
+    needed = {row["cohort"] for row in training.cohorts.select("cohort").distinct().collect()}
+    if needed <= training.stored_models:
+        stored = reader.day("als_factors", day)
+        parts = [stored.where(F.col("model_key") == settings.model_key()).select(*FACTORS_SCHEMA.names)]
         backtest.sizes["reused_cohort_models"] = len(needed)
     else:
-        parts = [fit_cohorts(train, params)]
+        parts = [stages.factor_models(training.ratings, training.cohorts, params)]
         backtest.sizes["reused_cohort_models"] = 0
     if ablation:
         # the other scope's models, labelled apart; fitted per label, as cohort models are
         label = F.lit(f"{ABLATION}{GLOBAL}") if params.scope == "cohort" else F.concat(F.lit(ABLATION), "cohort")
-        parts.append(fit_cohorts(train.withColumn("cohort", label), replace(params, scope="cohort")))
+        other = params.model_copy(update={"scope": "cohort"})
+        parts.append(stages.factor_models(training.ratings, training.cohorts.withColumn("cohort", label), other))
     factors = reduce(DataFrame.unionByName, parts).localCheckpoint()
     for row in (
         factors.groupBy("cohort", "side").agg(F.count("*").alias("n"), F.max("fit_seconds").alias("seconds")).collect()
@@ -216,40 +212,61 @@ def _factors(
     return factors
 
 
-def _rankings(
+def replay(
+    reader: stages.Reader,
+    day: date,
+    training: Training,
     factors: DataFrame,
-    scored: DataFrame,
-    inputs: DataFrame,
-    relevant: DataFrame | None,
-    models,
-    hierarchy,
-    params,
-    n: int,
-    blend: Method | None,
-    tables: list[str],
-) -> DataFrame:
-    """The pass for the scored members only: the first `n` ranks of `tables`, under every model; every
-    method of `RANKED` (and the blend) for the pipeline's models, the model's alone for the scope ablation's.
-    With `relevant` (member_id, relevant: their test groups), the pipeline models' rows also give the blend's
+    scored: pd.DataFrame,
+    settings: RecoSettings,
+    blend: Method | None = None,
+    ablations: bool = False,
+    relevant: pd.DataFrame | None = None,
+) -> tuple[dict[tuple[str, bool], pd.DataFrame], stages.RankingPass]:
+    """The ranking pass of the training day `day` (the stage the assets run) for the `scored` members
+    (member_id): the first `max(evaluation.ks)` ranks of every method of `RANKED` (and `blend`) under the
+    pipeline's models, of the model alone under the scope ablation's, keyed by (table or method, from the
+    ablation's models). With `relevant` (member_id, subclass_brand_id: what they did next), also the blend's
     training rows (`blend_samples`)."""
-    ids = scored.withColumnRenamed("member_id", "id")
+    session = reader.session
+    only = F.broadcast(session.createDataFrame(scored[["member_id"]], "member_id long"))
+    ranking = stages.ranking_pass(reader, day, factors, training.ratings, training.cohorts, settings, only=only)
+    ids = only.withColumnRenamed("member_id", "id")
     members = factors.where(F.col("side") == "item").unionByName(
         factors.where(F.col("side") == "member").join(ids, "id", "left_semi")
     )
-    rows = inputs(members)
+    rows = ranking.inputs(members)
     if relevant is not None:
+        labels = (
+            session.createDataFrame(
+                relevant[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
+            )
+            .groupBy("member_id")
+            .agg(F.collect_list("subclass_brand_id").alias("relevant"))
+        )
         cohort_rows = F.when(~F.col("cohort").startswith(ABLATION), F.col("relevant"))
-        rows = rows.join(relevant, "member_id", "left").withColumn("relevant", cohort_rows)
+        rows = rows.join(labels, "member_id", "left").withColumn("relevant", cohort_rows)
     methods = RANKED + ((blend,) if blend else ())
-    per_model = {cohort: (MODEL,) if cohort.startswith(ABLATION) else methods for cohort in models}
-    return top_rankings(rows, models, hierarchy, params, n, per_model, tables)
+    per_model = {cohort: (MODEL,) if cohort.startswith(ABLATION) else methods for cohort in ranking.models}
+    names = [m.name for m in methods[1:]]
+    tables = ["diversified_affinities", *names] + (["boosted_affinities"] if ablations else [])
+    n = max(settings.evaluation.ks)
+    ranked = top_rankings(rows, ranking.models, ranking.hierarchy, settings.rank_params(), n, per_model, tables)
+    return _tables(ranked.toPandas()), ranking
 
 
 def _tables(ranked: pd.DataFrame) -> dict[tuple[str, bool], pd.DataFrame]:
-    """The pass's rows by (table, whether from the scope ablation's models): one grouping of the frame, rather than a
-    comparison of its text columns per table."""
+    """The pass's rows by (table, whether from the scope ablation's models): one grouping of the frame, rather
+    than a comparison of its text columns per table."""
     keys = [ranked["table"].to_numpy(), ranked["cohort"].str.startswith(ABLATION).to_numpy()]
     return {key: part for key, part in ranked.groupby(keys, sort=False)}
+
+
+def method_rankings(parts: dict[tuple[str, bool], pd.DataFrame], methods: list[str]) -> dict[str, pd.DataFrame]:
+    """Method -> its ranking (member_id, item_id, score, rank) from the pass's rows: the model's is the
+    diversified table, every other method its own."""
+    rankings = {MODEL.name: _ranking(parts.get(("diversified_affinities", False)))}
+    return rankings | {name: _ranking(parts.get((name, False))) for name in methods if name != MODEL.name}
 
 
 def _samples(rows: pd.DataFrame | None) -> pd.DataFrame:
@@ -271,7 +288,7 @@ def _ranking(rows: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _style_feeds(
-    session: SparkSession, rankings: dict[str, pd.DataFrame], listings: DataFrame, limits: CardLimits, n: int
+    session: SparkSession, rankings: dict[str, pd.DataFrame], listings: DataFrame, settings: RecoSettings, n: int
 ) -> dict[str, pd.DataFrame]:
     """Every method's group ranking turned into the product feed the cards would show (its first `n`
     styles), all methods in one Spark job: the method stands in the `cohort` column the feed groups by."""
@@ -280,14 +297,41 @@ def _style_feeds(
         [r.rename(columns={"item_id": "subclass_brand_id"}).assign(cohort=method) for method, r in rankings.items()]
     )
     affinities = session.createDataFrame(stacked[columns].astype({"score": "float64", "rank": "int32"}))
-    feed = product_feed(member_groups(affinities, listings), limits).where(F.col("variant") == "full")
     rows = (
-        feed.select("cohort", "member_id", F.posexplode("style_ids").alias("position", "item_id"))
+        stages.product_feeds(affinities, listings, settings)
+        .select("cohort", "member_id", F.posexplode("style_ids").alias("position", "item_id"))
         .where(F.col("position") < n)
         .select("cohort", "member_id", "item_id", F.lit(0.0).alias("score"), (F.col("position") + 1).alias("rank"))
         .toPandas()
     )
     return {method: rows[rows["cohort"] == method].drop(columns="cohort").reset_index(drop=True) for method in rankings}
+
+
+def _scored_members(
+    session: SparkSession, lakehouse: Lakehouse, split: Split, training: Training, settings: RecoSettings
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """(members scored: member_id, cohort, rated_groups; their test interactions; members active in the test
+    window): those with a cohort on the training day and a relevant test interaction, a seeded sample of them
+    beyond `evaluation.max_members`."""
+    chosen = settings.evaluation
+    holdout = holdout_interactions(lakehouse, split, chosen.relevant_events)
+    active = session.createDataFrame(holdout[["member_id"]].drop_duplicates(), "member_id long")
+    test = holdout.merge(training.cohorts.join(active, "member_id", "left_semi").toPandas(), on="member_id")
+    members = test[["member_id", "cohort"]].drop_duplicates()
+    in_window = len(members)
+    if in_window > chosen.max_members:  # a seeded sample bounds what the driver scores
+        members = members.sample(n=chosen.max_members, random_state=chosen.seed)
+        test = test[test["member_id"].isin(members["member_id"])]
+    rated_groups = (
+        training.ratings.where(F.col("rating") > 0)
+        .join(session.createDataFrame(members[["member_id"]], "member_id long"), "member_id", "left_semi")
+        .groupBy("member_id")
+        .agg(F.count("*").alias("rated_groups"))
+        .toPandas()
+    )
+    members = members.merge(rated_groups, on="member_id", how="left").fillna({"rated_groups": 0})
+    members = members.astype({"rated_groups": "int64"}).sort_values("member_id").reset_index(drop=True)
+    return members, test, in_window
 
 
 def run_backtest(
@@ -300,111 +344,47 @@ def run_backtest(
     blend: Method | None = None,
     samples: bool = False,
 ) -> Backtest:
-    """Replay the pipeline through `day - holdout_days` and rank for every member active in the test window:
-    the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the blend's
-    training rows of the scored members (what they did next is their label)."""
-    split = holdout_split(day, settings.holdout_days)
-    train_end, weights, n = split.train_end, settings.event_weights(), max(settings.evaluation_ks)
-    events = events_through(lakehouse, session, train_end, settings.ratings_lookback_days)
-    catalog = lakehouse.read_spark(session, "catalog", partition_predicate({"as_of_date": train_end})).cache()
-    stored = stored_inputs(session, lakehouse, train_end, settings.model_key(), settings.ratings_lookback_days)
-    stored_models: set[str] = set()
-    if stored is None:
-        events = events.cache()
-        ratings = implicit_ratings(events, weights).cache()
-        cohorts = member_cohorts(
-            events, ratings, weights, settings.spend_buckets, settings.spend_percentile, settings.division_aliases
-        )
-        cohorts = cohorts.select("member_id", "cohort").cache()
-    else:
-        ratings, cohorts, stored_models = stored
-    candidates = candidate_groups(catalog, train_end, settings.live_horizon_hours)
-    members_by_cohort = {row["cohort"]: row["count"] for row in cohorts.groupBy("cohort").count().collect()}
-    holdout = holdout_interactions(lakehouse, split, settings.relevant_events)
-    active = session.createDataFrame(holdout[["member_id"]].drop_duplicates(), "member_id long")
-    test = holdout.merge(cohorts.join(active, "member_id", "left_semi").toPandas(), on="member_id")
-    members = test[["member_id", "cohort"]].drop_duplicates()
-    in_window = len(members)
-    if in_window > settings.evaluation_max_members:  # a seeded sample bounds what the driver scores
-        members = members.sample(n=settings.evaluation_max_members, random_state=settings.evaluation_seed)
-        test = test[test["member_id"].isin(members["member_id"])]
-    rated_groups = (
-        ratings.where(F.col("rating") > 0)
-        .join(session.createDataFrame(members[["member_id"]], "member_id long"), "member_id", "left_semi")
-        .groupBy("member_id")
-        .agg(F.count("*").alias("rated_groups"))
-        .toPandas()
-    )
-    members = members.merge(rated_groups, on="member_id", how="left").fillna({"rated_groups": 0})
-    members = members.astype({"rated_groups": "int64"}).sort_values("member_id").reset_index(drop=True)
+    """Run the stages on the training day `day - holdout_days` and rank for every member active in the test
+    window: the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the
+    blend's training rows of the scored members (what they did next is their label)."""
+    split = holdout_split(day, settings.evaluation.holdout_days)
+    train_end, n, reader = split.train_end, max(settings.evaluation.ks), stages.Reader(session, lakehouse)
+    training = training_day(reader, train_end, settings)
+    members, test, in_window = _scored_members(session, lakehouse, split, training, settings)
+    catalog = reader.day("catalog", train_end)
+    candidates = stages.candidates(catalog, train_end, settings)
     backtest = Backtest(split, members)
     backtest.sizes = {
-        "training_members": sum(members_by_cohort.values()),
+        "training_members": training.cohorts.count(),
         "members_in_test_window": in_window,
         "scored_members": len(members),
         "candidate_groups": len(candidates),
         "holdout_interactions": len(test),
     }
     if members.empty or not candidates:
+        training.unpersist()
         return backtest
 
-    # --- the models: the pipeline's (per cohort or global) and the other scope's (ablation) -------------
-    params, key, rank = settings.pick(AlsParams, prefix="als_"), settings.model_key(), settings.rank_params()
-    scored = F.broadcast(session.createDataFrame(members[["member_id"]]))
     with backtest.timed("models"):
-        factors = _factors(
-            session,
-            lakehouse,
-            train_end,
-            ratings,
-            cohorts,
-            set(members_by_cohort),
-            key,
-            params,
-            backtest,
-            ablations,
-            stored_models,
-        )
-    groups = group_hierarchy(catalog).cache()
-    boost_from = train_end - timedelta(days=settings.boost_window_days - 1)
-    # the pass's inputs of the scored members only: their ratings and browsing, not every training member's
-    browsing = events.where(F.col("event_date") >= F.lit(boost_from)).join(scored, "member_id", "left_semi")
-    intents = intent_subclasses(browsing, settings.boost_subclasses)
-    scored_ratings = ratings.join(scored, "member_id", "left_semi")
-    kinds = settings.relevant_events
-    buyers = recent_buyers(
-        events_through(lakehouse, session, train_end, settings.popularity_window_days), cohorts, kinds
-    )
+        factors = models(reader, train_end, training, settings, ablations, backtest)
     with backtest.timed("ranking"):
-        models, hierarchy = cohort_items(factors, candidates, groups, (buyers, cohorts))
-
-        def inputs(members: DataFrame) -> DataFrame:
-            return ranking_inputs(members, scored_ratings, intents, train_end)
-
-        relevant = None
-        if samples:
-            relevant = session.createDataFrame(
-                test[["member_id", "subclass_brand_id"]].drop_duplicates(), "member_id long, subclass_brand_id long"
-            )
-            relevant = relevant.groupBy("member_id").agg(F.collect_list("subclass_brand_id").alias("relevant"))
-        methods = [m.name for m in RANKED[1:]] + ([blend.name] if blend else [])
-        tables = ["diversified_affinities", *methods] + (["boosted_affinities"] if ablations else [])
-        ranked = _rankings(factors, scored, inputs, relevant, models, hierarchy, rank, n, blend, tables)
-        parts = _tables(ranked.toPandas())
+        parts, ranking = replay(
+            reader, train_end, training, factors, members, settings, blend, ablations, test if samples else None
+        )
         if samples:
             backtest.samples = _samples(parts.get(("blend_samples", False)))
-        group_rankings = {MODEL.name: _ranking(parts.get(("diversified_affinities", False)))}
-        group_rankings |= {name: _ranking(parts.get((name, False))) for name in methods}
-        group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation_seed)
+        methods = [m.name for m in RANKED] + ([blend.name] if blend else [])
+        group_rankings = method_rankings(parts, methods)
+        group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation.seed)
         if ablations:
             group_rankings |= {
                 "no_diversification": _ranking(parts.get(("boosted_affinities", False))),
-                scope_ablation(params.scope): _ranking(parts.get(("diversified_affinities", True))),
+                scope_ablation(settings.factor_model.scope): _ranking(parts.get(("diversified_affinities", True))),
             }
 
     candidate_ids = np.array(candidates, dtype=np.int64)
-    hierarchy = groups.select("subclass_brand_id", "class_key").toPandas().set_index("subclass_brand_id")["class_key"]
-    rated = ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
+    classes = ranking.groups.select("subclass_brand_id", "class_key").toPandas()
+    rated = training.ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
     shares, unseen = interaction_shares(rated)
     in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
     backtest.levels["subclass_brand"] = Level(
@@ -415,34 +395,24 @@ def run_backtest(
         recommendable=len(candidates),
         popularity=shares,
         unseen_share=unseen,
-        item_class=hierarchy,
+        item_class=classes.set_index("subclass_brand_id")["class_key"],
     )
     backtest.sizes["holdout_interactions_in_candidates"] = len(in_candidates)
 
     if styles:
         with backtest.timed("style_feeds"):
-            listings = style_listings(
-                catalog,
-                events_through(lakehouse, session, train_end, settings.interaction_window_days),
-                sale_window(train_end),
-                settings.interaction_window_days,
-                settings.style_weights,
-                settings.min_qty_on_hand,
-                settings.new_style_hours,
-                settings.styles_per_group,
-            ).cache()
-            limits = settings.pick(CardLimits)
+            listings = stages.listings(reader, train_end, catalog, settings).cache()
             style_class = (
                 catalog.select("style_id", level_key(CLASS_PATH).alias("class_key"))
                 .toPandas()
                 .drop_duplicates("style_id")
             )
-            touched = events.where(F.col("style_id").isNotNull()).select(
-                "member_id", F.col("style_id").alias("item_id")
+            touched = reader.events(train_end, settings.ratings.lookback_days).where(F.col("style_id").isNotNull())
+            style_shares, style_unseen = interaction_shares(
+                touched.select("member_id", F.col("style_id").alias("item_id"))
             )
-            style_shares, style_unseen = interaction_shares(touched)
             backtest.levels["style"] = Level(
-                rankings=_style_feeds(session, group_rankings, listings, limits, n),
+                rankings=_style_feeds(session, group_rankings, listings, settings, n),
                 relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
                 recommendable=listings.count(),
                 popularity=style_shares,
@@ -450,6 +420,6 @@ def run_backtest(
                 item_class=style_class.set_index("style_id")["class_key"],
             )
             listings.unpersist()
-    for frame in (events, catalog, ratings, cohorts, groups):
-        frame.unpersist()
+    training.unpersist()
+    ranking.groups.unpersist()
     return backtest

@@ -12,17 +12,10 @@ from reco_assets.settings import RecoSettings
 
 def _inputs_written(lakehouse: Lakehouse, day: date, settings: RecoSettings) -> list[float]:
     """When the events and catalog snapshots a backtest of `day` reads were last written."""
-    longest = max(
-        settings.ratings_lookback_days,
-        settings.interaction_window_days,
-        settings.boost_window_days,
-        settings.popularity_window_days,
-    )
-    reach = settings.evaluation_origins * settings.evaluation_origin_days  # the oldest origin's
-    train_end = day - timedelta(days=settings.holdout_days + reach)
+    oldest = day - timedelta(days=settings.evaluation_reach())  # the oldest origin's training day
     written = [
-        lakehouse.last_written("raw_events", "event_date", train_end - timedelta(days=longest - 1), day),
-        lakehouse.last_written("catalog", "as_of_date", train_end, day),
+        lakehouse.last_written("raw_events", "event_date", day - timedelta(days=settings.events_reach() - 1), day),
+        lakehouse.last_written("catalog", "as_of_date", oldest, day),
     ]
     return [w for w in written if w is not None]
 
@@ -66,7 +59,7 @@ def require_gate(
                 "champions (the evaluation was run again since); run the cohorts of the day again"
             )
     verdict = gate_verdict(table)
-    if not verdict.evaluated and settings.gate_unevaluated == "publish":
+    if not verdict.evaluated and settings.evaluation.gate_unevaluated == "publish":
         return verdict
     if not verdict.passed:
         raise Failure(f"{held} of {day} held back by the quality gate: {verdict.explain()}")

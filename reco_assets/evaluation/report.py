@@ -237,13 +237,13 @@ def settings_table(backtests: list[Backtest], day: date, settings: RecoSettings)
     return evaluation_table(
         backtests,
         day,
-        settings.evaluation_ks,
+        settings.evaluation.ks,
         settings.model_key(),
-        settings.evaluation_bootstrap_draws,
-        settings.evaluation_seed,
-        settings.cold_start_max_groups,
-        settings.champion_min_members,
-        tuple(settings.champion_methods),
+        settings.evaluation.bootstrap_draws,
+        settings.evaluation.seed,
+        settings.evaluation.cold_start_max_groups,
+        settings.evaluation.champion_min_members,
+        tuple(settings.evaluation.champion_methods),
     )
 
 

@@ -20,8 +20,8 @@ from reco_assets.settings import RecoSettings
 
 def origins(day: date, settings: RecoSettings) -> list[date]:
     """The days of the rolling backtest of `day`, oldest first: the fitting origin, then the reported ones."""
-    step = timedelta(days=settings.evaluation_origin_days)
-    return [day - step * i for i in range(settings.evaluation_origins, -1, -1)]
+    step = timedelta(days=settings.evaluation.origin_days)
+    return [day - step * i for i in range(settings.evaluation.origins, -1, -1)]
 
 
 @dataclass
@@ -41,10 +41,10 @@ def rolling_backtest(session: SparkSession, lakehouse: Lakehouse, day: date, set
                 lakehouse,
                 origin,
                 settings,
-                ablations=latest and settings.evaluation_ablations,
-                styles=latest and settings.evaluation_styles,
-                blend=fit_blend([b.samples for b in backtests], settings.evaluation_seed),
+                ablations=latest and settings.evaluation.ablations,
+                styles=latest and settings.evaluation.styles,
+                blend=fit_blend([b.samples for b in backtests], settings.evaluation.seed),
                 samples=True,
             )
         )
-    return Rolling(backtests, fit_blend([b.samples for b in backtests], settings.evaluation_seed))
+    return Rolling(backtests, fit_blend([b.samples for b in backtests], settings.evaluation.seed))

@@ -52,7 +52,7 @@ def log_backtest(backtest: Backtest, table: pd.DataFrame, params: dict) -> None:
             client.log_batch(
                 run.info.run_id,
                 metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
-                params=[Param(key, str(value)) for key, value in params.items() if key.startswith("als_")],
+                params=[Param(key, str(value)) for key, value in params.items() if key.startswith("factor_model.")],
             )
         except Exception:
             client.set_terminated(run.info.run_id, "FAILED")

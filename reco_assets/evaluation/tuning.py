@@ -16,51 +16,45 @@ from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
 
-PURCHASE_HEAVY = {"weight_product_view": 1.0, "weight_add_to_cart": 10.0, "weight_purchase": 60.0}
-EVERY_EVENT_ONCE = {
-    "weight_product_view": 1.0,
-    "weight_add_to_cart": 1.0,
-    "weight_still_want_it": 1.0,
-    "weight_purchase": 1.0,
-}
-GRID: dict[str, list] = {
-    "als_scope": ["cohort", "global"],
-    "als_engine": ["implicit", "softmax"],
-    "als_softmax_rank": [8, 32],
-    "als_softmax_reg_param": [10.0, 40.0],
-    "als_reg_param": [0.2, 0.4, 0.8, 1.2, 2.0],
-    "als_mllib_reg_param": [0.03, 0.1, 1.0],
-    "als_alpha": [0.01, 0.2, 1.0],
-    "als_rank": [20, 100],
-    "ratings_lookback_days": [30],
-    "event_weights": [PURCHASE_HEAVY, EVERY_EVENT_ONCE],
-    "boost_strength": [0.0, 0.25],
+PURCHASE_HEAVY = {"product_view": 1.0, "add_to_cart": 10.0, "purchase": 60.0}
+EVERY_EVENT_ONCE = {"product_view": 1.0, "add_to_cart": 1.0, "still_want_it": 1.0, "purchase": 1.0}
+SCALED = (0.25, 0.5, 2.0)
+"""A factor model setting is tried at these multiples of its value in force, when the engine in force has it:
+one grid for every engine, whose ranges differ (a softmax's prior precision of 20 is an ALS's 0.8)."""
+GRID: dict[str, tuple | list] = {
+    "factor_model.scope": ["cohort", "global"],
+    "factor_model.engine": ["implicit", "softmax"],
+    "factor_model.rank": SCALED,
+    "factor_model.reg_param": SCALED,
+    "factor_model.alpha": SCALED,
+    "ratings.lookback_days": [30],
+    "ratings.weights": [PURCHASE_HEAVY, EVERY_EVENT_ONCE],
+    "ranking.boost_strength": [0.0, 0.25],
 }
 HEADLINE = [("ndcg", 10), ("recall", 50), ("map", 10), ("coverage", 50)]
 
 
-ALS_ENGINES = ("implicit", "mllib")
-ENGINE_ONLY = {
-    "als_reg_param": ("implicit",),
-    "als_mllib_reg_param": ("mllib",),
-    "als_alpha": ALS_ENGINES,
-    "als_rank": ALS_ENGINES,
-    "als_softmax_rank": ("softmax",),
-    "als_softmax_reg_param": ("softmax",),
-}
-"""Settings that only some engines read: tried only when the engine tuned is one of them."""
+def _values(base: RecoSettings, name: str, values) -> list:
+    """The values a grid entry tries on the settings in force."""
+    group, _, field = name.partition(".")
+    if name == "ratings.weights":
+        return [base.ratings.weights | value for value in values]
+    if values is not SCALED:
+        return list(values)
+    model = base.factor_model
+    if field not in type(model).model_fields:
+        return []  # not a setting of the engine in force
+    current = getattr(model, field)
+    return [type(current)(current * scale) for scale in values]
 
 
-def trials(grid: dict[str, list], base: RecoSettings) -> Iterator[dict]:
+def trials(grid: dict[str, tuple | list], base: RecoSettings) -> Iterator[dict]:
     """The current settings first, then one dimension changed at a time (to the values it does not hold)."""
     yield {}
     for name, values in grid.items():
-        if base.als_engine not in ENGINE_ONLY.get(name, (base.als_engine,)):
-            continue
-        for value in values:
-            if name == "event_weights":
-                yield dict(value)
-            elif getattr(base, name) != value:
+        group, _, field = name.partition(".")
+        for value in _values(base, name, values):
+            if getattr(getattr(base, group), field) != value:
                 yield {name: value}
 
 
@@ -82,7 +76,7 @@ def tune(
     grid = {name: values for name, values in GRID.items() if not only or name in only}
     results = []
     for number, overrides in enumerate(list(trials(grid, base))[:limit], 1):
-        settings = base.model_copy(update=overrides)
+        settings = base.changed(overrides)
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "current settings"
         with tracking.run(f"tuning {day} #{number}", {"as_of_date": str(day), "tuning": "true"}) as run:
             import mlflow

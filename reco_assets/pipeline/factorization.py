@@ -25,21 +25,20 @@ its own alpha at 1. What differs: MLlib scales a row's regularization by its cou
 recovers the per-row penalty. Each `implicit` model therefore gets lambda times its (cohort's, or everyone's) mean
 count of ratings per member: the ALS-WR penalty of its average member. That keeps one setting meaningful
 from cohorts of a hundred members to cohorts of a hundred thousand, whose densities differ; its value is
-still tuned for this engine (`als_reg_param`), apart from MLlib's (`als_mllib_reg_param`). Only positive
+still tuned for this engine (`factor_model.reg_param` of `implicit`), apart from MLlib's. Only positive
 ratings train, for both.
 """
 
-import hashlib
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from reco_assets.settings import FactorModelSettings, ImplicitAls, MllibAls
 
 FACTORS_SCHEMA = pa.schema(
     [
@@ -52,55 +51,6 @@ FACTORS_SCHEMA = pa.schema(
 )
 """A fitted model: `member` and `item` (subclass-brand) factor rows of each cohort; the fit's wall time."""
 
-ENGINES = ("implicit", "mllib", "softmax")
-ENGINE_FIELDS = {
-    "implicit": ("rank", "max_iter", "reg_param", "alpha", "num_threads", "conjugate_gradient"),
-    "mllib": (
-        "rank",
-        "max_iter",
-        "mllib_reg_param",
-        "alpha",
-        "item_blocks_divisor",
-        "user_blocks_threshold",
-        "user_blocks_divisor_small",
-        "user_blocks_divisor_large",
-        "checkpoint_interval",
-    ),
-    "softmax": ("softmax_rank", "softmax_reg_param", "softmax_iterations", "softmax_learning_rate"),
-}
-"""The parameters each engine reads, beside `scope`, `engine` and `seed` (which every fit reads)."""
-
-
-@dataclass(frozen=True)
-class AlsParams:
-    scope: str
-    engine: str
-    rank: int
-    max_iter: int
-    reg_param: float
-    mllib_reg_param: float
-    alpha: float
-    num_threads: int
-    conjugate_gradient: bool
-    item_blocks_divisor: int
-    user_blocks_threshold: int
-    user_blocks_divisor_small: int
-    user_blocks_divisor_large: int
-    checkpoint_interval: int
-    seed: int
-    softmax_rank: int
-    softmax_reg_param: float
-    softmax_iterations: int
-    softmax_learning_rate: float
-
-    def key(self, **inputs) -> str:
-        """A short fingerprint of the parameters the engine reads and of the settings that shaped the
-        ratings: a stored model with the same key is the model these settings would fit again (a change to
-        another engine's parameters keeps it)."""
-        read = ("scope", "engine", "seed", *ENGINE_FIELDS.get(self.engine, tuple(asdict(self))))
-        text = json.dumps({name: getattr(self, name) for name in read} | inputs, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
 
 def positive(ratings: DataFrame) -> DataFrame:
     """The training cells: positive ratings as float."""
@@ -109,7 +59,7 @@ def positive(ratings: DataFrame) -> DataFrame:
     )
 
 
-def fit_implicit(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params: AlsParams):
+def fit_implicit(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params: ImplicitAls):
     """One cohort's ALS with `implicit`: (member ids, member factors, item ids, item factors), ids sorted."""
     import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
@@ -158,7 +108,7 @@ def factor_rows(cohort: str, member_ids, member_factors, item_ids, item_factors,
     )
 
 
-def _fit_group(table: pa.Table, params: AlsParams) -> pa.Table:
+def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
     """The task of one cohort: its positive ratings in, its factor rows out."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     started = time.perf_counter()
@@ -181,17 +131,16 @@ GLOBAL = "global"
 """The cohort label of a model fitted on every member."""
 
 
-def fit_cohorts(ratings: DataFrame, params: AlsParams) -> DataFrame:
+def fit_cohorts(ratings: DataFrame, params: FactorModelSettings) -> DataFrame:
     """Factors of every cohort in `ratings` (`cohort`, `member_id`, `subclass_brand_id`, `rating`), fitted
     per cohort or as one global model shared out to the cohorts (`params.scope`)."""
     if params.scope == "cohort":
         return fit_models(ratings, params)
-    if params.scope != GLOBAL:
-        raise ValueError(f"unknown ALS scope {params.scope!r}; choose one of {SCOPES}")
     # fitted once (the frame feeds both sides of the share-out), as the only task of its job: on every core
     # of its executor (0 threads: `implicit`'s own rule, the task's CPUs for `softmax`), not the one of a task
     # among several
-    fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), replace(params, num_threads=0)).localCheckpoint()
+    whole = params if params.engine == "mllib" else params.model_copy(update={"num_threads": 0})
+    fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), whole).localCheckpoint()
     # kept too: the share-out reads the members' cohorts twice, and the ratings are read for them only once
     members = ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct().localCheckpoint()
     return shared_out(fitted, members)
@@ -207,12 +156,10 @@ def shared_out(fitted: DataFrame, members: DataFrame) -> DataFrame:
     return items.unionByName(own).select(*FACTORS_SCHEMA.names)
 
 
-def fit_models(ratings: DataFrame, params: AlsParams) -> DataFrame:
+def fit_models(ratings: DataFrame, params: FactorModelSettings) -> DataFrame:
     """One model per `cohort` of `ratings`, with the configured engine."""
     if params.engine == "mllib":
         return fit_mllib(ratings, params)
-    if params.engine not in ENGINES:
-        raise ValueError(f"unknown factorization engine {params.engine!r}; choose one of {ENGINES}")
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def fit(table: pa.Table) -> pa.Table:  # typed: Spark infers the UDF kind from the hints
@@ -224,7 +171,7 @@ def fit_models(ratings: DataFrame, params: AlsParams) -> DataFrame:
 # --- the reference engine: Spark MLlib ----------------------------------------------------------------
 
 
-def user_blocks(members: int, params: AlsParams) -> int:
+def user_blocks(members: int, params: MllibAls) -> int:
     """The reference's rule: ceil(members / divisor), a small divisor below the threshold, a large one above."""
     divisor = (
         params.user_blocks_divisor_small if members < params.user_blocks_threshold else params.user_blocks_divisor_large
@@ -237,7 +184,7 @@ def dense_index(ids: DataFrame, column: str) -> DataFrame:
     return ids.select(column).distinct().withColumn("idx", F.row_number().over(Window.orderBy(column)) - 1)
 
 
-def fit_mllib(ratings: DataFrame, params: AlsParams) -> DataFrame:
+def fit_mllib(ratings: DataFrame, params: MllibAls) -> DataFrame:
     """MLlib ALS per cohort, one distributed fit after the other (the cohorts' sizes are collected, not rows)."""
     from functools import reduce
 
@@ -263,7 +210,7 @@ def fit_mllib(ratings: DataFrame, params: AlsParams) -> DataFrame:
         als = ALS(
             rank=params.rank,
             maxIter=params.max_iter,
-            regParam=params.mllib_reg_param,
+            regParam=params.reg_param,
             alpha=params.alpha,
             implicitPrefs=True,
             numUserBlocks=user_blocks(n_members, params),

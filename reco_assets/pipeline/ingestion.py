@@ -74,7 +74,7 @@ REJECTED_COLUMNS = ["event_date", "source", "record", "reason"]
 
 @dataclass(frozen=True)
 class InputLimits:
-    """Largest plausible values (`RecoSettings.max_quantity`, `RecoSettings.max_price`)."""
+    """Largest plausible values (the `ingestion` settings)."""
 
     max_quantity: int
     max_price: float

@@ -35,7 +35,7 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
 
     member_ids, rows = np.unique(members, return_inverse=True)
     item_ids, cols = np.unique(items, return_inverse=True)
-    n, m, rank, lam = len(member_ids), len(item_ids), params.softmax_rank, np.float32(params.softmax_reg_param)
+    n, m, rank, lam = len(member_ids), len(item_ids), params.rank, np.float32(params.reg_param)
     picks = sp.csr_matrix((np.log1p(ratings).astype(np.float32), (rows, cols)), shape=(n, m))
     picks.sum_duplicates()  # sorts each row's groups: the sparse products then add in one order, run after run
     per_member = np.asarray(picks.sum(axis=1), dtype=np.float32)  # n x 1
@@ -46,9 +46,9 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
     f = (0.1 * rng.standard_normal((m, rank))).astype(np.float32)
     b = np.log1p(per_group)
     b -= b.mean()
-    optimiser = _Adam([w, f, b], params.softmax_learning_rate)
+    optimiser = _Adam([w, f, b], params.learning_rate)
     block = max(1, BLOCK_CELLS // max(m, 1))
-    for _ in range(params.softmax_iterations):
+    for _ in range(params.iterations):
         # the gradient of minus the log-likelihood plus the prior: the ratings' part, then the members' expected picks
         grad_w = lam * w - picks @ f
         grad_f = lam * f - picks.T @ w

@@ -10,7 +10,7 @@ from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.serving import ServingResource
 from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.tracking import MlflowTracking
-from reco_assets.settings import RecoSettings
+from reco_assets.settings import RecoSettings, load_settings
 
 HOME_ENV = "RECO_HOME"
 DEFAULT_HOME = ".reco_home"
@@ -22,12 +22,13 @@ def reco_home(home: str | os.PathLike | None = None) -> Path:
 
 
 def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
-    """Spark in local mode, the lakehouse and MLflow under `home`; RECO_LAKEHOUSE_URI, RECO_SPARK_MASTER and
-    MLFLOW_TRACKING_URI point them elsewhere (object storage, a cluster, a tracking server). RECO_SERVING_STORE
-    (`lmdb` or `redis`), RECO_REDIS_URL, RECO_REDIS_PREFIX, RECO_REDIS_REFRESH_SECONDS and RECO_EXPORTS_ROOT
-    choose where the served payloads and exports go; RECO_API_TOKENS holds the API's tokens.
+    """The settings in force for `home` (its settings file, unless `settings` are given); Spark in local mode, the
+    lakehouse and MLflow under `home`; RECO_LAKEHOUSE_URI, RECO_SPARK_MASTER and MLFLOW_TRACKING_URI point them
+    elsewhere (object storage, a cluster, a tracking server). RECO_SERVING_STORE (`lmdb` or `redis`),
+    RECO_REDIS_URL, RECO_REDIS_PREFIX, RECO_REDIS_REFRESH_SECONDS and RECO_EXPORTS_ROOT choose where the served
+    payloads and exports go; RECO_API_TOKENS holds the API's tokens.
 
-    RECO_REDIS_URL and RECO_API_TOKENS are passed as `EnvVar`s, resolved when a run starts (outside a run:
+    RECO_SPARK_MASTER, RECO_SPARK_REMOTE, RECO_REDIS_URL and RECO_API_TOKENS are passed as `EnvVar`s, resolved when a run starts (outside a run:
     `process_config_and_initialize()`), so the UI and the run config show their names, not their values. Only
     those set are passed: a run fails on an `EnvVar` whose variable is missing, and no run needs the tokens."""
     secrets = {
@@ -37,22 +38,20 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     }
     return {
         "spark": SparkResource(
-            spark_config={
-                key: value
-                for key, value in (
-                    ("spark.master", os.environ.get("RECO_SPARK_MASTER")),
-                    ("spark.remote", os.environ.get("RECO_SPARK_REMOTE")),
-                )
-                if value
-            },
             checkpoint_dir=str(home / "spark-checkpoints"),
+            # EnvVars, as the secrets: the UI shows the variables' names; only those set (else local mode)
+            **{
+                field: EnvVar(variable)
+                for field, variable in (("master", "RECO_SPARK_MASTER"), ("remote", "RECO_SPARK_REMOTE"))
+                if os.environ.get(variable)
+            },
         ),
         "lakehouse": Lakehouse(root=os.environ.get("RECO_LAKEHOUSE_URI", str(home / "lakehouse"))),
         "tracking": MlflowTracking(
             tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
             artifact_root=str(home / "mlflow-artifacts"),
         ),
-        "settings": settings or RecoSettings(),
+        "settings": settings or load_settings(home),
         "landing": LandingResource(root=str(home / "landing")),
         "serving": ServingResource(
             store=os.environ.get("RECO_SERVING_STORE", "lmdb"),

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dagster import EnvVar
 from dagster_pyspark import LazyPySparkResource
-from dagster_pyspark.resources import spark_session_from_config
-from pydantic import Field
+from pydantic import Field, model_validator
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
@@ -76,33 +76,54 @@ def ensure_java() -> None:
 class SparkResource(LazyPySparkResource):
     """dagster-pyspark's `LazyPySparkResource`: the session starts on first use, not for every step.
 
-    `spark_config` holds Spark settings over `DEFAULT_CONFIG` (`spark.master` for a cluster, or
-    `spark.remote` for Spark Connect). An active session of the process is reused: with the in-process
-    executor a whole run, or a CLI command running many runs, starts one JVM.
+    `spark_config` holds `DEFAULT_CONFIG` under the given settings (`spark.master` for a cluster, or
+    `spark.remote` for Spark Connect), merged when the resource is built, so that dagster-pyspark's public
+    `spark_session` starts the session from it. `master` and `remote` (RECO_SPARK_MASTER, RECO_SPARK_REMOTE in
+    `local_resources`) may be `EnvVar`s: the UI shows their names, and they join `spark_config` when Dagster
+    resolves them (a run, or `process_config_and_initialize()`; `session()` resolves them outside a run).
+
+    Use `session()`: it readies a local JVM (Java, the interpreter of Python workers) before it starts. The
+    builder's `getOrCreate` reuses the process's session (its runtime SQL settings take this resource's), so
+    the in-process executor runs a whole run, or a CLI command many runs, on one JVM.
     """
 
-    spark_config: dict[str, Any] = Field(default_factory=dict, description="Spark settings over the defaults.")
+    spark_config: dict[str, Any] = Field(
+        default_factory=dict, description="Spark settings; `DEFAULT_CONFIG` fills in those not given."
+    )
     checkpoint_dir: str = Field(description="Checkpoint directory (long MLlib ALS lineages need one).")
+    master: str | None = Field(default=None, description="`spark.master` over `spark_config` (a cluster).")
+    remote: str | None = Field(default=None, description="`spark.remote`: a Spark Connect URL, instead of a master.")
 
-    def _init_session(self) -> None:
-        if self._spark_session is not None:
-            return
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            self._spark_session = active
-            return
-        config = {**DEFAULT_CONFIG, **self.spark_config}
-        remote = config.get("spark.remote")
-        if remote:
-            config.pop("spark.master")
-        else:
+    @model_validator(mode="before")
+    @classmethod
+    def merge_defaults(cls, data: Any) -> Any:
+        """`spark_config` over `DEFAULT_CONFIG`, `master`/`remote` over both once resolved (an unresolved `EnvVar`
+        holds only the variable's name). Idempotent: Dagster builds the resource again with its resolved config."""
+        if not isinstance(data, dict):
+            return data
+        config = {**DEFAULT_CONFIG, **(data.get("spark_config") or {})}
+        for key, field in (("spark.master", "master"), ("spark.remote", "remote")):
+            value = data.get(field)
+            if value and not isinstance(value, EnvVar):
+                config[key] = value
+        if config.get("spark.remote"):
+            config.pop("spark.master", None)  # Spark Connect refuses a master
+        return {**data, "spark_config": config}
+
+    def session(self) -> SparkSession:
+        """The Spark session, started on first use."""
+        if isinstance(self.master, EnvVar) or isinstance(self.remote, EnvVar):
+            # Outside a run (command line, benchmarks) nothing has resolved the EnvVars: Dagster's public
+            # initialization does, as a run's would.
+            return self.process_config_and_initialize().session()
+        # A local JVM starts only when the thread has no session (then the builder would reuse it).
+        starts = not self.spark_config.get("spark.remote") and SparkSession.getActiveSession() is None
+        if starts:
             ensure_java()
             # Python workers (pandas and Arrow UDFs) must run the interpreter that has the project's packages.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        self._spark_session = spark_session_from_config(config)
-        if not remote:
-            self._spark_session.sparkContext.setLogLevel("ERROR")
-            self._spark_session.sparkContext.setCheckpointDir(self.checkpoint_dir)
-
-    def session(self) -> SparkSession:
-        return self.spark_session
+        session = self.spark_session
+        if starts:
+            session.sparkContext.setLogLevel("ERROR")
+            session.sparkContext.setCheckpointDir(self.checkpoint_dir)
+        return session

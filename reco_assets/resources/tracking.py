@@ -33,12 +33,12 @@ class MlflowTracking(ConfigurableResource):
             yield active
 
 
-MODEL_CODE = Path(__file__).resolve().parent.parent / "models" / "cohort_als.py"
+MODEL_CODE = Path(__file__).resolve().parent.parent / "models" / "cohort_factors.py"
 
 
 def register_cohort_model(factors_folder: str, cohort: str, day: str) -> str:
     """Log a cohort's factor files (Parquet: `side`, `id`, `factors`) as a pyfunc model in the active run and
-    register a version of `reco_als_<cohort>` tagged with the day; returns the version."""
+    register a version of `reco_factors_<cohort>` tagged with the day; returns the version."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
@@ -50,15 +50,15 @@ def register_cohort_model(factors_folder: str, cohort: str, day: str) -> str:
         params={"k": 10},
     )
     info = mlflow.pyfunc.log_model(
-        name=f"cohort_als_{cohort}",
+        name=f"factors_{cohort}",
         python_model=str(MODEL_CODE),
         artifacts={"factors": factors_folder},
         pip_requirements=["mlflow", "numpy", "pandas", "pyarrow"],
         signature=signature,
-        registered_model_name=f"reco_als_{cohort}",
+        registered_model_name=f"reco_factors_{cohort}",
     )
     version = str(info.registered_model_version)
-    mlflow.MlflowClient().set_model_version_tag(f"reco_als_{cohort}", version, "as_of_date", day)
+    mlflow.MlflowClient().set_model_version_tag(f"reco_factors_{cohort}", version, "as_of_date", day)
     return version
 
 
@@ -76,7 +76,7 @@ def mark_published(cohorts: list[str], day: str, tags: dict[str, dict[str, str]]
     client = mlflow.MlflowClient()
     published = {}
     for cohort in cohorts:
-        name = f"reco_als_{cohort}"
+        name = f"reco_factors_{cohort}"
         versions = client.search_model_versions(f"name = '{name}' and tags.as_of_date = '{day}'")
         if versions:
             newest = max(versions, key=lambda v: int(v.version))

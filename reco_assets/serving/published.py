@@ -104,7 +104,7 @@ def fallback(cards: PublishedCards, version: str, settings: RecoSettings) -> dic
         top = con.execute(
             f"""SELECT style_id FROM listings WHERE {partitions_predicate(partition)}
                 ORDER BY popularity_score DESC NULLS LAST, score DESC NULLS LAST, style_id
-                LIMIT {int(settings.product_feed_max)}"""
+                LIMIT {int(settings.cards.product_feed_max)}"""
         ).fetchall()
         styles = [str(s) for (s,) in top]
         source_ids = None
@@ -116,7 +116,7 @@ def fallback(cards: PublishedCards, version: str, settings: RecoSettings) -> dic
                    LEFT JOIN (SELECT * FROM id_map WHERE namespace = 'style') m ON m.id = t.style_id ORDER BY t.at"""
             ).fetchall()
             source_ids = [s for (s,) in mapped]
-    return fallback_payload(styles, source_ids, settings.product_card_size, str(cards.day), version, cards.source)
+    return fallback_payload(styles, source_ids, settings.cards.product_card_size, str(cards.day), version, cards.source)
 
 
 @dataclass(frozen=True)

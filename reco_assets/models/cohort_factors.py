@@ -1,4 +1,4 @@
-"""A cohort's ALS model as an MLflow pyfunc: member and subclass-brand factors keyed by lakehouse ids.
+"""A cohort's factor model (of any engine) as an MLflow pyfunc: member and group factors keyed by lakehouse ids.
 
 Logged as code (MLflow "models from code"): loading runs this file. `predict` takes a frame with a
 `member_id` column and returns each member's top `k` subclass-brands by predicted affinity.
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from mlflow.pyfunc import PythonModel
 
 
-class CohortAls(PythonModel):
+class CohortFactors(PythonModel):
     def load_context(self, context) -> None:
         # a folder of the Parquet files the pipeline wrote for the cohort (older versions: one file)
         factors = pq.read_table(context.artifacts["factors"], columns=["side", "id", "factors"]).to_pandas()
@@ -34,4 +34,4 @@ class CohortAls(PythonModel):
         return pd.DataFrame(rows, columns=["member_id", "subclass_brand_id", "prediction", "rank"])
 
 
-mlflow.models.set_model(CohortAls())
+mlflow.models.set_model(CohortFactors())

@@ -1,0 +1,164 @@
+"""The stages of the daily pipeline, each wired once: what it reads, in which window, with which settings.
+
+Every caller runs the pipeline through these functions: the assets (which add the checks and the publish),
+the backtest (which runs them on a training day and scores the days after it), tuning and the benchmarks.
+A stage reads the lakehouse through a `Reader` (or takes frames a caller already holds) and returns Spark
+frames; none writes.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reco_assets.pipeline.affinities import Hierarchy, cohort_items, intent_subclasses, ranking_inputs, recent_buyers
+from reco_assets.pipeline.cards import member_cards, member_groups, product_feed, with_source_ids
+from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy, sale_window
+from reco_assets.pipeline.cohorts import member_cohorts
+from reco_assets.pipeline.factorization import GLOBAL, fit_cohorts
+from reco_assets.pipeline.listings import style_listings
+from reco_assets.pipeline.ratings import implicit_ratings
+from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.settings import FactorModelSettings, RecoSettings
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The stages' reads of the lakehouse, as Spark frames of one session."""
+
+    session: SparkSession
+    lakehouse: Lakehouse
+
+    def events(self, end: date, days: int) -> DataFrame:
+        """`raw_events` of the `days` days ending with `end` (those of them present)."""
+        first = end - timedelta(days=days - 1)
+        return self.lakehouse.read_spark(self.session, "raw_events", range_predicate("event_date", first, end))
+
+    def day(self, table: str, day: date, cohorts: list[str] | None = None) -> DataFrame:
+        """The partition of `day` of a table partitioned by `as_of_date` (its `cohorts` only, when given)."""
+        partition = {"as_of_date": day} | ({"cohort": cohorts} if cohorts is not None else {})
+        return self.lakehouse.read_spark(self.session, table, partition=partition)
+
+
+# --- ratings and cohorts --------------------------------------------------------------------------------
+
+
+def ratings(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
+    """Implicit ratings of `day`: event points per member x subclass-brand over the look-back window."""
+    return implicit_ratings(reader.events(day, settings.ratings.lookback_days), settings.ratings.weights)
+
+
+def cohorts(reader: Reader, day: date, rated: DataFrame, settings: RecoSettings) -> DataFrame:
+    """Each rated member's cohort on `day`, from the same look-back window as the ratings `rated`."""
+    return member_cohorts(
+        reader.events(day, settings.ratings.lookback_days),
+        rated,
+        settings.ratings.weights,
+        settings.cohorts.spend_buckets,
+        settings.cohorts.spend_percentile,
+        settings.cohorts.division_aliases,
+    )
+
+
+# --- factor models -----------------------------------------------------------------------------------------
+
+
+def factor_models(
+    rated: DataFrame, members: DataFrame, params: FactorModelSettings, cohorts: list[str] | None = None
+) -> DataFrame:
+    """The models of `cohorts` (default: every cohort of `members`). A global model is fitted on every
+    cohort's ratings even when only some cohorts are asked for: a backfill of one cohort gets the factors the
+    whole day's run gets."""
+    if cohorts is not None and params.scope != GLOBAL:
+        members = members.where(F.col("cohort").isin(cohorts))
+    fitted = fit_cohorts(rated.join(members.select("member_id", "cohort"), "member_id"), params)
+    return fitted if cohorts is None else fitted.where(F.col("cohort").isin(cohorts))
+
+
+# --- the ranking pass --------------------------------------------------------------------------------------
+
+
+def candidates(catalog: DataFrame, day: date, settings: RecoSettings) -> list[int]:
+    """The groups ranked on `day`: live on the day or going live within the horizon."""
+    return candidate_groups(catalog, day, settings.ranking.live_horizon_hours)
+
+
+@dataclass
+class RankingPass:
+    """What the ranking pass of a day needs besides the members' factors: the candidate groups of every
+    model with their popularity features (`models`), their hierarchy codes, and the per-member inputs."""
+
+    candidates: list[int]
+    groups: DataFrame  # subclass_brand_id and its class and subclass keys
+    models: dict
+    hierarchy: Hierarchy
+    rated: DataFrame
+    intents: DataFrame
+    day: date
+
+    def inputs(self, factors: DataFrame) -> DataFrame:
+        """One row per member of `factors` (member rows) with their ratings and browsing intents."""
+        return ranking_inputs(factors, self.rated, self.intents, self.day)
+
+
+def ranking_pass(
+    reader: Reader,
+    day: date,
+    factors: DataFrame,
+    rated: DataFrame,
+    members: DataFrame,
+    settings: RecoSettings,
+    only: DataFrame | None = None,
+) -> RankingPass:
+    """The ranking pass of `day` over the models `factors`: candidates are the groups live on the day or
+    within the horizon; the popularity features count the cohorts' (`members`) recent buyers; the boost reads
+    the boost window's browsing. With `only` (member_id), the per-member inputs are read for those members
+    alone (a backtest scores a sample)."""
+    ranking = settings.ranking
+    catalog = reader.day("catalog", day)
+    ranked = candidates(catalog, day, settings)
+    groups = group_hierarchy(catalog).cache()
+    recent = reader.events(day, settings.evaluation.popularity_window_days)
+    buyers = recent_buyers(recent, members, settings.evaluation.relevant_events)
+    models, hierarchy = cohort_items(factors, ranked, groups, (buyers, members))
+    browsing = reader.events(day, ranking.boost_window_days)
+    if only is not None:
+        browsing = browsing.join(only, "member_id", "left_semi")
+        rated = rated.join(only, "member_id", "left_semi")
+    intents = intent_subclasses(browsing, ranking.boost_subclasses)
+    return RankingPass(ranked, groups, models, hierarchy, rated, intents, day)
+
+
+# --- listings and cards ------------------------------------------------------------------------------------
+
+
+def listings(
+    reader: Reader, day: date, catalog: DataFrame, settings: RecoSettings, release: str | None = None
+) -> DataFrame:
+    """The listings of a catalog snapshot of `day` (or of a release's, `release`): the styles on sale in its
+    window ranked with the day's interaction window of events."""
+    chosen = settings.listings
+    return style_listings(
+        catalog,
+        reader.events(day, chosen.interaction_window_days),
+        sale_window(day, release),
+        chosen.interaction_window_days,
+        chosen.style_weights,
+        chosen.min_qty_on_hand,
+        chosen.new_style_hours,
+        chosen.styles_per_group,
+    )
+
+
+def cards(affinities: DataFrame, listed: DataFrame, settings: RecoSettings, id_map: DataFrame | None = None):
+    """The three feeds of the members' diversified affinities over the listed styles (with the source's ids
+    when the data was imported: `id_map`)."""
+    built = member_cards(affinities, listed, settings.card_limits())
+    return built if id_map is None else with_source_ids(built, id_map)
+
+
+def product_feeds(affinities: DataFrame, listed: DataFrame, settings: RecoSettings) -> DataFrame:
+    """The full product feed of each member of `affinities` (grouped by its `cohort` column), as the cards
+    stage builds it."""
+    return product_feed(member_groups(affinities, listed), settings.card_limits()).where(F.col("variant") == "full")
