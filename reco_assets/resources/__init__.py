@@ -28,9 +28,10 @@ def local_resources(home: Path, settings: RecoSettings | None = None) -> dict:
     RECO_REDIS_URL, RECO_REDIS_PREFIX, RECO_REDIS_REFRESH_SECONDS and RECO_EXPORTS_ROOT choose where the served
     payloads and exports go; RECO_API_TOKENS holds the API's tokens.
 
-    RECO_SPARK_MASTER, RECO_SPARK_REMOTE, RECO_REDIS_URL and RECO_API_TOKENS are passed as `EnvVar`s, resolved when a run starts (outside a run:
-    `process_config_and_initialize()`), so the UI and the run config show their names, not their values. Only
-    those set are passed: a run fails on an `EnvVar` whose variable is missing, and no run needs the tokens."""
+    RECO_SPARK_MASTER, RECO_SPARK_REMOTE, RECO_REDIS_URL and RECO_API_TOKENS are passed as `EnvVar`s, resolved when
+    a run starts (outside a run: `process_config_and_initialize()`), so the UI and the run config show their names,
+    not their values. Only those set are passed: a run fails on an `EnvVar` whose variable is missing, and no run
+    needs the tokens."""
     secrets = {
         field: EnvVar(variable)
         for field, variable in (("redis_url", "RECO_REDIS_URL"), ("api_tokens", "RECO_API_TOKENS"))
