@@ -165,18 +165,23 @@ class SoftmaxModel(FactorModel):
     )
 
 
-class ImplicitAls(FactorModel):
+class AlsModel(FactorModel):
+    """What both ALS engines read: implicit-feedback ALS with MLlib's confidence, c = 1 + alpha * r."""
+
+    rank: int = Field(50, ge=1, description="Latent factors (reference: 50).")
+    max_iter: int = Field(10, ge=0, description="Iterations (reference: 10; 0 leaves the random start).")
+    alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
+
+
+class ImplicitAls(AlsModel):
     """The `implicit` library's CPU ALS (the reference's model), every cohort in one Spark job."""
 
     engine: Literal["implicit"] = "implicit"
-    rank: int = Field(50, ge=1, description="Latent factors (reference: 50).")
-    max_iter: int = Field(10, ge=1, description="Iterations (reference: 10).")
     reg_param: float = Field(
         0.8,
         description="Regularization per rating: a model gets this times its mean count of ratings per member "
         "(MLlib's lambda * n_u for an average member; see `pipeline/factorization.py`).",
     )
-    alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
     num_threads: int = Field(
         1,
         ge=0,
@@ -190,19 +195,16 @@ class ImplicitAls(FactorModel):
     )
 
 
-class MllibAls(FactorModel):
+class MllibAls(AlsModel):
     """Spark MLlib's ALS (the reference's engine), cohort after cohort, each fit distributed: for a cohort too
     large for one executor."""
 
     engine: Literal["mllib"] = "mllib"
-    rank: int = Field(50, ge=1, description="Latent factors (reference: 50).")
-    max_iter: int = Field(10, ge=1, description="Iterations (reference: 10).")
     reg_param: float = Field(
         0.3,
         description="Regularization, scaled by each row's count of ratings (reference: 0.01, which fits millions "
         "of members, not cohorts of hundreds).",
     )
-    alpha: float = Field(0.05, description="Implicit confidence scale, c = 1 + alpha * r (reference: 0.05).")
     item_blocks_divisor: int = Field(
         5_000, description="Subclass-brands per item block: ceil(items / divisor) blocks (project choice)."
     )
@@ -469,18 +471,20 @@ class RecoSettings(ConfigurableResource):
         (`factor_model.engine`) starts from that engine's defaults, keeping the scope and seed; a name the group
         does not have is an error."""
         values = self.model_dump()
+        engine = overrides.get("factor_model.engine")
+        if engine is not None:  # first, so that the new engine's own settings can follow in the same change
+            if engine not in ENGINES:
+                raise ValueError(f"factor_model.engine: {engine!r} is not one of {list(ENGINES)}")
+            old = values["factor_model"]
+            values["factor_model"] = ENGINES[engine](scope=old["scope"], seed=old["seed"]).model_dump()
         for path, value in overrides.items():
+            if path == "factor_model.engine":
+                continue
             group, _, rest = path.partition(".")
             if group not in type(self).model_fields or not rest:
                 raise ValueError(
                     f"no setting {path!r}: settings are named group.name, groups {list(type(self).model_fields)}"
                 )
-            if path == "factor_model.engine":
-                if value not in ENGINES:
-                    raise ValueError(f"factor_model.engine: {value!r} is not one of {list(ENGINES)}")
-                old = values["factor_model"]
-                values["factor_model"] = {"engine": value, "scope": old["scope"], "seed": old["seed"]}
-                continue
             *parents, leaf = rest.split(".")
             target = values[group]
             for name in parents:
@@ -523,9 +527,11 @@ def save_settings(home: Path, settings: RecoSettings) -> Path:
     later change of a default reaches the home), whole: written beside, then renamed into place."""
     path = Path(home) / SETTINGS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    changed = _difference(settings.model_dump(), RecoSettings().model_dump())
-    if settings.factor_model.engine != RecoSettings().factor_model.engine:
-        changed["factor_model"] = {"engine": settings.factor_model.engine} | changed.get("factor_model", {})
+    defaults = RecoSettings().model_dump()
+    engine = settings.factor_model.engine
+    if engine != defaults["factor_model"]["engine"]:  # the engine's settings against its own defaults
+        defaults["factor_model"] = {"engine": None} | ENGINES[engine]().model_dump(exclude={"engine"})
+    changed = _difference(settings.model_dump(), defaults)
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(json.dumps(changed, indent=2, sort_keys=True) + "\n")
     partial.replace(path)

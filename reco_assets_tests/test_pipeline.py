@@ -268,7 +268,8 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     tracked = mlflow.search_runs(experiment_names=["reco_assets"])
     (factors,) = tracked[tracked["tags.mlflow.runName"] == "als_factors"].to_dict("records")
-    assert factors["params.softmax_rank"] == "16" and factors["params.engine"] == "softmax"
+    assert factors["params.rank"] == "16" and factors["params.engine"] == "softmax"
+    assert pd.isna(factors.get("params.alpha"))  # an ALS setting: the softmax engine has none
     members = table(home, "member_cohorts").cohort.value_counts()
     assert {c: factors[f"metrics.{c}.members"] for c in cohorts} == members.to_dict()  # every member has a model
     # the cohorts share one global fit (the default scope): its time is logged once, not once per cohort

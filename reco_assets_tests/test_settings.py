@@ -98,3 +98,16 @@ def test_the_runner_ingests_every_day_the_evaluations_oldest_origin_reads():
     # a popularity window longer than the others reaches further back (it is read at every origin)
     longer = RecoSettings().changed({"evaluation.popularity_window_days": 80})
     assert ingestion_window(available, day, longer)[0] == day - timedelta(days=35 + 80 - 1)
+
+
+def test_an_engine_and_its_settings_in_one_change(tmp_path):
+    for order in (
+        ["factor_model.rank=20", "factor_model.engine=implicit"],
+        ["factor_model.engine=implicit", "factor_model.rank=20"],
+    ):
+        home = tmp_path / str(len(list(tmp_path.iterdir())))
+        model = _settings(home, order).factor_model
+        assert isinstance(model, ImplicitAls) and model.rank == 20 and model.alpha == 0.05
+        # the file holds the engine and what differs from that engine's defaults (not from the softmax's)
+        assert json.loads((home / SETTINGS_FILE).read_text()) == {"factor_model": {"engine": "implicit", "rank": 20}}
+        assert load_settings(home).factor_model == model

@@ -348,7 +348,10 @@ def run_backtest(
     window: the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the
     blend's training rows of the scored members (what they did next is their label)."""
     split = holdout_split(day, settings.evaluation.holdout_days)
-    train_end, n, reader = split.train_end, max(settings.evaluation.ks), stages.Reader(session, lakehouse)
+    train_end, n = split.train_end, max(settings.evaluation.ks)
+    # the training windows, read by several stages; an origin before the log began ranks nothing
+    reader = stages.Reader(session, lakehouse, keep=True, strict=False)
+    started = time.perf_counter()
     training = training_day(reader, train_end, settings)
     members, test, in_window = _scored_members(session, lakehouse, split, training, settings)
     catalog = reader.day("catalog", train_end)
@@ -361,8 +364,10 @@ def run_backtest(
         "candidate_groups": len(candidates),
         "holdout_interactions": len(test),
     }
+    backtest.seconds["training"] = round(time.perf_counter() - started, 3)  # ratings, cohorts, scored members
     if members.empty or not candidates:
         training.unpersist()
+        reader.release()
         return backtest
 
     with backtest.timed("models"):
@@ -385,7 +390,8 @@ def run_backtest(
     candidate_ids = np.array(candidates, dtype=np.int64)
     classes = ranking.groups.select("subclass_brand_id", "class_key").toPandas()
     rated = training.ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
-    shares, unseen = interaction_shares(rated)
+    with backtest.timed("shares"):
+        shares, unseen = interaction_shares(rated)
     in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
     backtest.levels["subclass_brand"] = Level(
         rankings=group_rankings,
@@ -422,4 +428,5 @@ def run_backtest(
             listings.unpersist()
     training.unpersist()
     ranking.groups.unpersist()
+    reader.release()
     return backtest

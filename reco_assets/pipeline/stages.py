@@ -6,7 +6,7 @@ A stage reads the lakehouse through a `Reader` (or takes frames a caller already
 frames; none writes.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,26 +19,49 @@ from reco_assets.pipeline.cohorts import member_cohorts
 from reco_assets.pipeline.factorization import GLOBAL, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.ratings import implicit_ratings
-from reco_assets.resources.lakehouse import Lakehouse, range_predicate
+from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import FactorModelSettings, RecoSettings
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reader:
-    """The stages' reads of the lakehouse, as Spark frames of one session."""
+    """The stages' reads of the lakehouse, as Spark frames of one session. With `keep`, a window of events is
+    read once and kept in memory until `release`, and a shorter window ending the same day is taken from it (a
+    backtest's training day reads the ratings' window for the ratings, the cohorts, and, within it, the
+    popularity, boost and listing windows). Not `strict`, a partition never written reads as empty (a backtest's
+    origin before the log began has nothing to rank) rather than failing."""
 
     session: SparkSession
     lakehouse: Lakehouse
+    keep: bool = False
+    strict: bool = True
+    kept: dict = field(default_factory=dict)
 
     def events(self, end: date, days: int) -> DataFrame:
         """`raw_events` of the `days` days ending with `end` (those of them present)."""
         first = end - timedelta(days=days - 1)
-        return self.lakehouse.read_spark(self.session, "raw_events", range_predicate("event_date", first, end))
+        longer = [d for (e, d) in self.kept if e == end and d >= days]
+        if longer:
+            kept = self.kept[end, min(longer)]
+            return kept if min(longer) == days else kept.where(F.col("event_date") >= F.lit(first))
+        events = self.lakehouse.read_spark(self.session, "raw_events", range_predicate("event_date", first, end))
+        if self.keep:
+            self.kept[end, days] = events = events.cache()
+        return events
+
+    def release(self) -> None:
+        """Drop the kept windows from memory."""
+        for events in self.kept.values():
+            events.unpersist()
+        self.kept.clear()
 
     def day(self, table: str, day: date, cohorts: list[str] | None = None) -> DataFrame:
-        """The partition of `day` of a table partitioned by `as_of_date` (its `cohorts` only, when given)."""
+        """The partition of `day` of a table partitioned by `as_of_date` (its `cohorts` only, when given), which
+        must have been written (else `MissingPartition`, naming it) unless the reader is not `strict`."""
         partition = {"as_of_date": day} | ({"cohort": cohorts} if cohorts is not None else {})
-        return self.lakehouse.read_spark(self.session, table, partition=partition)
+        if self.strict:
+            return self.lakehouse.read_spark(self.session, table, partition=partition)
+        return self.lakehouse.read_spark(self.session, table, partition_predicate(partition))
 
 
 # --- ratings and cohorts --------------------------------------------------------------------------------
