@@ -18,7 +18,7 @@ from reco_assets.adapters.importer import import_files
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.serving.lmdb_store import LmdbStore
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the repository
 RETAIL = DATA / "uci_online_retail_2010-12_2011-01.csv"
 OPENCDP = DATA / "opencdp_multicategory_2019-10-01_head.csv"
 pytestmark = pytest.mark.skipif(

@@ -4,7 +4,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from reco_assets.evaluation.backtest import events_through, holdout_interactions, holdout_split
+from reco_assets.evaluation.backtest import holdout_interactions, holdout_split
+from reco_assets.pipeline.stages import Reader
 from reco_assets.resources.lakehouse import Lakehouse, range_predicate
 
 DAY = date(2026, 10, 31)
@@ -46,7 +47,7 @@ def test_the_split_days():
 
 def test_training_reads_stop_at_the_training_day(spark, tmp_path):
     lake = landed(tmp_path)
-    training = events_through(lake, spark, SPLIT.train_end, 60).toPandas()
+    training = Reader(spark, lake).events(SPLIT.train_end, 60).toPandas()  # the window a training stage reads
     assert training["event_date"].max() == SPLIT.train_end
     assert sorted(training["event_date"].unique()) == [date(2026, 10, 27), date(2026, 10, 28)]
 

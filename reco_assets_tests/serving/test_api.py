@@ -18,9 +18,8 @@ import requests
 from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.serving.redis_store import RedisStore
 from reco_assets.serving.store import SOURCE, Manifest, ServingStore, Withdrawn, member_key
-
-from .conftest import free_port, start_redis
-from .test_serving_store import remove_by_hand
+from reco_assets_tests.conftest import free_port, start_redis
+from reco_assets_tests.serving.test_store import remove_by_hand
 
 TOKENS = ("token-one", "token-two")
 MEMBERS = ("1", "2", str(2**63 - 1))
