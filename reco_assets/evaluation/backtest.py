@@ -343,14 +343,17 @@ def run_backtest(
     styles: bool = True,
     blend: Method | None = None,
     samples: bool = False,
+    reader: stages.Reader | None = None,
 ) -> Backtest:
     """Run the stages on the training day `day - holdout_days` and rank for every member active in the test
     window: the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the
-    blend's training rows of the scored members (what they did next is their label)."""
+    blend's training rows of the scored members (what they did next is their label). `reader`: one that keeps
+    windows of events across backtests (`rolling_backtest`); by default the backtest's own."""
     split = holdout_split(day, settings.evaluation.holdout_days)
     train_end, n = split.train_end, max(settings.evaluation.ks)
     # the training windows, read by several stages; an origin before the log began ranks nothing
-    reader = stages.Reader(session, lakehouse, keep=True, strict=False)
+    own = reader is None
+    reader = stages.Reader(session, lakehouse, keep=True, strict=False) if own else reader
     started = time.perf_counter()
     training = training_day(reader, train_end, settings)
     members, test, in_window = _scored_members(session, lakehouse, split, training, settings)
@@ -367,7 +370,8 @@ def run_backtest(
     backtest.seconds["training"] = round(time.perf_counter() - started, 3)  # ratings, cohorts, scored members
     if members.empty or not candidates:
         training.unpersist()
-        reader.release()
+        if own:
+            reader.release()
         return backtest
 
     with backtest.timed("models"):
@@ -428,5 +432,6 @@ def run_backtest(
             listings.unpersist()
     training.unpersist()
     ranking.groups.unpersist()
-    reader.release()
+    if own:
+        reader.release()
     return backtest

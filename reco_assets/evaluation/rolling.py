@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from reco_assets.evaluation.backtest import Backtest, run_backtest
 from reco_assets.evaluation.blend import fit_blend
+from reco_assets.pipeline import stages
 from reco_assets.pipeline.methods import Method
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.settings import RecoSettings
@@ -32,8 +33,13 @@ class Rolling:
 
 def rolling_backtest(session: SparkSession, lakehouse: Lakehouse, day: date, settings: RecoSettings) -> Rolling:
     """The backtests of every origin; ablations and the product feeds are scored at the day's own origin only."""
+    days = origins(day, settings)
+    holdout = timedelta(days=settings.evaluation.holdout_days)
+    # every origin's windows of events cut from one read of their span, kept for the whole evaluation
+    reader = stages.Reader(session, lakehouse, keep=True, strict=False)
+    reader.events(day - holdout, (days[-1] - days[0]).days + settings.lookback_days())
     backtests = []
-    for origin in origins(day, settings):
+    for origin in days:
         latest = origin == day
         backtests.append(
             run_backtest(
@@ -45,6 +51,8 @@ def rolling_backtest(session: SparkSession, lakehouse: Lakehouse, day: date, set
                 styles=latest and settings.evaluation.styles,
                 blend=fit_blend([b.samples for b in backtests], settings.evaluation.seed),
                 samples=True,
+                reader=reader,
             )
         )
+    reader.release()
     return Rolling(backtests, fit_blend([b.samples for b in backtests], settings.evaluation.seed))

@@ -26,9 +26,9 @@ from reco_assets.settings import FactorModelSettings, RecoSettings
 @dataclass
 class Reader:
     """The stages' reads of the lakehouse, as Spark frames of one session. With `keep`, a window of events is
-    read once and kept in memory until `release`, and a shorter window ending the same day is taken from it (a
-    backtest's training day reads the ratings' window for the ratings, the cohorts, and, within it, the
-    popularity, boost and listing windows). Not `strict`, a partition never written reads as empty (a backtest's
+    read once and kept in memory until `release`, and any window within it is taken from it (a rolling
+    evaluation reads the span of all its origins' windows once; each origin's ratings, cohorts, popularity,
+    boost and listing windows are cut from it). Not `strict`, a partition never written reads as empty (a backtest's
     origin before the log began has nothing to rank) rather than failing."""
 
     session: SparkSession
@@ -40,10 +40,13 @@ class Reader:
     def events(self, end: date, days: int) -> DataFrame:
         """`raw_events` of the `days` days ending with `end` (those of them present)."""
         first = end - timedelta(days=days - 1)
-        longer = [d for (e, d) in self.kept if e == end and d >= days]
-        if longer:
-            kept = self.kept[end, min(longer)]
-            return kept if min(longer) == days else kept.where(F.col("event_date") >= F.lit(first))
+        covering = [(e, d) for (e, d) in self.kept if e >= end and e - timedelta(days=d - 1) <= first]
+        if covering:
+            kept_end, kept_days = min(covering, key=lambda window: window[1])
+            kept = self.kept[kept_end, kept_days]
+            if (kept_end, kept_days) == (end, days):
+                return kept
+            return kept.where(F.col("event_date").between(F.lit(first), F.lit(end)))
         events = self.lakehouse.read_spark(self.session, "raw_events", range_predicate("event_date", first, end))
         if self.keep:
             self.kept[end, days] = events = events.cache()

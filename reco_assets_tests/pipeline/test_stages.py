@@ -39,13 +39,14 @@ def test_a_window_holds_the_days_ending_with_its_day(spark, tmp_path):
     assert not reader.kept
 
 
-def test_a_kept_window_serves_the_shorter_windows_of_its_day(spark, tmp_path):
+def test_a_kept_window_serves_every_window_within_it(spark, tmp_path):
     reader = Reader(spark, _lake(tmp_path), keep=True)
     assert _members(reader.events(DAY, 6)) == [0, 1, 2, 3, 4, 5]
-    assert _members(reader.events(DAY, 2)) == [0, 1]  # taken from the kept six days
+    assert _members(reader.events(DAY, 2)) == [0, 1]  # cut from the kept six days
+    assert _members(reader.events(DAY - timedelta(days=1), 2)) == [1, 2]  # an earlier end within them too
     assert list(reader.kept) == [(DAY, 6)]
     assert _members(reader.events(DAY, 8)) == list(range(8))  # longer: read, and kept too
-    assert _members(reader.events(DAY - timedelta(days=1), 2)) == [1, 2]  # another day: its own read
+    assert _members(reader.events(DAY - timedelta(days=8), 3)) == [8, 9]  # reaches before both: its own read
     assert len(reader.kept) == 3
     reader.release()
     assert not reader.kept
