@@ -83,15 +83,17 @@ def main() -> None:
         report = run_day(home, args.date, [args.date], log=lambda line: None, settings=settings)
         if report.failed_steps or "offline evaluation" not in report.stage_seconds:
             raise SystemExit(f"the day's run failed: {report.failed_steps}")
-        stages = report.stage_seconds
+        stage_seconds = report.stage_seconds
     first_day, last_day = train_days[0], train_days[-1]
-    evaluation = stages.pop("offline evaluation")
-    pipeline = sum(stages.values())
+    evaluation = stage_seconds.pop("offline evaluation")
+    pipeline = sum(stage_seconds.values())
     print(f"rolling backtest of {args.date}: {len(train_days)} origins, trained through {first_day} .. {last_day}")
     print(f"  fitting every origin's models   {first:7.1f} s  {fmt(first_phases)}")
     print(f"  with the training days' models  {steady:7.1f} s  {fmt(steady_phases)}")
     print(f"  (storing those models took {storing:.1f} s: the daily runs of those days do it)")
-    print(f"the day run again with the training days' models: {fmt(stages | {'offline evaluation': evaluation})}")
+    print(
+        f"the day run again with the training days' models: {fmt(stage_seconds | {'offline evaluation': evaluation})}"
+    )
     print(f"  the day's pipeline without its evaluation {pipeline:7.1f} s")
     print(
         f"  its evaluation stage                      {evaluation:7.1f} s  = {evaluation / pipeline:.2f}x the pipeline"

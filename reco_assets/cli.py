@@ -78,10 +78,10 @@ def _run(home: Path, day: date | None, settings=None) -> int:
 
 
 def _release(home: Path, day: date | None, releases: list[str] | None, settings=None) -> int:
-    from reco_assets.assets.releases import published_release
     from reco_assets.resources import local_resources
     from reco_assets.resources.landing import LandingResource
     from reco_assets.runner import run_releases
+    from reco_assets.serving.published import published_release
 
     landing = LandingResource(root=str(home / "landing"))
     day = day or landing.days()[-1]

@@ -78,7 +78,7 @@ freshness_job = define_asset_job("cards_freshness_job", selection=AssetSelection
 
 @op
 def vacuum_lakehouse(context: OpExecutionContext, lakehouse: Lakehouse, settings: RecoSettings) -> None:
-    """Delete, in every table, the files no version of the last `vacuum_retention_hours` reads."""
+    """Delete, in every table, the files no version of the last `lakehouse.vacuum_retention_hours` reads."""
     for table, files in lakehouse.vacuum(settings.lakehouse.vacuum_retention_hours).items():
         context.log.info(f"{table}: {len(files)} files deleted" + "".join(f"\n  {path}" for path in files))
 

@@ -6,7 +6,8 @@ tuned default (which backtest, which values, which figures) is in `benchmarks/TU
 
 The settings in force for a home are one file, `<home>/settings.json` (`load_settings`): the command line
 writes it (`--set group.name=value`), and every entry point of that home reads it (the CLI, the Dagster UI,
-its sensors and schedules, the lineage of the definitions).
+its sensors and schedules, the lineage of the definitions; a running UI once its definitions are reloaded).
+A run config given in the UI replaces the whole settings of that run: what it leaves out takes the defaults.
 """
 
 import hashlib
@@ -17,9 +18,11 @@ from typing import Any, Literal
 from dagster import Config, ConfigurableResource
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from reco_assets.constants import COHORTS, DIVISIONS, SCORING_EVENTS, SPEND_BUCKETS
+from reco_assets.constants import COHORTS, DIVISIONS, EVENT_TYPES, SCORING_EVENTS, SPEND_BUCKETS
 
 SETTINGS_FILE = "settings.json"
+SPEED_ONLY = {"num_threads", "checkpoint_interval"}
+"""Factor model settings that change how fast a model is fitted, not which model: not part of `model_key`."""
 
 
 class Group(Config):
@@ -269,8 +272,16 @@ class ListingSettings(Group):
             "brand_persistence": 1.0,
         },
         description="Weights of the hybrid style score (the reference names the factors, not their weights: "
-        "project choices). See reco_assets/pipeline/listings.py for the formula.",
+        "project choices). See reco_assets/pipeline/listings.py for the formula. Every factor has a weight.",
     )
+
+    @field_validator("style_weights")
+    @classmethod
+    def _every_style_factor(cls, value: dict[str, float]) -> dict[str, float]:
+        factors = set(cls.model_fields["style_weights"].default_factory())
+        if set(value) != factors:
+            raise ValueError(f"style_weights must name exactly the factors {sorted(factors)}, got {sorted(value)}")
+        return value
 
 
 class CardSettings(Group):
@@ -297,11 +308,15 @@ class EvaluationSettings(Group):
     )
     relevant_events: list[str] = Field(
         default_factory=lambda: ["purchase", "add_to_cart"],
-        description="Event kinds of the test window that count as relevant (project choice).",
+        description="Event kinds of the test window that count as relevant, and whose recent members make the "
+        "popularity features of the ranking pass (the published rankings read them too; project choice).",
     )
     ks: list[int] = Field(default_factory=lambda: [10, 50], description="Cut-offs k of every metric.")
     popularity_window_days: int = Field(
-        14, ge=1, description="Days of purchases and carts behind the popularity baselines (project choice)."
+        14,
+        ge=1,
+        description="Days of purchases and carts behind the popularity baselines and the ranking pass's popularity "
+        "features (the published rankings read them too; project choice).",
     )
     seed: int = Field(7, description="Seed of the random baseline and of the member sample.")
     max_members: int = Field(
@@ -351,6 +366,25 @@ class EvaluationSettings(Group):
         "log, before a test window exists): `hold` them back (default: the gate fails closed) or `publish` them, "
         "marked as not evaluated. A day with no evaluation at all, a stale one or a failed one is always held.",
     )
+
+    @field_validator("relevant_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(EVENT_TYPES))
+        if unknown or not value:
+            raise ValueError(f"relevant_events must be event kinds of {list(EVENT_TYPES)}, got {value}")
+        return value
+
+    @field_validator("champion_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        from reco_assets.pipeline.methods import BASELINE_METHODS
+
+        known = {"model", "no_boost", "blend", *BASELINE_METHODS}
+        unknown = sorted(set(value) - known)
+        if unknown or not value:
+            raise ValueError(f"champion_methods must be ranking methods of {sorted(known)}, got {value}")
+        return value
 
     @model_validator(mode="after")
     def _origins_do_not_overlap(self) -> "EvaluationSettings":
@@ -430,11 +464,11 @@ class RecoSettings(ConfigurableResource):
 
     def model_key(self) -> str:
         """A short fingerprint of what a stored model was fitted with: the factor model's settings (its engine's
-        only) and those of the ratings and cohorts. A stored model with the same key is the one these settings
-        would fit again."""
+        only, but for `SPEED_ONLY`) and those of the ratings and cohorts. A stored model with the same key is
+        the one these settings would fit again."""
         text = json.dumps(
             {
-                "factor_model": self.factor_model.model_dump(),
+                "factor_model": self.factor_model.model_dump(exclude=SPEED_ONLY),
                 "ratings": self.ratings.model_dump(),
                 "cohorts": self.cohorts.model_dump(),
             },
@@ -468,11 +502,11 @@ class RecoSettings(ConfigurableResource):
 
     def changed(self, overrides: dict[str, Any]) -> "RecoSettings":
         """These settings with `overrides` (`group.name` or `group.name.key` -> value). Naming another engine
-        (`factor_model.engine`) starts from that engine's defaults, keeping the scope and seed; a name the group
-        does not have is an error."""
+        (`factor_model.engine`) starts from that engine's defaults, keeping the scope and seed (naming the engine
+        in force changes nothing); a name the group does not have is an error."""
         values = self.model_dump()
         engine = overrides.get("factor_model.engine")
-        if engine is not None:  # first, so that the new engine's own settings can follow in the same change
+        if engine is not None and engine != self.factor_model.engine:  # first: its own settings may follow
             if engine not in ENGINES:
                 raise ValueError(f"factor_model.engine: {engine!r} is not one of {list(ENGINES)}")
             old = values["factor_model"]
@@ -491,20 +525,22 @@ class RecoSettings(ConfigurableResource):
                 if not isinstance(target.get(name), dict):
                     raise ValueError(f"no setting {path!r}")
                 target = target[name]
-            if not parents and leaf not in target:
-                raise ValueError(f"no setting {path!r} (the {group} settings are {sorted(target)})")
+            if leaf not in target:  # a key of a dict too: to add keys, give the dict whole
+                raise ValueError(f"no setting {path!r} (there are {sorted(target)})")
             target[leaf] = value
         return settings_from(values)
 
 
 def settings_from(values: dict[str, Any]) -> RecoSettings:
     """Settings from their nested form (`model_dump`, the settings file)."""
+    if not isinstance(values, dict) or not all(isinstance(group, dict) for group in values.values()):
+        raise ValueError("settings are an object of groups, each an object of settings")
     groups = {}
     for name, field in RecoSettings.model_fields.items():
         if name not in values:
             continue
         if name == "factor_model":
-            engine = values[name].get("engine", "softmax")
+            engine = values[name].get("engine", RecoSettings().factor_model.engine)
             if engine not in ENGINES:
                 raise ValueError(f"factor_model.engine: {engine!r} is not one of {list(ENGINES)}")
             groups[name] = ENGINES[engine](**values[name])
@@ -517,14 +553,21 @@ def settings_from(values: dict[str, Any]) -> RecoSettings:
 
 
 def load_settings(home: Path) -> RecoSettings:
-    """The settings in force for `home`: its settings file over the defaults (the defaults without one)."""
+    """The settings in force for `home`: its settings file over the defaults (the defaults without one). A file
+    that is not valid settings is a `ValueError` naming it."""
     path = Path(home) / SETTINGS_FILE
-    return settings_from(json.loads(path.read_text())) if path.is_file() else RecoSettings()
+    if not path.is_file():
+        return RecoSettings()
+    try:
+        return settings_from(json.loads(path.read_text()))
+    except (ValueError, TypeError, AttributeError) as error:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"{path} does not hold valid settings: {error}") from error
 
 
 def save_settings(home: Path, settings: RecoSettings) -> Path:
-    """Write `settings` as the settings in force for `home` (only what differs from the defaults, so that a
-    later change of a default reaches the home), whole: written beside, then renamed into place."""
+    """Write `settings` as the settings in force for `home`, whole (written beside, then renamed into place):
+    the engine, and the fields that differ from the defaults (a dict-valued field whole), so that a later change
+    of another default reaches the home."""
     path = Path(home) / SETTINGS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     defaults = RecoSettings().model_dump()
@@ -532,6 +575,7 @@ def save_settings(home: Path, settings: RecoSettings) -> Path:
     if engine != defaults["factor_model"]["engine"]:  # the engine's settings against its own defaults
         defaults["factor_model"] = {"engine": None} | ENGINES[engine]().model_dump(exclude={"engine"})
     changed = _difference(settings.model_dump(), defaults)
+    changed["factor_model"] = {"engine": engine} | changed.get("factor_model", {})
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(json.dumps(changed, indent=2, sort_keys=True) + "\n")
     partial.replace(path)

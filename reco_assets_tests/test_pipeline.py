@@ -723,8 +723,8 @@ def test_a_release_refresh_brings_new_styles_in_and_sold_out_styles_out(home):
     """The 11:00 snapshot of the next day (written by the simulator) with one carded style sold out on purpose:
     the release's cards hold styles launched since the batch, not the sold-out one, and every style is on sale
     with stock at 11:00 (checked here with pandas against the snapshot)."""
-    from reco_assets.assets.releases import published_release
     from reco_assets.resources.landing import release_file
+    from reco_assets.serving.published import published_release
 
     morning = table(home, "member_cards")
     carded = pd.Series([s for ids in morning.style_ids for s in ids]).value_counts()

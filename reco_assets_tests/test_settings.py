@@ -30,8 +30,9 @@ def test_set_writes_the_homes_settings_file_that_every_entry_point_reads(tmp_pat
     assert load_settings(home) == RecoSettings()  # no file: the defaults
     changed = _settings(home, ["ratings.lookback_days=90", "ranking.top_k=1000"])
     assert changed.ratings.lookback_days == 90 and changed.ranking.top_k == 1000
-    # only what differs from the defaults is written, so a later change of a default reaches the home
+    # the engine and what differs from the defaults are written, so a later change of a default reaches the home
     assert json.loads((home / SETTINGS_FILE).read_text()) == {
+        "factor_model": {"engine": "softmax"},
         "ranking": {"top_k": 1000},
         "ratings": {"lookback_days": 90},
     }
@@ -111,3 +112,26 @@ def test_an_engine_and_its_settings_in_one_change(tmp_path):
         # the file holds the engine and what differs from that engine's defaults (not from the softmax's)
         assert json.loads((home / SETTINGS_FILE).read_text()) == {"factor_model": {"engine": "implicit", "rank": 20}}
         assert load_settings(home).factor_model == model
+
+
+def test_the_engine_in_force_named_again_keeps_its_settings_and_speed_settings_keep_the_key():
+    tuned = RecoSettings().changed({"factor_model.rank": 32})
+    assert tuned.changed({"factor_model.engine": "softmax"}).factor_model.rank == 32
+    # threads change how fast a model is fitted, not which: a stored model stays current
+    assert tuned.changed({"factor_model.num_threads": 2}).model_key() == tuned.model_key()
+    assert tuned.changed({"factor_model.rank": 16}).model_key() != tuned.model_key()
+
+
+def test_dicts_and_lists_of_names_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="style_weights must name exactly"):
+        RecoSettings().changed({"listings.style_weights": {"views": 2.0}})
+    with pytest.raises(ValueError, match="no setting 'listings.style_weights.veiws'"):
+        RecoSettings().changed({"listings.style_weights.veiws": 2.0})
+    with pytest.raises(ValueError, match="relevant_events"):
+        RecoSettings().changed({"evaluation.relevant_events": ["purchases"]})
+    with pytest.raises(ValueError, match="champion_methods"):
+        RecoSettings().changed({"evaluation.champion_methods": ["model", "bestseller"]})
+    # a file that is not settings is an error naming it, not a traceback from deep inside
+    (tmp_path / SETTINGS_FILE).write_text('{"ratings": null}')
+    with pytest.raises(ValueError, match="settings.json does not hold valid settings"):
+        load_settings(tmp_path)

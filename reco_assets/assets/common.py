@@ -8,7 +8,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, Failure, MetadataVa
 from pyspark.sql import DataFrame
 
 from reco_assets.partitions import daily_cohort_partitions
-from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
+from reco_assets.resources.lakehouse import Lakehouse, Staged
 from reco_assets.resources.steps import SEALED, seal
 
 
@@ -33,11 +33,6 @@ def cohort_days(context: AssetExecutionContext) -> dict[date, list[str]]:
         dimensions = daily_cohort_partitions.get_partition_key_from_str(key).keys_by_dimension
         days.setdefault(date.fromisoformat(dimensions["date"]), []).append(dimensions["cohort"])
     return {day: sorted(cohorts) for day, cohorts in sorted(days.items())}
-
-
-def window_where(column: str, day: date, days: int) -> str:
-    """Predicate for the `days` days ending with `day`."""
-    return range_predicate(column, day - timedelta(days=days - 1), day)
 
 
 def stage_day(

@@ -28,13 +28,14 @@ from reco_assets.assets.common import publish, staged_metadata
 from reco_assets.assets.ingestion import snapshot_specs, stage_snapshots
 from reco_assets.assets.listings import listed_not_saleable, rank_live_styles
 from reco_assets.checks import check, not_empty, not_empty_spec, spec
-from reco_assets.constants import COHORTS, PUBLISHING, RELEASES
+from reco_assets.constants import COHORTS, PUBLISHING
 from reco_assets.evaluation.gate import require_gate
 from reco_assets.partitions import daily_release_partitions
 from reco_assets.pipeline.catalog import release_instant, sale_window
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
+from reco_assets.serving.published import published_release
 from reco_assets.settings import RecoSettings
 
 SAME_DAY = MultiPartitionMapping({"date": DimensionPartitionMapping("date", IdentityPartitionMapping())})
@@ -43,26 +44,6 @@ SAME_DAY = MultiPartitionMapping({"date": DimensionPartitionMapping("date", Iden
 def release_partition(context: AssetExecutionContext) -> tuple[date, str]:
     keys = context.partition_key.keys_by_dimension
     return date.fromisoformat(keys["date"]), keys["release"]
-
-
-def published_release(lakehouse: Lakehouse, day: date) -> str | None:
-    """The latest release whose cards of `day` are published and newer than the day's `member_cards`, or
-    None (the day's `member_cards` stand: none yet, or the day's cards were published again since)."""
-    delta = lakehouse.table("release_cards")
-    if delta is None:
-        return None
-    released = {
-        partition["release"]
-        for partition in delta.partitions()
-        if partition["as_of_date"] == day.isoformat() and partition["release"] in RELEASES
-    }
-    cards_at = lakehouse.written_at("member_cards", {"as_of_date": day})
-    current = [
-        release
-        for release in released
-        if lakehouse.written_at("release_cards", {"as_of_date": day, "release": release}) >= cards_at
-    ]
-    return max(current) if current else None
 
 
 @multi_asset(

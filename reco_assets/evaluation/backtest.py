@@ -10,7 +10,7 @@ interaction.
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import reduce
@@ -350,88 +350,87 @@ def run_backtest(
     blend's training rows of the scored members (what they did next is their label). `reader`: one that keeps
     windows of events across backtests (`rolling_backtest`); by default the backtest's own."""
     split = holdout_split(day, settings.evaluation.holdout_days)
-    train_end, n = split.train_end, max(settings.evaluation.ks)
     # the training windows, read by several stages; an origin before the log began ranks nothing
     own = reader is None
     reader = stages.Reader(session, lakehouse, keep=True, strict=False) if own else reader
-    started = time.perf_counter()
-    training = training_day(reader, train_end, settings)
-    members, test, in_window = _scored_members(session, lakehouse, split, training, settings)
-    catalog = reader.day("catalog", train_end)
-    candidates = stages.candidates(catalog, train_end, settings)
-    backtest = Backtest(split, members)
-    backtest.sizes = {
-        "training_members": training.cohorts.count(),
-        "members_in_test_window": in_window,
-        "scored_members": len(members),
-        "candidate_groups": len(candidates),
-        "holdout_interactions": len(test),
-    }
-    backtest.seconds["training"] = round(time.perf_counter() - started, 3)  # ratings, cohorts, scored members
-    if members.empty or not candidates:
-        training.unpersist()
+    with ExitStack() as cleanup:  # the process's Spark session outlives a failed backtest: what it kept must not
         if own:
-            reader.release()
-        return backtest
+            cleanup.callback(reader.release)
+        started = time.perf_counter()
+        training = training_day(reader, split.train_end, settings)
+        cleanup.callback(training.unpersist)
+        train_end, n = split.train_end, max(settings.evaluation.ks)
+        members, test, in_window = _scored_members(session, lakehouse, split, training, settings)
+        catalog = reader.day("catalog", train_end)
+        candidates = stages.candidates(catalog, train_end, settings)
+        backtest = Backtest(split, members)
+        backtest.sizes = {
+            "training_members": training.cohorts.count(),
+            "members_in_test_window": in_window,
+            "scored_members": len(members),
+            "candidate_groups": len(candidates),
+            "holdout_interactions": len(test),
+        }
+        backtest.seconds["training"] = round(time.perf_counter() - started, 3)  # ratings, cohorts, scored members
+        if members.empty or not candidates:
+            return backtest
 
-    with backtest.timed("models"):
-        factors = models(reader, train_end, training, settings, ablations, backtest)
-    with backtest.timed("ranking"):
-        parts, ranking = replay(
-            reader, train_end, training, factors, members, settings, blend, ablations, test if samples else None
+        with backtest.timed("models"):
+            factors = models(reader, train_end, training, settings, ablations, backtest)
+        with backtest.timed("ranking"):
+            parts, ranking = replay(
+                reader, train_end, training, factors, members, settings, blend, ablations, test if samples else None
+            )
+            if samples:
+                backtest.samples = _samples(parts.get(("blend_samples", False)))
+            methods = [m.name for m in RANKED] + ([blend.name] if blend else [])
+            group_rankings = method_rankings(parts, methods)
+            group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation.seed)
+            if ablations:
+                group_rankings |= {
+                    "no_diversification": _ranking(parts.get(("boosted_affinities", False))),
+                    scope_ablation(settings.factor_model.scope): _ranking(parts.get(("diversified_affinities", True))),
+                }
+
+        candidate_ids = np.array(candidates, dtype=np.int64)
+        classes = ranking.groups.select("subclass_brand_id", "class_key").toPandas()
+        rated = training.ratings.where(F.col("rating") > 0).select(
+            "member_id", F.col("subclass_brand_id").alias("item_id")
         )
-        if samples:
-            backtest.samples = _samples(parts.get(("blend_samples", False)))
-        methods = [m.name for m in RANKED] + ([blend.name] if blend else [])
-        group_rankings = method_rankings(parts, methods)
-        group_rankings["random"] = baselines.random(members, np.array(candidates), n, settings.evaluation.seed)
-        if ablations:
-            group_rankings |= {
-                "no_diversification": _ranking(parts.get(("boosted_affinities", False))),
-                scope_ablation(settings.factor_model.scope): _ranking(parts.get(("diversified_affinities", True))),
-            }
+        with backtest.timed("shares"):
+            shares, unseen = interaction_shares(rated)
+        in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
+        backtest.levels["subclass_brand"] = Level(
+            rankings=group_rankings,
+            relevant=in_candidates[["member_id", "subclass_brand_id", "new"]].rename(
+                columns={"subclass_brand_id": "item_id"}
+            ),
+            recommendable=len(candidates),
+            popularity=shares,
+            unseen_share=unseen,
+            item_class=classes.set_index("subclass_brand_id")["class_key"],
+        )
+        backtest.sizes["holdout_interactions_in_candidates"] = len(in_candidates)
 
-    candidate_ids = np.array(candidates, dtype=np.int64)
-    classes = ranking.groups.select("subclass_brand_id", "class_key").toPandas()
-    rated = training.ratings.where(F.col("rating") > 0).select("member_id", F.col("subclass_brand_id").alias("item_id"))
-    with backtest.timed("shares"):
-        shares, unseen = interaction_shares(rated)
-    in_candidates = test[test["subclass_brand_id"].isin(candidate_ids)]
-    backtest.levels["subclass_brand"] = Level(
-        rankings=group_rankings,
-        relevant=in_candidates[["member_id", "subclass_brand_id", "new"]].rename(
-            columns={"subclass_brand_id": "item_id"}
-        ),
-        recommendable=len(candidates),
-        popularity=shares,
-        unseen_share=unseen,
-        item_class=classes.set_index("subclass_brand_id")["class_key"],
-    )
-    backtest.sizes["holdout_interactions_in_candidates"] = len(in_candidates)
-
-    if styles:
-        with backtest.timed("style_feeds"):
-            listings = stages.listings(reader, train_end, catalog, settings).cache()
-            style_class = (
-                catalog.select("style_id", level_key(CLASS_PATH).alias("class_key"))
-                .toPandas()
-                .drop_duplicates("style_id")
-            )
-            touched = reader.events(train_end, settings.ratings.lookback_days).where(F.col("style_id").isNotNull())
-            style_shares, style_unseen = interaction_shares(
-                touched.select("member_id", F.col("style_id").alias("item_id"))
-            )
-            backtest.levels["style"] = Level(
-                rankings=_style_feeds(session, group_rankings, listings, settings, n),
-                relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
-                recommendable=listings.count(),
-                popularity=style_shares,
-                unseen_share=style_unseen,
-                item_class=style_class.set_index("style_id")["class_key"],
-            )
-            listings.unpersist()
-    training.unpersist()
-    ranking.groups.unpersist()
-    if own:
-        reader.release()
-    return backtest
+        if styles:
+            with backtest.timed("style_feeds"):
+                listings = stages.listings(reader, train_end, catalog, settings).cache()
+                style_class = (
+                    catalog.select("style_id", level_key(CLASS_PATH).alias("class_key"))
+                    .toPandas()
+                    .drop_duplicates("style_id")
+                )
+                touched = reader.events(train_end, settings.ratings.lookback_days).where(F.col("style_id").isNotNull())
+                style_shares, style_unseen = interaction_shares(
+                    touched.select("member_id", F.col("style_id").alias("item_id"))
+                )
+                backtest.levels["style"] = Level(
+                    rankings=_style_feeds(session, group_rankings, listings, settings, n),
+                    relevant=test[["member_id", "style_id", "new"]].rename(columns={"style_id": "item_id"}),
+                    recommendable=listings.count(),
+                    popularity=style_shares,
+                    unseen_share=style_unseen,
+                    item_class=style_class.set_index("style_id")["class_key"],
+                )
+                listings.unpersist()
+        return backtest

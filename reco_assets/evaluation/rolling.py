@@ -39,20 +39,22 @@ def rolling_backtest(session: SparkSession, lakehouse: Lakehouse, day: date, set
     reader = stages.Reader(session, lakehouse, keep=True, strict=False)
     reader.events(day - holdout, (days[-1] - days[0]).days + settings.lookback_days())
     backtests = []
-    for origin in days:
-        latest = origin == day
-        backtests.append(
-            run_backtest(
-                session,
-                lakehouse,
-                origin,
-                settings,
-                ablations=latest and settings.evaluation.ablations,
-                styles=latest and settings.evaluation.styles,
-                blend=fit_blend([b.samples for b in backtests], settings.evaluation.seed),
-                samples=True,
-                reader=reader,
+    try:
+        for origin in days:
+            latest = origin == day
+            backtests.append(
+                run_backtest(
+                    session,
+                    lakehouse,
+                    origin,
+                    settings,
+                    ablations=latest and settings.evaluation.ablations,
+                    styles=latest and settings.evaluation.styles,
+                    blend=fit_blend([b.samples for b in backtests], settings.evaluation.seed),
+                    samples=True,
+                    reader=reader,
+                )
             )
-        )
-    reader.release()
+    finally:  # the process's Spark session outlives a failed evaluation: its kept events must not
+        reader.release()
     return Rolling(backtests, fit_blend([b.samples for b in backtests], settings.evaluation.seed))

@@ -45,7 +45,9 @@ def _values(base: RecoSettings, name: str, values) -> list:
     if field not in type(model).model_fields:
         return []  # not a setting of the engine in force
     current = getattr(model, field)
-    return [type(current)(current * scale) for scale in values]
+    if isinstance(current, int):  # an integer setting (rank) stays a valid one: at least 1, each value once
+        return sorted({max(1, round(current * scale)) for scale in values})
+    return [current * scale for scale in values]
 
 
 def trials(grid: dict[str, tuple | list], base: RecoSettings) -> Iterator[dict]:

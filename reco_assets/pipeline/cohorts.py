@@ -6,7 +6,7 @@ of the prices of the styles they engaged with (views, carts, still-want-it) plac
 buyers' cut points; `spend_basis` says which one was used.
 
 Division values are matched to the five cohort divisions ignoring case and surrounding spaces, through
-`RecoSettings.division_aliases` for other spellings ("Womens", "Ladies"); events of any other division value
+the `cohorts.division_aliases` setting for other spellings ("Womens", "Ladies"); events of any other division value
 do not vote, and a member without a vote in a known division gets the first division (Women), as the
 reference's default. Every cohort key is thus one of `COHORTS`: one a partition runs.
 """

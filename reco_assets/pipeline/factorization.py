@@ -126,7 +126,6 @@ def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
 
 
-SCOPES = ("cohort", "global")
 GLOBAL = "global"
 """The cohort label of a model fitted on every member."""
 

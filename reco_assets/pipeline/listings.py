@@ -1,6 +1,6 @@
 """Style listings: inside each subclass-brand, the live styles ranked by one hybrid score.
 
-score = popularity + launch + age, where (w = `RecoSettings.style_weights`, ln1p = ln(1 + x)):
+score = popularity + launch + age, where (w = the `listings.style_weights` setting, ln1p = ln(1 + x)):
 - popularity = w.views ln1p(views) + w.purchases ln1p(purchases) + w.conversion purchases / (views + 1)
                - w.cancellations ln1p(removes from cart), over the interaction window;
 - launch     = for styles first live within `new_style_hours`: (w.first_day [first live in the last 24 h]

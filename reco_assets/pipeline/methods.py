@@ -3,7 +3,7 @@
 Every method ranks the same candidates in the same pass (`affinities.rank_block`), so what a backtest
 scores is exactly what the day publishes when that method is the champion:
 
-- `model`: the ALS prediction, the intent boost and the per-class limit (the reference design);
+- `model`: the factor model's prediction, the intent boost and the per-class limit (the reference design);
 - `no_boost`: the same without the boost;
 - `blend`: a weighted sum of `FEATURES` with weights fitted on earlier backtests (`evaluation/blend.py`),
   then the per-class limit;
@@ -19,7 +19,7 @@ import numpy as np
 
 FEATURES = ("prediction", "rating", "recency", "repeat", "intent", "cohort_popularity", "popularity")
 """The blend's features of a (member, group) pair:
-- prediction: the ALS dot product, standardised over the member's candidates (models differ in scale);
+- prediction: the factor model's dot product, standardised over the member's candidates (models differ in scale);
 - rating: log(1 + the member's own rating of the group), 0 without one;
 - recency: exp(-days since the member's last event on the group / RECENCY_DAYS), 0 without one;
 - repeat: the member's repeat propensity (the share of their positively rated groups they bought in, a rating

@@ -9,7 +9,7 @@ biases are free), by full-batch Adam from a seeded start.
 Why beside ALS: implicit ALS fits a squared loss in which every unrated group is a zero preference, so its
 factors tell rated groups from unrated ones; this likelihood compares the groups with one another, which is
 what ranking a member's candidates asks. The demo's members browse by such a choice, and the engine learns
-it better (figures in the README's quality section and the settings).
+it better (figures in the README's quality section and `benchmarks/TUNING.md`).
 
 Cost: each step scores every member against every group, in blocks of members (`BLOCK_CELLS`), with two
 matrix products and an exponential per cell, and adds the sparse ratings' part: steps x members x groups x

@@ -144,7 +144,7 @@ def ranking_pass(
     ranking = settings.ranking
     catalog = reader.day("catalog", day)
     ranked = candidates(catalog, day, settings)
-    groups = group_hierarchy(catalog).cache()
+    groups = group_hierarchy(catalog)
     recent = reader.events(day, settings.evaluation.popularity_window_days)
     buyers = recent_buyers(recent, members, settings.evaluation.relevant_events)
     models, hierarchy = cohort_items(factors, ranked, groups, (buyers, members))

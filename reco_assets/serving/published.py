@@ -10,8 +10,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from reco_assets.adapters.ids import ID_MAP
-from reco_assets.assets.releases import published_release
-from reco_assets.constants import COHORTS
+from reco_assets.constants import COHORTS, RELEASES
 from reco_assets.evaluation.gate import published_rankings
 from reco_assets.resources.lakehouse import Lakehouse, MissingPartition, partitions_predicate
 from reco_assets.serving.payloads import FEEDS, fallback_payload
@@ -21,6 +20,26 @@ from reco_assets.settings import RecoSettings
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def published_release(lakehouse: Lakehouse, day: date) -> str | None:
+    """The latest release whose cards of `day` are published and newer than the day's `member_cards`, or
+    None (the day's `member_cards` stand: none yet, or the day's cards were published again since)."""
+    delta = lakehouse.table("release_cards")
+    if delta is None:
+        return None
+    released = {
+        partition["release"]
+        for partition in delta.partitions()
+        if partition["as_of_date"] == day.isoformat() and partition["release"] in RELEASES
+    }
+    cards_at = lakehouse.written_at("member_cards", {"as_of_date": day})
+    current = [
+        release
+        for release in released
+        if lakehouse.written_at("release_cards", {"as_of_date": day, "release": release}) >= cards_at
+    ]
+    return max(current) if current else None
 
 
 @dataclass(frozen=True)
