@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/scale.py day --profiles demo medium scale --root /tmp/reco-scale
     .venv/bin/python benchmarks/scale.py engines --home /tmp/reco-scale/demo
     .venv/bin/python benchmarks/scale.py ranking --home /tmp/reco-scale/demo
+    .venv/bin/python benchmarks/scale.py curve
 
 `day` runs `python -m reco_assets demo` per profile (see `day.py`): seconds per stage, rows per table, peak
 memory of the process tree, JVMs started, and the cost curve (seconds per thousand members).
@@ -15,6 +16,13 @@ the model's NDCG@10 over subclass-brands.
 the fused pass (top K, own rating, boost, diversification; Spark tasks, output to a no-op sink),
 MLlib's `recommendForAllUsers` on ALS models holding the very same factors, and the floor: the bare
 blocked matrix product and sort of the same shapes in numpy.
+
+`curve` times the stages whose work is members x groups on synthetic ratings (15 per member, groups drawn
+by a Zipf popularity and a planted taste), in one process without Spark: the factor fit (the default sampled
+normaliser, and the full softmax where it takes under `--full-limit` cells per step), the ranking pass as
+published (K 5,000, `stored_ranks` ranks emitted) and as a backtest scores it (first 50 ranks of the model,
+the no-boost list and a blend) — first as members grow at fixed groups, then as groups grow at fixed members
+(the ratings fixed too).
 """
 
 import argparse
@@ -183,6 +191,81 @@ def ranking(home: Path) -> None:
     print(f"  recommendForAllUsers / fused {mllib_seconds / fused_seconds:.2f}x")
 
 
+def _synthetic_ratings(rng, members: int, groups: int, per_member: int = 15):
+    """(member, group, rating) cells: each member's groups drawn by Zipf popularity times a rank-4 taste."""
+    popularity = 1.0 / np.arange(1, groups + 1) ** 0.8
+    taste = rng.normal(size=(4, groups))
+    rows = np.repeat(np.arange(members), per_member)
+    cols = np.empty(len(rows), dtype=np.int64)
+    block = max(1, 2_000_000 // groups)
+    for start in range(0, members, block):  # Gumbel-max per pick, a block of members at a time
+        n = min(block, members - start)
+        logits = rng.normal(size=(n, 4)) @ taste + np.log(popularity)
+        picks = (logits[:, None, :] + rng.gumbel(size=(n, per_member, groups))).argmax(axis=2)
+        cols[start * per_member : (start + n) * per_member] = picks.ravel()
+    return rows, cols, rng.choice([3.0, 10.0, 40.0], size=len(rows), p=[0.6, 0.25, 0.15])
+
+
+def _time_stages(members: int, groups: int, full_limit: int) -> dict[str, float]:
+    from dataclasses import replace
+
+    from reco_assets.pipeline.affinities import CohortItems, Hierarchy, rank_block
+    from reco_assets.pipeline.methods import MODEL, Method
+    from reco_assets.pipeline.softmax import fit_softmax
+    from reco_assets.settings import RecoSettings
+
+    settings = RecoSettings()
+    rng = np.random.default_rng(7)
+    rows, cols, ratings = _synthetic_ratings(rng, members, groups)
+    seconds = {"ratings": float(len(rows))}
+    started = time.perf_counter()
+    member_ids, w, item_ids, f = fit_softmax(rows, cols, ratings, settings.factor_model)
+    seconds["fit (sampled)"] = time.perf_counter() - started
+    if members * groups <= full_limit:
+        started = time.perf_counter()
+        fit_softmax(rows, cols, ratings, settings.factor_model.model_copy(update={"sampled_groups": 0}))
+        seconds["fit (full softmax)"] = time.perf_counter() - started
+    classes = 40
+    items = CohortItems(item_ids, f, rng.integers(0, 200, len(item_ids)), rng.integers(0, classes, len(item_ids)))
+    hierarchy = Hierarchy(np.array([str(i) for i in range(200)]), np.array([str(i) for i in range(classes)]))
+    published = settings.rank_params()
+    scored = replace(published, keep=max(settings.evaluation.ks))
+    methods = (MODEL, Method("no_boost"), Method.blend({"prediction": 1.0, "rating": 0.3}))
+    order = np.argsort(rows, kind="stable")
+    starts = np.searchsorted(rows[order], np.arange(len(member_ids) + 1))
+    for name, params, chosen in (("ranking (published)", published, (MODEL,)), ("ranking (backtest)", scored, methods)):
+        started = time.perf_counter()
+        block = max(1, 4_000_000 // len(item_ids))
+        for first in range(0, len(member_ids), block):
+            last = min(first + block, len(member_ids))
+            cells = order[starts[first] : starts[last]]
+            rated = (rows[cells] - first, cols[cells], ratings[cells])
+            none = (np.empty(0, np.int64), np.empty(0, np.int64))
+            rank_block(member_ids[first:last], w[first:last], rated, none, items, hierarchy, params, chosen)
+        seconds[name] = time.perf_counter() - started
+    return seconds
+
+
+def curve(members: list[int], groups: list[int], fixed_members: int, fixed_groups: int, full_limit: int) -> None:
+    for title, shapes in (
+        (f"members grow, {fixed_groups:,} groups", [(n, fixed_groups) for n in members]),
+        (f"groups grow, {fixed_members:,} members", [(fixed_members, m) for m in groups]),
+    ):
+        print(f"\n== {title}")
+        measured = [(n, m, _time_stages(n, m, full_limit)) for n, m in shapes]
+        stages = [s for s in measured[-1][2] if s != "ratings"] + [
+            s for s in measured[0][2] if s not in measured[-1][2]
+        ]
+        print(f"  {'members':>9} {'groups':>7} {'ratings':>10} " + " ".join(f"{s:>20}" for s in stages))
+        for n, m, seconds in measured:
+            cells = " ".join(f"{seconds[s]:19.1f}s" if s in seconds else f"{'-':>20}" for s in stages)
+            print(f"  {n:>9,} {m:>7,} {int(seconds['ratings']):>10,} {cells}", flush=True)
+        base = measured[0][2]
+        for n, m, seconds in measured[1:]:
+            ratios = ", ".join(f"{s} {seconds[s] / base[s]:.2f}x" for s in stages if s in seconds and s in base)
+            print(f"  {n:,} x {m:,} against the first: {ratios}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +273,12 @@ def main() -> None:
     day.add_argument("--profiles", nargs="+", default=["demo", "medium", "scale"])
     day.add_argument("--root", type=Path, required=True)
     day.add_argument("--set", action="append", metavar="NAME=VALUE", help="a setting for every profile's day")
+    shapes = commands.add_parser("curve")
+    shapes.add_argument("--members", nargs="+", type=int, default=[25_000, 50_000, 100_000, 250_000])
+    shapes.add_argument("--groups", nargs="+", type=int, default=[1_000, 3_000, 10_000, 30_000])
+    shapes.add_argument("--fixed-members", type=int, default=25_000)
+    shapes.add_argument("--fixed-groups", type=int, default=10_000)
+    shapes.add_argument("--full-limit", type=int, default=300_000_000, help="members x groups of the full fit")
     parsers = {name: commands.add_parser(name) for name in ("engines", "ranking")}
     for each in parsers.values():
         each.add_argument("--home", type=Path, required=True)
@@ -197,6 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "day":
         day_curve(args.profiles, args.root, args.set)
+    elif args.command == "curve":
+        curve(args.members, args.groups, args.fixed_members, args.fixed_groups, args.full_limit)
     elif args.command == "engines":
         engines(args.home, args.engines)
     else:

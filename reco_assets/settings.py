@@ -159,6 +159,13 @@ class SoftmaxModel(FactorModel):
     )
     iterations: int = Field(150, ge=1, description="Full-batch Adam steps.")
     learning_rate: float = Field(0.05, description="Adam's step size.")
+    sampled_groups: int = Field(
+        1000,
+        ge=0,
+        description="Past this many groups, each member's normaliser is its own groups plus this many groups "
+        "drawn per step (log-Q corrected), so that a step costs the ratings, not members x groups; at or below "
+        "it, and at 0, the full softmax (`pipeline/softmax.py`).",
+    )
     num_threads: int = Field(
         1,
         ge=0,
@@ -233,7 +240,19 @@ class RankingSettings(Group):
     """The ranking pass: top K over the groups on sale, the intent boost, diversification."""
 
     top_k: int = Field(
-        5000, ge=1, description="Subclass-brands kept per member in `member_affinities` (reference: 5000)."
+        5000,
+        ge=1,
+        description="K: each member's candidate pool, their best K subclass-brands by prediction, over which the "
+        "boost's spread is taken and the boosted and diversified lists are ranked (reference: 5000, which it "
+        "also keeps for other uses such as sorting boutiques).",
+    )
+    stored_ranks: int = Field(
+        500,
+        ge=1,
+        description="Ranks of each affinity table stored per member (of K): what the cards and the evaluation read. "
+        "A product feed of 300 styles needs at most 300 groups when each keeps a style after the stock culling; "
+        "the evaluation reads at most its largest k. Project choice: K rows per member of a 10,000-group "
+        "catalogue would be 5,000 x members rows per table.",
     )
     live_horizon_hours: int = Field(
         24, description="Groups going live within this many hours of the day's end are candidates (reference: 24)."
@@ -440,6 +459,15 @@ class RecoSettings(ConfigurableResource):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
 
+    @model_validator(mode="after")
+    def _stored_ranks_cover_the_metrics(self) -> "RecoSettings":
+        if self.ranking.stored_ranks < max(self.evaluation.ks):
+            raise ValueError(
+                f"ranking.stored_ranks ({self.ranking.stored_ranks}) must be at least the evaluation's largest k "
+                f"({max(self.evaluation.ks)}): the published lists are scored to that depth"
+            )
+        return self
+
     # --- windows: how far back each stage reads, computed here only ------------------------------------
 
     def lookback_days(self) -> int:
@@ -486,6 +514,7 @@ class RecoSettings(ConfigurableResource):
             boost_strength=self.ranking.boost_strength,
             max_groups_per_class=self.ranking.max_groups_per_class,
             purchase_points=self.ratings.weights["purchase"],
+            keep=self.ranking.stored_ranks,
         )
 
     def input_limits(self):

@@ -135,3 +135,9 @@ def test_dicts_and_lists_of_names_are_checked(tmp_path):
     (tmp_path / SETTINGS_FILE).write_text('{"ratings": null}')
     with pytest.raises(ValueError, match="settings.json does not hold valid settings"):
         load_settings(tmp_path)
+
+
+def test_stored_ranks_below_the_largest_k_are_refused():
+    with pytest.raises(ValueError, match="stored_ranks"):
+        RecoSettings(ranking={"stored_ranks": 20}, evaluation={"ks": [10, 50]})
+    assert RecoSettings(ranking={"stored_ranks": 50}).rank_params().keep == 50

@@ -121,50 +121,102 @@ def _occurrence(codes: np.ndarray) -> np.ndarray:
     return occurrence
 
 
-def _positions_by_id(top: np.ndarray, m: int) -> np.ndarray:
-    """Per row, the positions of `top` (column indices into m items) in increasing item order: the argsort
-    of each row of `top`, by scattering into the m columns rather than sorting."""
-    n, k = top.shape
-    slots = np.full((n, m), -1, dtype=np.int64)
-    np.put_along_axis(slots, top, np.broadcast_to(np.arange(k), (n, k)), axis=1)
-    return slots[slots >= 0].reshape(n, k)
+def _best(values: np.ndarray, count: int) -> np.ndarray:
+    """Per row, the columns of the `count` largest values, best first, ties by column: the first `count` of a
+    stable argsort of -values, by a partial selection (linear in the columns) and a sort of the chosen only.
+    Columns are groups in id order, so ties go to the smaller id, at the cut too."""
+    n, m = values.shape
+    if count >= m:
+        return np.argsort(-values, axis=1, kind="stable")
+    if count <= 0:
+        return np.empty((n, 0), dtype=np.int64)
+    threshold = -np.partition(-values, count - 1, axis=1)[:, count - 1 : count]  # each row's count-th largest
+    above, tied = values > threshold, values == threshold
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= count - above.sum(axis=1, keepdims=True)))
+    columns = np.nonzero(chosen)[1].reshape(n, count)  # in column order: the stable sort keeps ties by column
+    return _take(columns, np.argsort(-_take(values, columns), axis=1, kind="stable"))
 
 
 def _empty() -> dict[str, pa.Table]:
     return {name: schema.empty_table() for name, schema in OUTPUTS.items()}
 
 
+def _class_limited(ranked: np.ndarray, items: CohortItems, hierarchy: Hierarchy, limit: int | None) -> np.ndarray:
+    """Which cells of `ranked` (column indices, best first) the limit of `limit` groups per class keeps."""
+    if limit is None:
+        return np.ones(ranked.shape, dtype=bool)
+    klass = items.klass[ranked]
+    # groups without a class (imported logs without categories) are not limited
+    unclassed = hierarchy.classes[klass] == "" if len(hierarchy.classes) else np.ones(ranked.shape, dtype=bool)
+    return (_occurrence(klass) < limit) | unclassed
+
+
+def _thinned(
+    values: np.ndarray,
+    ranked: np.ndarray,
+    kept: np.ndarray,
+    keep: int,
+    items: CohortItems,
+    hierarchy: Hierarchy,
+    limit: int | None,
+) -> np.ndarray:
+    """The rows whose first `ranked` columns keep fewer than `keep` groups while a candidate beyond them
+    could still be kept: one of a class that has not reached its limit in them (or without a class)."""
+    n = len(values)
+    lacking = kept.sum(axis=1) < keep
+    if limit is None or not lacking.any():
+        return np.flatnonzero(lacking)
+    classes = max(len(hierarchy.classes), 1)
+    cells = (np.arange(n)[:, None] * classes + items.klass[ranked]).ravel()
+    full = np.bincount(cells, minlength=n * classes).reshape(n, classes) >= limit
+    if len(hierarchy.classes):
+        full[:, hierarchy.classes == ""] = False
+    beyond = np.isfinite(values)
+    np.put_along_axis(beyond, ranked, False, axis=1)
+    open_ = beyond & ~full[:, items.klass]
+    return np.flatnonzero(lacking & open_.any(axis=1))
+
+
 def _diversified(
     member: np.ndarray,
-    ranked: np.ndarray,
-    score: np.ndarray,
+    values: np.ndarray,
+    k: int,
     items: CohortItems,
     hierarchy: Hierarchy,
     limit: int | None,
     keep: int | None = None,
 ) -> pa.Table:
-    """Rows of a ranking: `ranked` (n x k column indices into the items, best first) with their `score`,
-    at most `limit` groups per class when a limit is given, ranked 1.. again; the first `keep` ranks only
-    when given."""
-    n, k = ranked.shape
-    klass = items.klass[ranked]
-    kept = np.ones((n, k), dtype=bool)
-    if limit is not None:  # groups without a class (imported logs without categories) are not limited
-        unclassed = hierarchy.classes[klass] == "" if len(hierarchy.classes) else kept
-        kept = (_occurrence(klass) < limit) | unclassed
-    rank = np.cumsum(kept, axis=1, dtype=np.int32)
-    if keep is not None:
-        kept = kept & (rank <= keep)
-    mask = kept.ravel()
-    classes = pa.DictionaryArray.from_arrays(pa.array(klass.ravel()[mask], pa.int32()), pa.array(hierarchy.classes))
+    """Rows of a ranking: the best `k` columns of `values` (n x m, -inf where not a candidate) in order, at
+    most `limit` groups per class when a limit is given, ranked 1.. again; the first `keep` ranks only when
+    given. Only as deep a list as the first `keep` ranks need is sorted: four times `keep` first, the whole `k`
+    for the members whose first ranks the class limit thins below `keep`."""
+    n = len(member)
+    depth = k if keep is None else min(k, 4 * keep)
+    ranked = _best(values, depth)
+    kept = _class_limited(ranked, items, hierarchy, limit)
+    short = np.empty(0, dtype=np.int64)
+    if depth < k:
+        short = _thinned(values, ranked, kept, keep, items, hierarchy, limit)
+    parts = [(np.arange(n), ranked, kept)]
+    if len(short):
+        deeper = _best(values[short], k)
+        parts.append((short, deeper, _class_limited(deeper, items, hierarchy, limit)))
+    columns = []
+    for rows, chosen, mask in parts:
+        rank = np.cumsum(mask, axis=1, dtype=np.int32)
+        if keep is not None:
+            mask = mask & (rank <= keep)
+        if rows is parts[0][0] and len(short):
+            mask[short] = False  # ranked again in full below
+        at = np.nonzero(mask)
+        columns.append((rows[at[0]], chosen[at], rank[at]))
+    row = np.concatenate([c[0] for c in columns])
+    order = np.argsort(row, kind="stable")  # member by member, rank by rank, as the input's rows
+    row, column, rank = (np.concatenate([c[i] for c in columns])[order] for i in range(3))
+    klass = items.klass[column]
+    classes = pa.DictionaryArray.from_arrays(pa.array(klass, pa.int32()), pa.array(hierarchy.classes))
     return pa.table(
-        [
-            member[mask],
-            items.ids[ranked].ravel()[mask],
-            classes.cast(pa.string()),
-            score.ravel()[mask],
-            rank.ravel()[mask],
-        ],
+        [member[row], items.ids[column], classes.cast(pa.string()), values[row, column].astype(np.float64), rank],
         schema=DIVERSIFIED_SCHEMA,
     )
 
@@ -188,16 +240,24 @@ def rank_block(
     ranking of `methods[0]`, and every other method's ranking comes under its name. With `relevant` = (row,
     group id) of what the members did next, `blend_samples` holds the blend's features of a sample of pairs
     (`sample_pairs`).
+
+    Every list is sorted only as deep as it is emitted (`keep`): the top K is a set (its spread and its
+    membership come from a partial selection), so a member's cost is linear in the groups, not K log K.
     """
     n, m = len(member_ids), len(items.ids)
     k = min(params.top_k, m)
     if n == 0 or k == 0:
         return _empty()
+    emit = k if params.keep is None else min(k, params.keep)
     scores = member_factors.astype(np.float32) @ items.factors.T
-    # Items are sorted by id, so a stable sort on -score breaks ties by id, at the cut too (a partial
-    # sort, argpartition, keeps an arbitrary one of the groups tied at the K-th place).
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    prediction = _take(scores, top).astype(np.float64)
+    prediction = scores.astype(np.float64)
+    top = _best(scores, emit)
+    if k < m:  # the top K: everything above the K-th prediction, and the smaller ids of those tied with it
+        top_k = np.zeros((n, m), dtype=bool)
+        np.put_along_axis(top_k, _best(scores, k), True, axis=1)
+        lowest = np.where(top_k, prediction, np.inf).min(axis=1)
+    else:
+        top_k, lowest = np.ones((n, m), dtype=bool), prediction.min(axis=1)
 
     own, age = np.zeros((n, m)), np.full((n, m), np.inf)
     rows, groups, values = rated[:3]
@@ -207,31 +267,26 @@ def rank_block(
     own[rows[known], at[known]] = values[known]
     if len(rated) > 3:
         age[rows[known], at[known]] = np.nan_to_num(rated[3][known], nan=np.inf)
-    rating = _take(own, top)
 
     wanted = np.zeros((n, len(hierarchy.subclasses)), dtype=bool)
     wanted[intents[0], intents[1]] = True
-    spread = prediction.max(axis=1) - prediction.min(axis=1)
-    in_intent = wanted[np.arange(n)[:, None], items.subclass[top]]
-    boost = np.where(in_intent, params.boost_strength * spread[:, None], 0.0)
-    score = prediction + boost
+    in_intent = wanted[:, items.subclass]
+    spread = prediction.max(axis=1) - lowest
+    boost = np.where(in_intent & top_k, params.boost_strength * spread[:, None], 0.0)
+    score = np.where(top_k, prediction + boost, -np.inf)
+    shown = _best(score, emit)
 
-    by_id = _positions_by_id(top, m)  # rank positions in group-id order
-    boosted = _take(by_id, np.argsort(-_take(score, by_id), axis=1, kind="stable"))  # positions in score order
-
-    emit = k if params.keep is None else min(k, params.keep)
     emitted = np.repeat(member_ids.astype(np.int64), emit)
     rank = np.tile(np.arange(1, emit + 1, dtype=np.int32), n)
-    first, shown = top[:, :emit], boosted[:, :emit]
     affinities = pa.table(
-        [emitted, items.ids[first].ravel(), rating[:, :emit].ravel(), prediction[:, :emit].ravel(), rank],
+        [emitted, items.ids[top].ravel(), _take(own, top).ravel(), _take(prediction, top).ravel(), rank],
         schema=AFFINITIES_SCHEMA,
     )
     boosted_table = pa.table(
         [
             emitted,
-            items.ids[_take(top, shown)].ravel(),
-            _take(rating, shown).ravel(),
+            items.ids[shown].ravel(),
+            _take(own, shown).ravel(),
             _take(prediction, shown).ravel(),
             _take(boost, shown).ravel(),
             _take(score, shown).ravel(),
@@ -239,25 +294,21 @@ def rank_block(
         ],
         schema=BOOSTED_SCHEMA,
     )
-    member = np.repeat(member_ids.astype(np.int64), k)  # the rankings start from all k ranks
+    member = member_ids.astype(np.int64)
     out = {"member_affinities": affinities, "boosted_affinities": boosted_table}
-    signals = BlockSignals(scores, own, age, wanted[:, items.subclass], items.popularity, params.purchase_points)
+    signals = BlockSignals(scores, own, age, in_intent, items.popularity, params.purchase_points)
     for position, method in enumerate(methods):
         if method.name in ("model", "no_boost"):
-            # `top` is in prediction order already; the model's list is in boosted order
-            chosen, chosen_score = (top, prediction)
-            if method.name == "model":
-                chosen, chosen_score = _take(top, boosted), _take(score, boosted)
+            # the model's list is the top K in boosted order; `no_boost` the same in prediction order
+            chosen = score if method.name == "model" else np.where(top_k, prediction, -np.inf)
             limit = params.max_groups_per_class
-            table = _diversified(member, chosen, chosen_score, items, hierarchy, limit, params.keep)
         else:
-            every = method_scores(method, signals)
+            chosen = method_scores(method, signals)
             if method.name == "blend":  # positive, in the same order: the brand and category cards sum scores
-                every = np.exp(every - every.max(axis=1, keepdims=True))
-            chosen = np.argsort(-every, axis=1, kind="stable")[:, :k]
+                chosen = np.exp(chosen - chosen.max(axis=1, keepdims=True))
+            chosen = np.asarray(np.broadcast_to(chosen, (n, m)), np.float64)
             limit = params.max_groups_per_class if method.name in DIVERSIFIED else None
-            chosen_score = _take(np.asarray(every, np.float64), chosen)
-            table = _diversified(member, chosen, chosen_score, items, hierarchy, limit, params.keep)
+        table = _diversified(member, chosen, k, items, hierarchy, limit, params.keep)
         out["diversified_affinities" if position == 0 else method.name] = table
     if relevant is not None:
         out["blend_samples"] = sample_pairs(member_ids, signals, relevant, items.ids)

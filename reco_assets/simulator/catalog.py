@@ -63,18 +63,22 @@ def launch_releases(
     styles: Styles,
     day: date,
     new_per_day: int,
-    sb_weight: np.ndarray,
+    sb_weight: np.ndarray | None,
     stock_scale: int = 1,
+    sale_hours: tuple[int, int] = (60, 85),
 ) -> None:
     """Launch the day's three releases; some launches bring back a style that sold before.
 
     Each launch looks at three random earlier styles; with chance RELAUNCH it relaunches the first of them
     whose sale has ended (a style relaunches at most once per release), otherwise it launches a new style.
+    A new style's group is drawn by `sb_weight`; without weights (the wide profile) the groups take turns,
+    style i going to group i mod groups, so that each launches one every groups / `new_per_day` days, and
+    sales longer than that keep every group live. A sale lasts [`sale_hours`) hours.
     """
     n = new_per_day // len(RELEASE_HOURS)
     for hour in RELEASE_HOURS:
         at = int(datetime.combine(day, time(hour), tzinfo=EASTERN).timestamp())
-        until = at + rng.integers(60, 85, size=n) * HOUR
+        until = at + rng.integers(*sale_hours, size=n) * HOUR
         relaunch = np.zeros(n, dtype=bool)
         if len(styles):
             seen = rng.integers(len(styles), size=(n, 3))
@@ -88,7 +92,10 @@ def launch_releases(
             styles.qty[again] = draw_stock(rng, len(again), stock_scale)
             styles.prior_sales[again] += 1
         k = n - relaunch.sum()
-        sb = rng.choice(len(sb_weight), size=k, p=sb_weight)
+        if sb_weight is None:
+            sb = (len(styles) + np.arange(k)) % len(world.sb_subclass)
+        else:
+            sb = rng.choice(len(sb_weight), size=k, p=sb_weight)
         tier = world.brand_tier[world.sb_brand[sb]]
         styles.extend(
             style_id=10_000_000 + len(styles) + 1 + np.arange(k),

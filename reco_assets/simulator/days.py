@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reco_assets.simulator.catalog import HOUR, Styles, utc_day_start
-from reco_assets.simulator.world import World, draw_by_taste
+from reco_assets.simulator.world import World, draw_by_taste, draw_in_blocks, draw_subclass_blocks, draw_subclasses
 
 MISSION_START = 0.15
 """Daily chance that a member without a shopping mission starts one."""
@@ -35,6 +35,21 @@ EVENT_COLUMNS = ["event_id", "member_id", "style_id", "session_id", "price", "ev
 """Columns of the day's events, in the order of the keys of each JSON line."""
 
 
+@dataclass(frozen=True)
+class Funnel:
+    """What follows a view, and which sessions are logged: the flash sale's by default.
+
+    A grocery or department-store log (the wide profile) buys far more of what it picks up, and most of its
+    sessions are in the store, where the till records the purchases and nothing else.
+    """
+
+    cart_rate: tuple[float, float] = CART_RATE
+    remove: float = REMOVE
+    purchase: float = PURCHASE
+    online_share: float = 1.0
+    """Share of sessions online, with every event logged; the others log their purchases only."""
+
+
 @dataclass
 class Missions:
     """Short-term intent: a member hunting in one subclass for a few days, browsing it until they buy.
@@ -55,8 +70,12 @@ class Missions:
         self.days_left -= 1
         self.subclass[self.days_left <= 0] = -1
         starting = np.flatnonzero((self.subclass < 0) & (rng.random(len(self.subclass)) < MISSION_START))
-        liked = draw_by_taste(rng, world, starting, np.arange(len(world.sb_subclass)))
-        self.subclass[starting] = world.sb_subclass[liked]
+        if world.nested:  # the nested law's first stage, over the subclasses that have groups
+            present = np.unique(world.sb_subclass)
+            self.subclass[starting] = present[draw_subclasses(rng, world, starting, present)]
+        else:
+            liked = draw_by_taste(rng, world, starting, np.arange(len(world.sb_subclass)))
+            self.subclass[starting] = world.sb_subclass[liked]
         self.days_left[starting] = 2 + rng.geometric(0.25, size=len(starting))
 
 
@@ -77,7 +96,12 @@ def sold_out_at_view(view_style: np.ndarray, would_buy: np.ndarray, stock: np.nd
 
 
 def simulate_events(
-    rng: np.random.Generator, world: World, styles: Styles, day: date, missions: Missions
+    rng: np.random.Generator,
+    world: World,
+    styles: Styles,
+    day: date,
+    missions: Missions,
+    funnel: Funnel = Funnel(),
 ) -> pd.DataFrame:
     """One day of clickstream: sessions pick groups by taste and mission, styles by appeal, then the funnel.
 
@@ -102,19 +126,21 @@ def simulate_events(
 
     # The funnel, drawn for every view at once; sell-outs follow from the would-be purchases in time order.
     n = len(order)
-    cart = rng.random(n) < np.where(views["on_mission"], CART_RATE[1], CART_RATE[0])
+    cart = rng.random(n) < np.where(views["on_mission"], funnel.cart_rate[1], funnel.cart_rate[0])
     after_cart = rng.random(n)
-    would_buy = cart & (after_cart >= REMOVE) & (after_cart < REMOVE + PURCHASE)
+    would_buy = cart & (after_cart >= funnel.remove) & (after_cart < funnel.remove + funnel.purchase)
     sold_out = sold_out_at_view(views["style"], would_buy, styles.qty)
     outcome = {
         "still_want_it": sold_out & (rng.random(n) < STILL_WANT),
         "add_to_cart": cart & ~sold_out,
-        "remove_from_cart": cart & ~sold_out & (after_cart < REMOVE),
+        "remove_from_cart": cart & ~sold_out & (after_cart < funnel.remove),
         "purchase": would_buy & ~sold_out,
     }
     styles.qty -= np.bincount(views["style"][outcome["purchase"]], minlength=len(styles))
     done = outcome["purchase"] & views["on_mission"] & (rng.random(n) < MISSION_DONE)
     missions.subclass[views["member"][done]] = -1
+    if funnel.online_share < 1:
+        views["in_store"] = (rng.random(len(members)) >= funnel.online_share)[views["session"]]
     return events_frame(rng, world, styles, day, views, outcome)
 
 
@@ -130,7 +156,8 @@ def choose_styles(
 
     The group is drawn by the member's taste over the live groups, or over the mission subclass's live groups
     for a share of the views of members on a mission (groups sorted by subclass make that a column block);
-    the style by appeal among the group's live styles.
+    the style by appeal among the group's live styles. In a nested world the other views draw a subclass
+    first (`draw_subclass_blocks`), and every view its group inside its block (`draw_in_blocks`).
     """
     live_sb = np.unique(styles.sb[live])
     live_sb = live_sb[np.argsort(world.sb_subclass[live_sb], kind="stable")]
@@ -139,8 +166,13 @@ def choose_styles(
     lo = np.searchsorted(live_subclass, mission, side="left")
     hi = np.searchsorted(live_subclass, mission, side="right")
     on_mission = (mission >= 0) & (hi > lo) & (rng.random(len(view_member)) < MISSION_FOCUS)
-    lo, hi = np.where(on_mission, lo, 0), np.where(on_mission, hi, len(live_sb))
-    view_sb = live_sb[draw_by_taste(rng, world, view_member, live_sb, lo, hi)]
+    if world.nested:
+        free = np.flatnonzero(~on_mission)
+        lo[free], hi[free] = draw_subclass_blocks(rng, world, view_member[free], live_sb)
+        view_sb = live_sb[draw_in_blocks(rng, world, view_member, live_sb, lo, hi)]
+    else:
+        lo, hi = np.where(on_mission, lo, 0), np.where(on_mission, hi, len(live_sb))
+        view_sb = live_sb[draw_by_taste(rng, world, view_member, live_sb, lo, hi)]
 
     # Inverse CDF over the cumulative appeal of the live styles sorted by group, inside the view's group.
     live = live[np.argsort(styles.sb[live], kind="stable")]
@@ -169,13 +201,16 @@ def events_frame(
     outcome: dict[str, np.ndarray],
 ) -> pd.DataFrame:
     """The day's events in time order: the views, what followed them, and a list-page or boutique view
-    (non-scoring) before each session's first product view."""
+    (non-scoring) before each session's first product view. Of the views `in_store`, only the purchases."""
     _, first_view = np.unique(views["session"], return_index=True)
     page_kind = np.where(rng.random(len(first_view)) < 0.5, KINDS.index("page_view"), KINDS.index("boutique_view"))
     followed = [np.flatnonzero(outcome[k]) for k in FOLLOW_UP_MS]
     view = np.concatenate([np.arange(len(views["style"])), *followed, first_view])
     kind = np.concatenate([np.full(len(p), KINDS.index(k)) for k, p in zip(FOLLOW_UP_MS, followed)])
     kind = np.concatenate([np.zeros(len(views["style"]), dtype=np.int64), kind, page_kind])
+    if "in_store" in views:
+        logged = ~views["in_store"][view] | (kind == KINDS.index("purchase"))
+        view, kind = view[logged], kind[logged]
     delay = np.array([0, *FOLLOW_UP_MS.values(), -PAGE_LEAD_MS, -PAGE_LEAD_MS])[kind]
     start_ms = utc_day_start(day) * 1000
     event_ms = np.maximum(views["ms"][view] + delay, start_ms)  # a page view never precedes the day

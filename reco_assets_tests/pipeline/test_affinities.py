@@ -171,6 +171,46 @@ def test_a_block_ranked_for_its_first_ranks_only_holds_exactly_those_rows(seed):
     assert first["member_affinities"].num_rows == len(member_ids) * keep < everything["member_affinities"].num_rows
 
 
+@pytest.mark.parametrize("seed", range(4, 16))
+def test_first_ranks_under_any_top_k_are_the_full_lists_cut(seed):
+    """The same with K below the groups' count and deeper cuts: the first ranks are sorted out of a partial
+    selection, whatever K, the ties (integer factors in odd seeds) and the class limit."""
+    from dataclasses import replace
+
+    from reco_assets.pipeline.methods import Method
+
+    member_ids, members, rated, intents, items, hierarchy, rng = random_block(seed)
+    m = len(items.ids)
+    params = RankParams(
+        top_k=int(rng.integers(1, m + 2)), boost_strength=0.7, max_groups_per_class=int(rng.integers(1, 3))
+    )
+    methods = (Method("model"), Method("no_boost"), Method.blend({"prediction": 1.0, "rating": 0.3}))
+    everything = rank_block(member_ids, members, rated, intents, items, hierarchy, params, methods)
+    keep = int(rng.integers(1, 7))
+    first = rank_block(member_ids, members, rated, intents, items, hierarchy, replace(params, keep=keep), methods)
+    for name, table in everything.items():
+        cut = table.filter(pc.less_equal(table.column("rank"), keep))
+        assert first[name].to_pylist() == cut.to_pylist(), name
+
+
+def test_a_class_limit_that_thins_the_first_ranks_reaches_deeper_for_them():
+    """Ten groups of one class lead, the other class's two come last: with one group per class and two ranks
+    kept, the second rank is the eleventh group by score, past the four times two first sorted."""
+    hierarchy = Hierarchy(subclasses=np.array(["any"]), classes=np.array(["a", "b"]))
+    items = CohortItems(
+        ids=np.arange(1, 13),
+        factors=np.arange(12, 0, -1, dtype=np.float32)[:, None],
+        subclass=np.zeros(12, int),
+        klass=np.array([0] * 10 + [1] * 2),
+    )
+    params = RankParams(top_k=12, boost_strength=0.0, max_groups_per_class=1, keep=2)
+    got = rank_one([1.0], items, hierarchy, params)["diversified_affinities"]
+    assert got.select(["subclass_brand_id", "class_key", "rank"]).to_pylist() == [
+        {"subclass_brand_id": 1, "class_key": "a", "rank": 1},
+        {"subclass_brand_id": 11, "class_key": "b", "rank": 2},
+    ]
+
+
 def test_rank_block_of_no_members_is_three_empty_tables():
     items = CohortItems(
         ids=np.array([1, 2]), factors=np.ones((2, 2), np.float32), subclass=np.zeros(2, int), klass=np.zeros(2, int)

@@ -1,3 +1,5 @@
+import dataclasses
+import hashlib
 import json
 from collections import Counter
 
@@ -9,9 +11,9 @@ from reco_assets.constants import EVENT_TYPES
 from reco_assets.simulator import PROFILES, simulate
 from reco_assets.simulator.catalog import write_catalog
 from reco_assets.simulator.days import FOLLOW_UP_MS
-from reco_assets.simulator.landing import simulate_days
+from reco_assets.simulator.landing import profile_world, simulate_days
 from reco_assets.simulator.records import MALFORMED_KINDS, to_json_lines
-from reco_assets.simulator.world import build_world, draw_by_taste
+from reco_assets.simulator.world import build_world, draw_by_taste, draw_in_blocks, draw_subclass_blocks
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,16 @@ def test_same_seed_same_files(landing, tmp_path):
     simulate(PROFILES["tiny"], again, log=lambda _: None)
     for path in sorted((landing / "events").iterdir()):
         assert path.read_bytes() == (again / "events" / path.name).read_bytes()
+
+
+def test_the_flash_sale_profiles_land_what_they_did_before_the_wide_profile(landing):
+    # sha256 of the tiny profile's first day and marker, taken before the wide profile was added
+    pinned = {
+        "catalog/2026-10-18.csv": "879bb3cf5564318b286bf34cc2df57ef8a130b683a948c7e784c159bbeba84f6",
+        "events/2026-10-18.jsonl": "29a123a09bd433b8c663cd5205b50b88d79b4564f2ebac824cff7dfb24438f2a",
+        "simulation.json": "57841978d7b30db8e9ba567233abcea61f54096fcf2e26fc72732748766e2b95",
+    }
+    assert {name: hashlib.sha256((landing / name).read_bytes()).hexdigest() for name in pinned} == pinned
 
 
 def test_every_event_kind_and_every_defect_appears(landing):
@@ -144,3 +156,92 @@ def test_catalog_csv_is_what_pandas_date_format_wrote(days, tmp_path):
     write_catalog(catalog, tmp_path / "fast.csv")
     catalog.to_csv(tmp_path / "pandas.csv", index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_nested_draws_follow_a_subclass_then_a_group_by_taste():
+    world = build_world(np.random.default_rng(1), 3, 30, subclass_copies=2, nested=True)
+    # a "live" subset of the groups, sorted by subclass as the days sort them
+    columns = np.flatnonzero(np.random.default_rng(3).random(len(world.sb_subclass)) < 0.7)
+    columns = columns[np.argsort(world.sb_subclass[columns], kind="stable")]
+    rng, n = np.random.default_rng(2), 200_000
+    for member in (0, 2):
+        members = np.full(n, member)
+        lo, hi = draw_subclass_blocks(rng, world, members, columns)
+        picks = draw_in_blocks(rng, world, members, columns, lo, hi)
+        assert np.all((lo <= picks) & (picks < hi))
+        assert np.all(world.sb_subclass[columns[picks]] == world.sb_subclass[columns[lo]])
+
+        # The stated law, by hand: P(group) = softmax over the live subclasses of m . L_s * 1.6 / sqrt(8) plus
+        # the division's log preference, L_s = (sum of the subclass's groups' latents) / sqrt(their count);
+        # times the softmax over the subclass's live groups of m . l_g * 1.6 / sqrt(8) - 0.8 |price - tier|.
+        m = world.member_latent[member].astype(np.float64)
+        sb_latent = world.sb_latent.astype(np.float64)
+        subclass = world.sb_subclass[columns]
+        present = sorted(set(subclass.tolist()))
+        subclass_score = {}
+        for s in present:
+            groups = np.flatnonzero(world.sb_subclass == s)
+            latent = sb_latent[groups].sum(axis=0) / np.sqrt(len(groups))
+            division = world.sb_division[groups[0]]
+            subclass_score[s] = m @ latent * 1.6 / np.sqrt(8) + world.division_log_pref[member, division]
+        subclass_p = np.exp(list(subclass_score.values()))
+        subclass_p = dict(zip(present, subclass_p / subclass_p.sum()))
+        tier = world.brand_tier[world.sb_brand[columns]]
+        group_score = sb_latent[columns] @ m * 1.6 / np.sqrt(8) - 0.8 * np.abs(world.price_level[member] - tier)
+        expected = np.empty(len(columns))
+        for s in present:
+            inside = subclass == s
+            weight = np.exp(group_score[inside])
+            expected[inside] = subclass_p[s] * weight / weight.sum()
+        seen = np.bincount(picks, minlength=len(columns)) / n
+        assert np.all(np.abs(seen - expected) <= 5 * np.sqrt(expected * (1 - expected) / n) + 1e-9)
+
+
+def test_wide_worlds_name_thousands_of_brands_and_keep_group_ids_distinct():
+    world = build_world(np.random.default_rng(5), 10, 4_500, subclass_copies=10)  # more than 4,352 syllable names
+    assert len(set(world.brands)) == 4_500
+    assert len({subclass for *_, subclass in world.subclasses}) == 440  # HIERARCHY's 44 subclasses, 10 times
+    groups = np.arange(len(world.sb_subclass))
+    ids = world.sb_id(groups)
+    assert len(set(ids.tolist())) == len(groups)
+    assert np.array_equal(ids // 10_000, world.sb_subclass + 1) and np.array_equal(ids % 10_000, world.sb_brand + 1)
+
+
+@pytest.fixture(scope="module")
+def small_wide():
+    """The wide profile shrunk: 1,000 brands (~3,700 groups), with its releases shrunk alike so that each group
+    still launches a style every ~3.3 days; 3,000 members over 8 days."""
+    wide = PROFILES["wide"]
+    profile = dataclasses.replace(wide, members=3_000, brands=1_000, days=8, new_styles_per_day=1_110)
+    world = profile_world(np.random.default_rng(profile.seed), profile)
+    return profile, world, [(catalog, events) for _, catalog, events, _ in simulate_days(profile)]
+
+
+def test_every_wide_group_is_live_with_stock_every_day(small_wide):
+    profile, world, days = small_wide
+    groups = set(world.sb_id(np.arange(len(world.sb_subclass))).tolist())
+    for n, (catalog, _) in enumerate(days):
+        start = pd.Timestamp(profile.first_day, tz="UTC") + pd.Timedelta(days=n)
+        live = catalog[(catalog.live_from < start + pd.Timedelta(days=1)) & (catalog.live_until > start)]
+        assert set(live[live.qty_on_hand > 0].subclass_brand_id) == groups
+
+
+def test_purchases_are_most_of_the_wide_scoring_events(small_wide):
+    profile, _, days = small_wide
+    kinds = pd.concat([events.event_type for _, events in days]).value_counts()
+    scoring = kinds.drop(["page_view", "boutique_view"])
+
+    # Per pick with add-to-cart chance c (0.6 off a mission, 0.8 on one), then remove 0.1 or purchase 0.8:
+    # an online session (1 in 4) logs the view, c carts, 0.1 c removes and 0.8 c purchases, a store session
+    # only its 0.8 c purchases. Sell-outs are rare with ten times the units.
+    def share(c, online=0.25):
+        return 0.8 * c / (online * (1 + c + 0.1 * c + 0.8 * c) + (1 - online) * 0.8 * c)
+
+    assert share(0.6) - 0.01 <= scoring["purchase"] / scoring.sum() <= share(0.8) + 0.01
+    assert share(0.6) > 0.5
+    assert kinds["purchase"] > kinds["product_view"]
+    # store sessions log purchases only: sessions without any view exist, and every one of them bought
+    by_session = pd.concat([events for _, events in days]).groupby("session_id").event_type.agg(set)
+    store = by_session[by_session.map(lambda kinds: "product_view" not in kinds)]
+    assert len(store) > 0.5 * len(by_session)
+    assert store.map(lambda kinds: kinds == {"purchase"}).all()
