@@ -65,7 +65,8 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
         grad_f = lam * f - picks.T @ w
         grad_b = -per_group
         if sampled:
-            draws = np.searchsorted(proposal, rng.random(params.sampled_groups), side="right").clip(0, m - 1)
+            # sorted: the estimate does not depend on the draws' order, and a group's draws are then one run
+            draws = np.sort(np.searchsorted(proposal, rng.random(params.sampled_groups), side="right").clip(0, m - 1))
             q = np.diff(proposal, prepend=0.0)[draws]
             _sampled_expectation(picks, per_member, (w, f, b), (grad_w, grad_f, grad_b), draws, q)
         else:
@@ -100,6 +101,15 @@ def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple) -> N
         grad_b += expected.sum(axis=0)
 
 
+def _drawn_own(row: np.ndarray, group: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, position in the sorted `draws`) of every draw of a member's own group (`row`, `group` cells)."""
+    first = np.searchsorted(draws, group, side="left")
+    count = np.searchsorted(draws, group, side="right") - first
+    total = int(count.sum())
+    offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(row, count), np.repeat(first, count) + offset
+
+
 def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: tuple, draws, q) -> None:
     """Adds every member's expected picks under the model to the gradients, with each member's normaliser
     estimated from their own groups (exactly) and the `draws` (groups drawn with probabilities `q`, log-Q
@@ -119,10 +129,11 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
         own_logits = np.einsum("ij,ij->i", w[part][row], f[own.indices]) + b[own.indices]
         logits = w[part] @ drawn_f.T
         logits += drawn_b
-        logits[(own[:, draws] != 0).toarray()] = -np.inf  # the member's own groups are counted exactly
+        logits[_drawn_own(row, own.indices, draws)] = -np.inf  # the member's own groups are counted exactly
         top = np.maximum(logits.max(axis=1), np.maximum.reduceat(own_logits, own.indptr[:-1]))
         own_exp = np.exp(own_logits - top[row])
-        drawn = np.exp(logits - top[:, None], out=logits)
+        logits -= top[:, None]
+        drawn = np.exp(logits, out=logits)
         scale = per_member[part].ravel() / (np.bincount(row, own_exp, own.shape[0]) + drawn.sum(axis=1))
         own_exp *= scale[row]
         drawn *= scale[:, None]
