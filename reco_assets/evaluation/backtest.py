@@ -304,7 +304,13 @@ def _style_feeds(
         .select("cohort", "member_id", "item_id", F.lit(0.0).alias("score"), (F.col("position") + 1).alias("rank"))
         .toPandas()
     )
-    return {method: rows[rows["cohort"] == method].drop(columns="cohort").reset_index(drop=True) for method in rankings}
+    # one grouping of the frame: a comparison of its text column per method is a pass over every row each
+    by_method = {
+        str(method): part.drop(columns="cohort").reset_index(drop=True)
+        for method, part in rows.groupby(rows["cohort"].astype("category"), observed=True, sort=False)
+    }
+    empty = rows.drop(columns="cohort").iloc[:0]
+    return {method: by_method.get(method, empty) for method in rankings}
 
 
 def _scored_members(

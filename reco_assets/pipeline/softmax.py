@@ -101,10 +101,9 @@ def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple) -> N
         grad_b += expected.sum(axis=0)
 
 
-def _drawn_own(row: np.ndarray, group: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, position in the sorted `draws`) of every draw of a member's own group (`row`, `group` cells)."""
-    first = np.searchsorted(draws, group, side="left")
-    count = np.searchsorted(draws, group, side="right") - first
+def _drawn_own(row: np.ndarray, first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, position in the sorted draws) of every draw of a member's own group: each own cell's `row`, and
+    its group's `first` position in the draws and `count` of draws."""
     total = int(count.sum())
     offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
     return np.repeat(row, count), np.repeat(first, count) + offset
@@ -112,37 +111,42 @@ def _drawn_own(row: np.ndarray, group: np.ndarray, draws: np.ndarray) -> tuple[n
 
 def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: tuple, draws, q) -> None:
     """Adds every member's expected picks under the model to the gradients, with each member's normaliser
-    estimated from their own groups (exactly) and the `draws` (groups drawn with probabilities `q`, log-Q
-    corrected; a draw of one of the member's own groups left out)."""
+    estimated from their own groups (exactly) and the sorted `draws` (groups drawn with probabilities `q`,
+    log-Q corrected; a draw of one of the member's own groups left out)."""
     import scipy.sparse as sp
 
     (w, f, b), (grad_w, grad_f, grad_b) = factors, grads
     n, m, size = len(w), len(f), len(draws)
     drawn_f, drawn_b = f[draws], b[draws] - np.log(size * q).astype(np.float32)
+    first, count = np.searchsorted(draws, np.arange(m)), np.bincount(draws, minlength=m)
     block = max(1, SAMPLED_BLOCK_CELLS // size)
+    own_expected = np.empty(picks.nnz, np.float32)  # the own cells' expected picks, in the ratings' order
     drawn_w = np.zeros_like(drawn_f)
     drawn_sum = np.zeros(size, np.float32)
     for start in range(0, n, block):
         part = slice(start, start + block)
-        own = picks[part]
-        row = np.repeat(np.arange(own.shape[0]), np.diff(own.indptr))
-        own_logits = np.einsum("ij,ij->i", w[part][row], f[own.indices]) + b[own.indices]
+        cells = slice(picks.indptr[start], picks.indptr[min(start + block, n)])
+        indptr = picks.indptr[start : start + block + 1] - picks.indptr[start]
+        group = picks.indices[cells]
+        row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        own_logits = np.einsum("ij,ij->i", w[part][row], f[group]) + b[group]
         logits = w[part] @ drawn_f.T
         logits += drawn_b
-        logits[_drawn_own(row, own.indices, draws)] = -np.inf  # the member's own groups are counted exactly
-        top = np.maximum(logits.max(axis=1), np.maximum.reduceat(own_logits, own.indptr[:-1]))
+        logits[_drawn_own(row, first[group], count[group])] = -np.inf  # the own groups are counted exactly
+        top = np.maximum(logits.max(axis=1), np.maximum.reduceat(own_logits, indptr[:-1]))
         own_exp = np.exp(own_logits - top[row])
         logits -= top[:, None]
         drawn = np.exp(logits, out=logits)
-        scale = per_member[part].ravel() / (np.bincount(row, own_exp, own.shape[0]) + drawn.sum(axis=1))
-        own_exp *= scale[row]
-        drawn *= scale[:, None]
-        expected = sp.csr_matrix((own_exp.astype(np.float32), own.indices, own.indptr), shape=own.shape)
-        grad_w[part] += expected @ f + drawn @ drawn_f
-        grad_f += expected.T @ w[part]
-        grad_b += np.bincount(own.indices, own_exp, m).astype(np.float32)
+        scale = per_member[part].ravel() / (np.bincount(row, own_exp, len(indptr) - 1) + drawn.sum(axis=1))
+        own_expected[cells] = own_exp * scale[row]
+        drawn *= scale[:, None].astype(np.float32)
+        grad_w[part] += drawn @ drawn_f
         drawn_w += drawn.T @ w[part]
         drawn_sum += drawn.sum(axis=0)
+    expected = sp.csr_matrix((own_expected, picks.indices, picks.indptr), shape=picks.shape)
+    grad_w += expected @ f
+    grad_f += expected.T @ w
+    grad_b += np.bincount(picks.indices, own_expected, m).astype(np.float32)
     np.add.at(grad_f, draws, drawn_w)  # a group drawn twice takes both draws' share
     np.add.at(grad_b, draws, drawn_sum)
 
