@@ -9,11 +9,27 @@ import numpy as np
 import pandas as pd
 
 
+BLOCK_CELLS = 4_000_000
+"""Members x candidates drawn at once."""
+
+
 def random(members: pd.DataFrame, candidates: np.ndarray, k: int, seed: int) -> pd.DataFrame:
+    """Each member's candidates ordered by a uniform draw per candidate, the first `k` kept: the draws come
+    block by block of members from one seeded stream (the same numbers as one draw of them all), and only the
+    `k` smallest of a member's are sorted."""
     rng = np.random.default_rng(seed)
     n_members, n_items = len(members), len(candidates)
     keep = min(k, n_items)
-    order = np.argsort(rng.random((n_members, n_items)), axis=1)[:, :keep]
+    block = max(1, BLOCK_CELLS // max(n_items, 1))
+    parts = []
+    for start in range(0, n_members, block):
+        draws = rng.random((min(block, n_members - start), n_items))
+        first = np.argpartition(draws, keep - 1, axis=1)[:, :keep] if 0 < keep < n_items else None
+        if first is None:
+            parts.append(np.argsort(draws, axis=1)[:, :keep])
+        else:
+            parts.append(np.take_along_axis(first, np.argsort(np.take_along_axis(draws, first, axis=1), axis=1), axis=1))
+    order = np.concatenate(parts) if parts else np.empty((0, keep), dtype=np.int64)
     return pd.DataFrame(
         {
             "member_id": np.repeat(members["member_id"].to_numpy(), keep),

@@ -121,19 +121,28 @@ def _occurrence(codes: np.ndarray) -> np.ndarray:
     return occurrence
 
 
+def _top_set(values: np.ndarray, count: int) -> np.ndarray:
+    """Per row, which columns hold the `count` largest values, ties at the cut going to the smaller column (the
+    first `count` of a stable argsort of -values, as a set): a partial selection, linear in the columns."""
+    threshold = -np.partition(-values, count - 1, axis=1)[:, count - 1 : count]  # each row's count-th largest
+    above, tied = values > threshold, values == threshold
+    need = count - above.sum(axis=1)
+    crowded = np.flatnonzero(tied.sum(axis=1) > need)  # more ties at the cut than places: the smaller columns
+    if len(crowded):
+        tied[crowded] &= np.cumsum(tied[crowded], axis=1) <= need[crowded, None]
+    return above | tied
+
+
 def _best(values: np.ndarray, count: int) -> np.ndarray:
     """Per row, the columns of the `count` largest values, best first, ties by column: the first `count` of a
-    stable argsort of -values, by a partial selection (linear in the columns) and a sort of the chosen only.
-    Columns are groups in id order, so ties go to the smaller id, at the cut too."""
+    stable argsort of -values, by a partial selection and a sort of the chosen only. Columns are groups in id
+    order, so ties go to the smaller id, at the cut too."""
     n, m = values.shape
     if count >= m:
         return np.argsort(-values, axis=1, kind="stable")
     if count <= 0:
         return np.empty((n, 0), dtype=np.int64)
-    threshold = -np.partition(-values, count - 1, axis=1)[:, count - 1 : count]  # each row's count-th largest
-    above, tied = values > threshold, values == threshold
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= count - above.sum(axis=1, keepdims=True)))
-    columns = np.nonzero(chosen)[1].reshape(n, count)  # in column order: the stable sort keeps ties by column
+    columns = np.nonzero(_top_set(values, count))[1].reshape(n, count)  # in column order, as the stable sort
     return _take(columns, np.argsort(-_take(values, columns), axis=1, kind="stable"))
 
 
@@ -147,8 +156,8 @@ def _class_limited(ranked: np.ndarray, items: CohortItems, hierarchy: Hierarchy,
         return np.ones(ranked.shape, dtype=bool)
     klass = items.klass[ranked]
     # groups without a class (imported logs without categories) are not limited
-    unclassed = hierarchy.classes[klass] == "" if len(hierarchy.classes) else np.ones(ranked.shape, dtype=bool)
-    return (_occurrence(klass) < limit) | unclassed
+    unclassed = hierarchy.classes == "" if len(hierarchy.classes) else np.ones(max(klass.max(initial=0) + 1, 1), bool)
+    return (_occurrence(klass) < limit) | unclassed[klass]
 
 
 def _thinned(
@@ -253,8 +262,7 @@ def rank_block(
     prediction = scores.astype(np.float64)
     top = _best(scores, emit)
     if k < m:  # the top K: everything above the K-th prediction, and the smaller ids of those tied with it
-        top_k = np.zeros((n, m), dtype=bool)
-        np.put_along_axis(top_k, _best(scores, k), True, axis=1)
+        top_k = _top_set(scores, k)
         lowest = np.where(top_k, prediction, np.inf).min(axis=1)
     else:
         top_k, lowest = np.ones((n, m), dtype=bool), prediction.min(axis=1)

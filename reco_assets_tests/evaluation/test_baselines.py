@@ -405,3 +405,16 @@ def test_the_verdict_without_champions_fails_closed_and_says_so():
     for champions in (None, pd.DataFrame(columns=champion.COLUMNS)):
         verdict = gate_verdict(champions)
         assert not verdict.passed and not verdict.evaluated and "not evaluated" in verdict.explain()
+
+
+def test_random_drawn_block_by_block_is_one_seeded_shuffle_of_every_member(monkeypatch):
+    """Blocks of members and a partial sort give the first k of the plain argsort of one draw of them all."""
+    monkeypatch.setattr(baselines, "BLOCK_CELLS", 50)  # 5 members a block
+    members = pd.DataFrame({"member_id": np.arange(100, 123)})
+    candidates = np.arange(500, 510)
+    for k in (1, 4, 10, 20):
+        got = baselines.random(members, candidates, k, seed=11)
+        draws = np.random.default_rng(11).random((23, 10))
+        order = np.argsort(draws, axis=1)[:, : min(k, 10)]
+        assert got["item_id"].tolist() == candidates[order].ravel().tolist()
+        assert got["member_id"].tolist() == np.repeat(members["member_id"], min(k, 10)).tolist()
