@@ -57,24 +57,55 @@ def check_header(path: str, header: list[str]) -> None:
         raise SnapshotHeaderError(f"catalog snapshot {path} names column {', '.join(twice)} more than once")
 
 
+LINES_SCHEMA = "value binary, source string, file_name string, line long, in_quotes boolean"
+
+
+def _file_lines(batches):
+    """Whole files (`value` as bytes, `source`, `file_name`) in, their lines after the header out, each with
+    whether it opens a quoted field it does not close or lies inside one (CSV would read such lines as one
+    record, and each of them alone could pass for a row): from a cumulative count of the quotes of the lines
+    before it in its file, in numpy, where a window over the lines would shuffle and sort them all."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for batch in batches:
+        for i in range(batch.num_rows):
+            text = batch.column("value")[i].as_py()
+            text = text[:-1] if text.endswith(b"\n") else text  # a final LF ends the last line, opens none
+            pieces = pc.split_pattern(pa.array([text], pa.binary()), "\n").flatten()[1:]
+            if len(pieces) == 0:
+                continue
+            values = pc.replace_substring_regex(pieces, pattern="\r$", replacement="")
+            quotes = pc.count_substring(values, '"').to_numpy(zero_copy_only=False).astype(np.int64)
+            opened = np.cumsum(quotes) - quotes
+            n = len(values)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "value": values,
+                    "source": pa.repeat(batch.column("source")[i], n),
+                    "file_name": pa.repeat(batch.column("file_name")[i], n),
+                    "line": pa.array(np.arange(1, n + 1), pa.int64()),
+                    "in_quotes": pa.array((opened % 2 == 1) | ((opened + quotes) % 2 == 1)),
+                }
+            )
+
+
 def snapshot_lines(session: SparkSession, files: list[str]) -> DataFrame:
-    """Every line after the header (`value`, `source`, `line`: 1 for the first after the header).
+    """Every line after the header (`value`, `source`, `file_name`, `line`: 1 for the first after the header,
+    `in_quotes`: whether it opens a quoted field it does not close or lies inside one).
 
     A file is read whole (snapshots are small: a line per style) so that each line keeps its exact
-    position; a final LF opens no extra line, and the CR of a CRLF line end is dropped.
+    position; a final LF opens no extra line, and the CR of a CRLF line end is dropped. The bytes pass as
+    they are (invalid UTF-8 included, which the rules reject).
     """
     whole = session.read.text(files, wholetext=True).select(
-        # a final LF ends the last line (the split would open an empty one after it)
-        F.regexp_replace("value", "\n\\z", "").alias("value"),
+        F.col("value").cast("binary").alias("value"),
         F.col("_metadata.file_path").alias("source"),
         F.col("_metadata.file_name").alias("file_name"),
     )
-    # nothing but the pieces after the split: an expression of the whole file beside them would be
-    # evaluated again for every line
-    exploded = whole.select("source", "file_name", F.posexplode(F.split("value", "\n")).alias("line", "text"))
-    return exploded.where(F.col("line") > 0).select(
-        F.regexp_replace("text", "\r$", "").alias("value"), "source", "file_name", "line"
-    )
+    lines = whole.mapInArrow(_file_lines, LINES_SCHEMA)
+    return lines.select(F.col("value").cast("string").alias("value"), "source", "file_name", "line", "in_quotes")
 
 
 def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) -> DataFrame:
@@ -114,7 +145,7 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     ordered: list[tuple[Column, str]] = [
         (F.col("value").rlike(BLANK), "blank_line"),
         (~F.is_valid_utf8("value"), "invalid_utf8"),
-        (_in_quoted_field(), "multiline_record"),
+        (F.col("in_quotes"), "multiline_record"),
         (F.col("_csv._malformed").isNotNull(), "wrong_field_count"),
     ]
     for part in range(3):  # every missing field, then every bad type, then every range
@@ -128,15 +159,6 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     return classified.withColumn(
         "reason", F.when(valid & (F.row_number().over(first) > 1), F.lit("duplicate_style")).otherwise(F.col("reason"))
     )
-
-
-def _in_quoted_field() -> Column:
-    """True for a line that opens a quoted field it does not close, or that lies inside one: CSV would read
-    such lines as one record, and each of them alone could pass for a row."""
-    quotes = F.length("value") - F.length(F.regexp_replace("value", '"', ""))
-    before = Window.partitionBy("source").orderBy("line").rowsBetween(Window.unboundedPreceding, -1)
-    opened = F.coalesce(F.sum(quotes).over(before), F.lit(0))
-    return (opened % 2 == 1) | ((opened + quotes) % 2 == 1)
 
 
 def _shape(spark_type: str) -> str | None:
