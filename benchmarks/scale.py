@@ -17,8 +17,8 @@ the fused pass (top K, own rating, boost, diversification; Spark tasks, output t
 MLlib's `recommendForAllUsers` on ALS models holding the very same factors, and the floor: the bare
 blocked matrix product and sort of the same shapes in numpy.
 
-`curve` times the stages whose work is members x groups on synthetic ratings (15 per member, groups drawn
-by a Zipf popularity and a planted taste), in one process without Spark: the factor fit (the default sampled
+`curve` times the stages whose work is members x groups on synthetic ratings (15 per member, two thirds
+from a home cluster of groups, by Zipf popularity), in one process without Spark: the factor fit (the default sampled
 normaliser, and the full softmax where it takes under `--full-limit` cells per step), the ranking pass as
 published (K 5,000, `stored_ranks` ranks emitted) and as a backtest scores it (first 50 ranks of the model,
 the no-boost list and a blend) — first as members grow at fixed groups, then as groups grow at fixed members
@@ -192,17 +192,19 @@ def ranking(home: Path) -> None:
 
 
 def _synthetic_ratings(rng, members: int, groups: int, per_member: int = 15):
-    """(member, group, rating) cells: each member's groups drawn by Zipf popularity times a rank-4 taste."""
-    popularity = 1.0 / np.arange(1, groups + 1) ** 0.8
-    taste = rng.normal(size=(4, groups))
+    """(member, group, rating) cells: each member has a home cluster of groups (one of 50) and draws two
+    thirds of their groups from it, the rest from everyone's, both by Zipf popularity: a taste to learn, drawn
+    in time linear in the ratings."""
+    clusters = 50
+    width = max(1, groups // clusters)
     rows = np.repeat(np.arange(members), per_member)
-    cols = np.empty(len(rows), dtype=np.int64)
-    block = max(1, 2_000_000 // groups)
-    for start in range(0, members, block):  # Gumbel-max per pick, a block of members at a time
-        n = min(block, members - start)
-        logits = rng.normal(size=(n, 4)) @ taste + np.log(popularity)
-        picks = (logits[:, None, :] + rng.gumbel(size=(n, per_member, groups))).argmax(axis=2)
-        cols[start * per_member : (start + n) * per_member] = picks.ravel()
+    own = rng.random(len(rows)) < 2 / 3
+    home = rng.integers(clusters, size=members)[rows]
+    cols = np.where(
+        own,
+        np.minimum(home * width + (rng.zipf(1.3, len(rows)) - 1) % width, groups - 1),
+        (rng.zipf(1.1, len(rows)) - 1) % groups,
+    )
     return rows, cols, rng.choice([3.0, 10.0, 40.0], size=len(rows), p=[0.6, 0.25, 0.15])
 
 

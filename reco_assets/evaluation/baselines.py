@@ -8,7 +8,6 @@ Returns a ranking frame (`member_id`, `item_id`, `score`, `rank` 1..k).
 import numpy as np
 import pandas as pd
 
-
 BLOCK_CELLS = 4_000_000
 """Members x candidates drawn at once."""
 
@@ -24,11 +23,12 @@ def random(members: pd.DataFrame, candidates: np.ndarray, k: int, seed: int) -> 
     parts = []
     for start in range(0, n_members, block):
         draws = rng.random((min(block, n_members - start), n_items))
-        first = np.argpartition(draws, keep - 1, axis=1)[:, :keep] if 0 < keep < n_items else None
-        if first is None:
+        if not 0 < keep < n_items:
             parts.append(np.argsort(draws, axis=1)[:, :keep])
-        else:
-            parts.append(np.take_along_axis(first, np.argsort(np.take_along_axis(draws, first, axis=1), axis=1), axis=1))
+            continue
+        first = np.argpartition(draws, keep - 1, axis=1)[:, :keep]
+        order = np.argsort(np.take_along_axis(draws, first, axis=1), axis=1)
+        parts.append(np.take_along_axis(first, order, axis=1))
     order = np.concatenate(parts) if parts else np.empty((0, keep), dtype=np.int64)
     return pd.DataFrame(
         {
