@@ -152,12 +152,11 @@ def _empty() -> dict[str, pa.Table]:
 
 def _class_limited(ranked: np.ndarray, items: CohortItems, hierarchy: Hierarchy, limit: int | None) -> np.ndarray:
     """Which cells of `ranked` (column indices, best first) the limit of `limit` groups per class keeps."""
-    if limit is None:
+    if limit is None or not len(hierarchy.classes):
         return np.ones(ranked.shape, dtype=bool)
     klass = items.klass[ranked]
     # groups without a class (imported logs without categories) are not limited
-    unclassed = hierarchy.classes == "" if len(hierarchy.classes) else np.ones(max(klass.max(initial=0) + 1, 1), bool)
-    return (_occurrence(klass) < limit) | unclassed[klass]
+    return (_occurrence(klass) < limit) | (hierarchy.classes == "")[klass]
 
 
 def _thinned(
@@ -206,7 +205,8 @@ def _diversified(
     short = np.empty(0, dtype=np.int64)
     if depth < k:
         short = _thinned(values, ranked, kept, keep, items, hierarchy, limit)
-    parts = [(np.arange(n), ranked, kept)]
+    rest = np.setdiff1d(np.arange(n), short, assume_unique=True)  # the short rows are ranked again in full
+    parts = [(rest, ranked[rest], kept[rest])]
     if len(short):
         deeper = _best(values[short], k)
         parts.append((short, deeper, _class_limited(deeper, items, hierarchy, limit)))
@@ -215,8 +215,6 @@ def _diversified(
         rank = np.cumsum(mask, axis=1, dtype=np.int32)
         if keep is not None:
             mask = mask & (rank <= keep)
-        if rows is parts[0][0] and len(short):
-            mask[short] = False  # ranked again in full below
         at = np.nonzero(mask)
         columns.append((rows[at[0]], chosen[at], rank[at]))
     row = np.concatenate([c[0] for c in columns])

@@ -17,11 +17,11 @@ Past `sampled_groups` groups the fit estimates each member's normaliser instead,
 ratings: Z_u = sum over the member's own (rated) groups of exp(s_ug), exactly, plus an importance-sampled
 estimate of the rest, sum over S groups drawn (with replacement, shared by every member in the step) from a
 proposal q of exp(s_ug) / (S q_g), the draws that are the member's own groups left out (the log-Q
-correction: a drawn group's logit less log(S q_g)). Every group is drawn with a positive probability (q is half
-the groups' picks to the power 3/4, word2vec's flattening, and half uniform, which bounds every importance
-weight), so the estimate of Z_u is unbiased; its log, and so
-the gradient, is biased by the estimate's variance, which the exact own-group part keeps small: a member's
-choice is peaked on their own groups, and a self-normalised sample without them would miss most of the mass.
+correction: a drawn group's logit less log(S q_g)). Every group is drawn with a positive probability (q is
+half the groups' picks to the power 3/4, word2vec's flattening, and half uniform, which bounds every
+importance weight), so the estimate of Z_u is unbiased; its log, and so the gradient, is biased by the
+estimate's variance, which the exact own-group part keeps small: a member's choice is peaked on their own
+groups, and a self-normalised sample without them would miss most of the mass.
 A step costs the ratings x rank plus members x S x rank: linear in the ratings, the groups entering only
 through the rank-sized factor updates. Tested against the full fit on a small world where both run.
 
