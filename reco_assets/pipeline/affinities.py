@@ -13,7 +13,7 @@ groups x cohorts), and streams the members' factors, ratings and intents through
 group size is shuffled, windowed or collected.
 """
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -124,7 +124,8 @@ def _occurrence(codes: np.ndarray) -> np.ndarray:
 def _top_set(values: np.ndarray, count: int) -> np.ndarray:
     """Per row, which columns hold the `count` largest values, ties at the cut going to the smaller column (the
     first `count` of a stable argsort of -values, as a set): a partial selection, linear in the columns."""
-    threshold = -np.partition(-values, count - 1, axis=1)[:, count - 1 : count]  # each row's count-th largest
+    m = values.shape[1]
+    threshold = np.partition(values, m - count, axis=1)[:, m - count : m - count + 1]  # each row's count-th largest
     above, tied = values > threshold, values == threshold
     need = count - above.sum(axis=1)
     crowded = np.flatnonzero(tied.sum(axis=1) > need)  # more ties at the cut than places: the smaller columns
@@ -196,20 +197,23 @@ def _diversified(
 ) -> pa.Table:
     """Rows of a ranking: the best `k` columns of `values` (n x m, -inf where not a candidate) in order, at
     most `limit` groups per class when a limit is given, ranked 1.. again; the first `keep` ranks only when
-    given. Only as deep a list as the first `keep` ranks need is sorted: four times `keep` first, the whole `k`
-    for the members whose first ranks the class limit thins below `keep`."""
-    n = len(member)
+    given. Only as deep a list as the first `keep` ranks need is sorted: four times `keep` first, then four
+    times deeper again (up to the whole `k`) for the members whose first ranks the class limit thins below
+    `keep`, until none is."""
     depth = k if keep is None else min(k, 4 * keep)
-    ranked = _best(values, depth)
-    kept = _class_limited(ranked, items, hierarchy, limit)
-    short = np.empty(0, dtype=np.int64)
-    if depth < k:
-        short = _thinned(values, ranked, kept, keep, items, hierarchy, limit)
-    rest = np.setdiff1d(np.arange(n), short, assume_unique=True)  # the short rows are ranked again in full
-    parts = [(rest, ranked[rest], kept[rest])]
-    if len(short):
-        deeper = _best(values[short], k)
-        parts.append((short, deeper, _class_limited(deeper, items, hierarchy, limit)))
+    rows, deep = np.arange(len(member)), values
+    parts = []
+    while True:
+        ranked = _best(deep, depth)
+        kept = _class_limited(ranked, items, hierarchy, limit)
+        short = np.empty(0, dtype=np.int64)
+        if depth < k:
+            short = _thinned(deep, ranked, kept, keep, items, hierarchy, limit)
+        done = np.setdiff1d(np.arange(len(rows)), short, assume_unique=True)
+        parts.append((rows[done], ranked[done], kept[done]))
+        if not len(short):
+            break
+        rows, deep, depth = rows[short], deep[short], min(k, 4 * depth)  # the short rows, sorted deeper
     columns = []
     for rows, chosen, mask in parts:
         rank = np.cumsum(mask, axis=1, dtype=np.int32)
@@ -238,6 +242,7 @@ def rank_block(
     params: RankParams,
     methods: tuple[Method, ...] = (MODEL,),
     relevant: tuple[np.ndarray, np.ndarray] | None = None,
+    tables: Collection[str] | None = None,
 ) -> dict[str, pa.Table]:
     """The affinity tables of a block of members of one cohort.
 
@@ -246,10 +251,12 @@ def rank_block(
     ones). `member_affinities` and `boosted_affinities` are the model's; `diversified_affinities` is the
     ranking of `methods[0]`, and every other method's ranking comes under its name. With `relevant` = (row,
     group id) of what the members did next, `blend_samples` holds the blend's features of a sample of pairs
-    (`sample_pairs`).
+    (`sample_pairs`). With `tables`, `member_affinities` and `boosted_affinities` are built only when named
+    there (a backtest reads the rankings of the methods).
 
     Every list is sorted only as deep as it is emitted (`keep`): the top K is a set (its spread and its
-    membership come from a partial selection), so a member's cost is linear in the groups, not K log K.
+    membership come from a partial selection), so a member's cost is linear in the groups, not K log K. A
+    method that ranks every member alike (the popularity baselines) is ranked once for the block.
     """
     n, m = len(member_ids), len(items.ids)
     k = min(params.top_k, m)
@@ -258,7 +265,6 @@ def rank_block(
     emit = k if params.keep is None else min(k, params.keep)
     scores = member_factors.astype(np.float32) @ items.factors.T
     prediction = scores.astype(np.float64)
-    top = _best(scores, emit)
     if k < m:  # the top K: everything above the K-th prediction, and the smaller ids of those tied with it
         top_k = _top_set(scores, k)
         lowest = np.where(top_k, prediction, np.inf).min(axis=1)
@@ -280,29 +286,33 @@ def rank_block(
     spread = prediction.max(axis=1) - lowest
     boost = np.where(in_intent & top_k, params.boost_strength * spread[:, None], 0.0)
     score = np.where(top_k, prediction + boost, -np.inf)
-    shown = _best(score, emit)
 
-    emitted = np.repeat(member_ids.astype(np.int64), emit)
-    rank = np.tile(np.arange(1, emit + 1, dtype=np.int32), n)
-    affinities = pa.table(
-        [emitted, items.ids[top].ravel(), _take(own, top).ravel(), _take(prediction, top).ravel(), rank],
-        schema=AFFINITIES_SCHEMA,
-    )
-    boosted_table = pa.table(
-        [
-            emitted,
-            items.ids[shown].ravel(),
-            _take(own, shown).ravel(),
-            _take(prediction, shown).ravel(),
-            _take(boost, shown).ravel(),
-            _take(score, shown).ravel(),
-            rank,
-        ],
-        schema=BOOSTED_SCHEMA,
-    )
     member = member_ids.astype(np.int64)
-    out = {"member_affinities": affinities, "boosted_affinities": boosted_table}
-    signals = BlockSignals(scores, own, age, in_intent, items.popularity, params.purchase_points)
+    emitted = np.repeat(member, emit)
+    rank = np.tile(np.arange(1, emit + 1, dtype=np.int32), n)
+    out = {}
+    if tables is None or "member_affinities" in tables:
+        top = _best(scores, emit)
+        out["member_affinities"] = pa.table(
+            [emitted, items.ids[top].ravel(), _take(own, top).ravel(), _take(prediction, top).ravel(), rank],
+            schema=AFFINITIES_SCHEMA,
+        )
+    if tables is None or "boosted_affinities" in tables:
+        shown = _best(score, emit)
+        out["boosted_affinities"] = pa.table(
+            [
+                emitted,
+                items.ids[shown].ravel(),
+                _take(own, shown).ravel(),
+                _take(prediction, shown).ravel(),
+                _take(boost, shown).ravel(),
+                _take(score, shown).ravel(),
+                rank,
+            ],
+            schema=BOOSTED_SCHEMA,
+        )
+    rated_cells = (rows[known], at[known])
+    signals = BlockSignals(scores, own, age, in_intent, items.popularity, params.purchase_points, rated_cells)
     for position, method in enumerate(methods):
         if method.name in ("model", "no_boost"):
             # the model's list is the top K in boosted order; `no_boost` the same in prediction order
@@ -312,13 +322,22 @@ def rank_block(
             chosen = method_scores(method, signals)
             if method.name == "blend":  # positive, in the same order: the brand and category cards sum scores
                 chosen = np.exp(chosen - chosen.max(axis=1, keepdims=True))
-            chosen = np.asarray(np.broadcast_to(chosen, (n, m)), np.float64)
+            chosen = np.asarray(chosen, np.float64)
             limit = params.max_groups_per_class if method.name in DIVERSIFIED else None
-        table = _diversified(member, chosen, k, items, hierarchy, limit, params.keep)
+        if len(chosen) == 1:  # one list for every member of the block
+            table = _for_each(member, _diversified(member[:1], chosen, k, items, hierarchy, limit, params.keep))
+        else:
+            table = _diversified(member, chosen, k, items, hierarchy, limit, params.keep)
         out["diversified_affinities" if position == 0 else method.name] = table
     if relevant is not None:
         out["blend_samples"] = sample_pairs(member_ids, signals, relevant, items.ids)
     return out
+
+
+def _for_each(member: np.ndarray, ranking: pa.Table) -> pa.Table:
+    """One member's ranking repeated for every member of `member`, member by member."""
+    rows = ranking.take(np.tile(np.arange(ranking.num_rows), len(member)))
+    return rows.set_column(0, "member_id", pa.array(np.repeat(member, ranking.num_rows)))
 
 
 SAMPLED_NEGATIVES = 100
@@ -350,12 +369,13 @@ def sample_pairs(
     at = np.minimum(np.searchsorted(ids, groups), m - 1)
     known = ids[at] == groups
     positive[rows[known], at[known]] = True
-    keep = positive | (_pair_hash(member_ids, ids) % np.uint64(m) < np.uint64(SAMPLED_NEGATIVES))
-    keep &= positive.any(axis=1, keepdims=True)
+    labelled = np.flatnonzero(positive.any(axis=1))  # members without a relevant group give no rows
+    keep = positive.copy()
+    keep[labelled] |= _pair_hash(member_ids[labelled], ids) % np.uint64(m) < np.uint64(SAMPLED_NEGATIVES)
     r, c = np.nonzero(keep)
     columns = {"member_id": member_ids.astype(np.int64)[r], "subclass_brand_id": ids[c], "label": positive[r, c]}
     for name in FEATURES:
-        columns[name] = np.broadcast_to(feature(name, signals), (n, m))[r, c].astype(np.float64)
+        columns[name] = feature(name, signals, (r, c)).astype(np.float64)
     return pa.table(columns)
 
 
@@ -448,12 +468,10 @@ def cohort_items(
         known = np.unique(np.append(names, ""))
         levels[level] = (known, np.searchsorted(known, names))
     subclasses, classes = levels["subclass_key"][0], levels["class_key"][0]
-    rows = (
-        factors.where((F.col("side") == "item") & F.col("id").isin(candidates))
-        .select("cohort", "id", "factors")
-        .toArrow()
-        .sort_by([("cohort", "ascending"), ("id", "ascending")])
-    )
+    # the candidates are picked in Arrow: a Spark filter on tens of thousands of literals takes seconds to plan
+    rows = factors.where(F.col("side") == "item").select("cohort", "id", "factors").toArrow()
+    rows = rows.filter(pc.is_in(rows.column("id"), pa.array(candidates, pa.int64())))
+    rows = rows.sort_by([("cohort", "ascending"), ("id", "ascending")])
     if popularity is not None:
         buyers = popularity[0].toArrow()
         sizes = {r["cohort"]: r["count"] for r in popularity[1].groupBy("cohort").count().collect()}
@@ -508,12 +526,13 @@ def rank_batches(
     hierarchy: Hierarchy,
     params: RankParams,
     methods: dict[str, tuple[Method, ...]] | None = None,
+    tables: Collection[str] | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """The pass in a task: batches of `ranking_inputs` in, (table name, rows with `cohort`) out.
     The inputs carry a cohort each; `models` (cohort -> `CohortItems`) and `hierarchy` come from
     `cohort_items`; `methods` (cohort -> methods, the model's by default) says how each cohort is ranked:
     `diversified_affinities`, which gets a `method` column, holds the first one's ranking. Inputs with a
-    `relevant` column (group ids) also yield `blend_samples`."""
+    `relevant` column (group ids) also yield `blend_samples`. `tables`: as `rank_block`'s."""
     subclass_names = pa.array(hierarchy.subclasses.tolist(), pa.string())
     for batch in batches:
         for cohort in pc.unique(batch.column("cohort")).to_pylist():
@@ -546,6 +565,7 @@ def rank_batches(
                     params,
                     chosen,
                     relevant,
+                    tables,
                 )
                 for name, table in tables.items():
                     if name == "diversified_affinities":
@@ -616,7 +636,7 @@ def top_rankings(
     first = replace(params, keep=keep)  # the tables are built with their first ranks only
 
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for name, table in rank_batches(batches, models, hierarchy, first, methods):
+        for name, table in rank_batches(batches, models, hierarchy, first, methods, tables):
             if tables is None or name in tables or name == "blend_samples":
                 yield _ranking_rows(name, table, keep)
 

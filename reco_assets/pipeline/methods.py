@@ -58,6 +58,12 @@ class Popularity:
     members: int
 
 
+Cells = tuple[np.ndarray, np.ndarray]
+"""(row, column) of some cells of a block."""
+SPARSE = ("rating", "recency", "repeat")
+"""Features that are 0 outside the cells the member rated."""
+
+
 @dataclass
 class BlockSignals:
     """What a block of n members knows about the m candidate groups, as dense n x m arrays."""
@@ -68,37 +74,46 @@ class BlockSignals:
     intent: np.ndarray  # bool
     popularity: Popularity | None
     purchase_points: float
-
-
-def _standardised(prediction: np.ndarray) -> np.ndarray:
-    centred = prediction - prediction.mean(axis=1, keepdims=True)
-    return centred / (prediction.std(axis=1, keepdims=True) + 1e-6)
+    rated: Cells | None = None  # the cells with a rating (where the `SPARSE` features may not be 0)
 
 
 def _log_share(counts: np.ndarray, members: int) -> np.ndarray:
     return np.log((counts + 1.0) / (members + 1.0))
 
 
-def feature(name: str, block: BlockSignals) -> np.ndarray:
-    """One feature of every (member, group) pair of the block (n x m, or 1 x m for the popularity ones)."""
-    if name == "prediction":
-        return _standardised(block.prediction)
+def feature(name: str, block: BlockSignals, at: Cells | None = None) -> np.ndarray:
+    """One feature of every (member, group) pair of the block (n x m, or 1 x m for the popularity ones), or of
+    the cells `at` only (a vector): the same numbers, computed for those cells alone."""
+
+    def cells(values: np.ndarray) -> np.ndarray:  # an n x m array, at the cells
+        return values if at is None else values[at]
+
+    def per_row(values: np.ndarray) -> np.ndarray:  # an n x 1 array, at the cells' rows
+        return values if at is None else values[at[0], 0]
+
+    def per_column(values: np.ndarray) -> np.ndarray:  # a vector of m, at the cells' columns
+        return values[None, :] if at is None else values[at[1]]
+
+    if name == "prediction":  # standardised over the member's candidates (models differ in scale)
+        mean = block.prediction.mean(axis=1, keepdims=True)
+        spread = block.prediction.std(axis=1, keepdims=True) + 1e-6
+        return (cells(block.prediction) - per_row(mean)) / per_row(spread)
     if name == "rating":
-        return np.log1p(np.maximum(block.rating, 0.0))
+        return np.log1p(np.maximum(cells(block.rating), 0.0))
     if name == "recency":
-        return np.exp(-block.age / RECENCY_DAYS)  # exp(-inf) = 0 for groups without an event
+        return np.exp(-cells(block.age) / RECENCY_DAYS)  # exp(-inf) = 0 for groups without an event
     if name == "repeat":
         positive = block.rating > 0
         bought = (block.rating >= block.purchase_points).sum(axis=1, keepdims=True)
         propensity = bought / np.maximum(positive.sum(axis=1, keepdims=True), 1)
-        return positive * propensity
+        return cells(positive) * per_row(propensity)
     if name == "intent":
-        return block.intent.astype(np.float32)
+        return cells(block.intent).astype(np.float32)
     popularity = _popularity(block)
     if name == "cohort_popularity":
-        return _log_share(popularity.cohort_counts, popularity.cohort_members)[None, :]
+        return per_column(_log_share(popularity.cohort_counts, popularity.cohort_members))
     if name == "popularity":
-        return _log_share(popularity.counts, popularity.members)[None, :]
+        return per_column(_log_share(popularity.counts, popularity.members))
     raise ValueError(f"no feature {name!r}; the features are {FEATURES}")
 
 
@@ -108,21 +123,37 @@ def _popularity(block: BlockSignals) -> Popularity:
     return block.popularity
 
 
+def _blend(weights: tuple[tuple[str, float], ...], block: BlockSignals) -> np.ndarray:
+    """The weighted sum of the features, in `FEATURES` order. The `SPARSE` ones are summed at the rated cells
+    only: everywhere else they are 0 and leave the sum as it is, and at those cells every term is summed again
+    in the same order, so the numbers are those of the dense sum, without a dense log and exp per feature."""
+    n, m = block.prediction.shape
+    weighted = [(name, weight) for name, weight in weights if weight]
+    at = block.rated
+    score = np.zeros((n, m))
+    for name, weight in weighted:
+        if at is None or name not in SPARSE:
+            score = score + weight * feature(name, block)
+    if at is not None and any(name in SPARSE for name, _ in weighted):
+        summed = np.zeros(len(at[0]))
+        for name, weight in weighted:
+            summed = summed + weight * feature(name, block, at)
+        score[at] = summed
+    return score
+
+
 def method_scores(method: Method, block: BlockSignals) -> np.ndarray:
-    """The n x m scores a method (other than the model's) ranks the candidates by, highest first."""
+    """The scores a method (other than the model's) ranks the candidates by, highest first: n x m, or 1 x m
+    for a method that ranks every member's candidates alike."""
     n, m = block.prediction.shape
     if method.name == "blend":
-        score = np.zeros((n, m))
-        for name, weight in method.weights:
-            if weight:
-                score = score + weight * feature(name, block)
-        return score
+        return _blend(method.weights, block)
     popularity = _popularity(block)
     counts = popularity.counts.astype(np.float64)
     if method.name == "popularity":
-        return np.broadcast_to(counts, (n, m))
+        return counts[None, :]
     if method.name == "cohort_popularity":  # the cohort's count, then the overall count (both integers)
-        return np.broadcast_to(popularity.cohort_counts * (popularity.members + 1.0) + counts, (n, m))
+        return (popularity.cohort_counts * (popularity.members + 1.0) + counts)[None, :]
     if method.name == "repeat":  # own positive ratings above any count, then the overall count
         return np.where(block.rating > 0, popularity.members + 1.0 + block.rating, counts[None, :])
     raise ValueError(f"no ranking method {method.name!r}")

@@ -193,6 +193,56 @@ def test_first_ranks_under_any_top_k_are_the_full_lists_cut(seed):
         assert first[name].to_pylist() == cut.to_pylist(), name
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_blend_scores_every_pair_by_its_weighted_features(seed):
+    """The blend's score of each (member, group), against the features of `methods.FEATURES` computed pair by
+    pair here: the pass sums the features that are 0 without a rating at the rated cells only."""
+    from dataclasses import replace
+
+    from reco_assets.pipeline.methods import FEATURES, Method, Popularity
+
+    member_ids, members, rated, intents, items, hierarchy, rng = random_block(seed)
+    n, m = len(member_ids), len(items.ids)
+    ages = np.where(rng.random(len(rated[0])) < 0.2, np.nan, rng.uniform(0, 60, len(rated[0])))
+    counts, own_counts = rng.integers(0, 30, m).astype(float), rng.integers(0, 5, m).astype(float)
+    items = replace(items, popularity=Popularity(own_counts, 40, counts, 300))
+    weights = {name: float(w) for name, w in zip(FEATURES, rng.uniform(-1, 2, len(FEATURES)), strict=True)}
+    params = RankParams(top_k=m, boost_strength=0.0, max_groups_per_class=m, purchase_points=5.0)
+    got = rank_block(
+        member_ids, members, (*rated, ages), intents, items, hierarchy, params, (Method("model"), Method.blend(weights))
+    )["blend"].to_pandas()
+
+    wanted = {(row, code) for row, code in zip(*intents, strict=True)}
+    expected = {}
+    for row in range(n):
+        own = {g: (r, a) for r_, g, r, a in zip(rated[0], rated[1], rated[2], ages, strict=True) if r_ == row}
+        own = {g: v for g, v in own.items() if g in set(items.ids.tolist())}
+        positive = [g for g, (r, _) in own.items() if r > 0]
+        propensity = sum(own[g][0] >= 5.0 for g in positive) / max(len(positive), 1)
+        prediction = (members[row].astype(np.float32) @ items.factors.T).astype(np.float64)
+        standardised = (prediction - prediction.mean()) / (prediction.std() + 1e-6)
+        scores = []
+        for j, group in enumerate(items.ids.tolist()):
+            r, age = own.get(group, (0.0, np.inf))
+            values = {
+                "prediction": standardised[j],
+                "rating": np.log1p(max(r, 0.0)),
+                "recency": 0.0 if np.isnan(age) or np.isinf(age) else np.exp(-age / 14.0),
+                "repeat": propensity if r > 0 else 0.0,
+                "intent": float((row, items.subclass[j]) in wanted),
+                "cohort_popularity": np.log((own_counts[j] + 1) / 41),
+                "popularity": np.log((counts[j] + 1) / 301),
+            }
+            scores.append(sum(weights[name] * values[name] for name in FEATURES))
+        scores = np.array(scores)
+        for group, score in zip(items.ids.tolist(), np.exp(scores - scores.max()), strict=True):
+            expected[int(member_ids[row]), group] = score
+    assert len(got) == len(expected) == n * m
+    by_pair = dict(zip(zip(got["member_id"], got["subclass_brand_id"], strict=True), got["score"], strict=True))
+    for pair, score in expected.items():
+        assert by_pair[pair] == pytest.approx(score, rel=1e-4, abs=1e-9), pair
+
+
 def test_a_class_limit_that_thins_the_first_ranks_reaches_deeper_for_them():
     """Ten groups of one class lead, the other class's two come last: with one group per class and two ranks
     kept, the second rank is the eleventh group by score, past the four times two first sorted."""
