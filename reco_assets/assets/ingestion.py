@@ -21,6 +21,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from reco_assets import invariants
 from reco_assets.assets.common import partition_days, publish, staged_metadata
@@ -28,7 +29,14 @@ from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
-from reco_assets.pipeline.snapshots import SnapshotHeaderError, accepted_styles, classify_snapshots, rejected_lines
+from reco_assets.pipeline.snapshots import (
+    SnapshotHeaderError,
+    accepted_styles,
+    classify_snapshots,
+    rejected_lines,
+    split_lines,
+    staged_lines,
+)
 from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
 from reco_assets.resources.landing import LandingResource
 from reco_assets.resources.spark import SparkResource
@@ -165,16 +173,26 @@ def stage_snapshots(
     except SnapshotHeaderError as error:
         raise Failure(str(error)) from error
     day = F.lit(constants["as_of_date"]) if constants else _landing_date("file_name")
-    classified = classified.withColumn("as_of_date", day).cache()
+    classified = classified.withColumn("as_of_date", day)
     read = lines.groupBy(day.alias("as_of_date")).agg(F.count("*").alias("records")).toArrow()
     values = {k: v for k, v in (constants or {}).items() if k != "as_of_date"}
-    try:
-        accepted = lakehouse.stage(accepted_styles(classified, ["as_of_date"]), table, partitions, constants=values)
-        rejected = lakehouse.stage(
-            rejected_lines(classified, ["as_of_date"]), f"{table}_rejected", partitions, constants=values
+    extra = [pa.field(column, pa.scalar(value).type) for column, value in values.items()]
+    schemas = {
+        name: pa.schema(list(to_arrow_schema(frame.schema, timezone="UTC")) + extra)
+        for name, frame in (
+            (table, accepted_styles(classified, ["as_of_date"])),
+            (f"{table}_rejected", rejected_lines(classified, ["as_of_date"])),
         )
-    finally:
-        classified.unpersist()
+    }
+    # both tables in one pass over the lines: classified once, nothing cached
+    staged = lakehouse.stage(
+        staged_lines(classified, ["as_of_date"]),
+        schemas,
+        partitions,
+        transform=split_lines(table, f"{table}_rejected", ["as_of_date"]),
+        constants=values,
+    )
+    accepted, rejected = staged[table], staged[f"{table}_rejected"]
     return StagedSnapshot(accepted, rejected, read)
 
 

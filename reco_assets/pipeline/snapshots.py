@@ -11,7 +11,7 @@ rejected (`multiline_record`), so that no line inside it passes for a row of its
 import csv
 from collections.abc import Iterable
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets.pipeline.ingestion import BLANK, CATALOG_SCHEMA, ISO_INSTANT, InputLimits, as_read, first_failure
@@ -112,7 +112,8 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     """Lines of snapshots that share `header`, with the catalog's typed columns and `reason` (null: accepted).
 
     Types are strict: integers are digits, prices decimal numbers, times ISO-8601 instants with an offset
-    (as for events). Inside one snapshot the first line of a style wins; later ones are `duplicate_style`.
+    (as for events). Inside one snapshot the first line of a style wins; later ones are `duplicate_style`,
+    which `with_duplicates` (or the staging pass) marks.
     """
     fields = ", ".join(f"`_c{i}` string" for i in range(len(header))) + ", `_malformed` string"
     # RFC 4180, as Python's csv and pandas write it: a quote inside a quoted field is doubled, and a
@@ -154,11 +155,51 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     classified = parsed.select(
         *lines.columns, *[column.alias(name) for name, column in typed.items()], first_failure(ordered).alias("reason")
     )
-    first = Window.partitionBy("source", "style_id").orderBy("line")
-    valid = F.col("reason").isNull()
-    return classified.withColumn(
-        "reason", F.when(valid & (F.row_number().over(first) > 1), F.lit("duplicate_style")).otherwise(F.col("reason"))
-    )
+    return classified
+
+
+def with_duplicates(classified: DataFrame) -> DataFrame:
+    """Classified lines with `duplicate_style` marked (`duplicates_marked`), as a frame; staging marks them in
+    the same pass as it writes (`split_lines`)."""
+    return classified.mapInArrow(duplicates_marked, classified.schema)
+
+
+def duplicates_marked(batches):
+    """Classified lines in (at least `source`, `line`, `style_id`, `reason`), the same out with
+    `duplicate_style` as the reason of each valid line whose style an earlier line of its file holds (valid or
+    not). Each file's lines reach one task whole and in order (`snapshot_lines` reads a file in one task, and
+    nothing after it moves rows), so the style ids seen so far in each file tell, where a window over (file,
+    style) would shuffle and sort every line. Lines of a file that do not come in that order (a file split
+    between tasks) fail the task rather than let a duplicate through."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seen: dict[str, np.ndarray] = {}
+    next_line: dict[str, int] = {}
+    none = np.empty(0, np.int64)
+    for batch in batches:
+        files = pc.dictionary_encode(batch.column("source"))
+        codes, lines = files.indices.to_numpy(zero_copy_only=False), batch.column("line").to_numpy()
+        styles = batch.column("style_id")
+        known = pc.is_valid(styles).to_numpy(zero_copy_only=False)
+        ids = pc.fill_null(styles, 0).to_numpy()
+        again = np.zeros(batch.num_rows, bool)
+        for code, name in enumerate(files.dictionary.to_pylist()):
+            rows = np.flatnonzero(codes == code)
+            first = next_line.get(name, 1)
+            if not np.array_equal(lines[rows], np.arange(first, first + len(rows))):
+                raise RuntimeError(f"the lines of {name} did not reach one task whole and in order")
+            next_line[name] = first + len(rows)
+            rows = rows[known[rows]]
+            styled = ids[rows]
+            earlier = np.ones(len(rows), bool)
+            earlier[np.unique(styled, return_index=True)[1]] = False  # the first line of each style in the batch
+            again[rows] = earlier | np.isin(styled, seen.get(name, none))
+            seen[name] = np.union1d(seen.get(name, none), styled)
+        reason = batch.column("reason")
+        marked = pc.if_else(pc.and_(pa.array(again), pc.is_null(reason)), pa.scalar("duplicate_style"), reason)
+        yield batch.set_column(batch.schema.get_field_index("reason"), "reason", marked)
 
 
 def _shape(spark_type: str) -> str | None:
@@ -167,8 +208,9 @@ def _shape(spark_type: str) -> str | None:
 
 
 def classify_snapshots(session: SparkSession, files: Iterable[str], limits: InputLimits) -> tuple[DataFrame, DataFrame]:
-    """(every line of the snapshot files with its typed columns and `reason`, the lines as read). Files are
-    grouped by header (most share one), each group parsed by its own header's names."""
+    """(every line of the snapshot files with its typed columns and `reason`, duplicates not yet marked
+    (`with_duplicates`); the lines as read). Files are grouped by header (most share one), each group parsed by
+    its own header's names."""
     headers = {path: read_header(path) for path in files}
     for path, header in headers.items():
         check_header(path, header)
@@ -194,6 +236,28 @@ def accepted_styles(classified: DataFrame, keys: list[str]) -> DataFrame:
 
 def rejected_lines(classified: DataFrame, keys: list[str]) -> DataFrame:
     """The rejected lines as read, with their file, line number and reason, then the `keys`."""
-    return classified.where(F.col("reason").isNotNull()).select(
-        "source", "line", as_read(F.col("value")).alias("record"), "reason", *keys
-    )
+    return classified.where(F.col("reason").isNotNull()).select(*_rejected(), *keys)
+
+
+def _rejected() -> list:
+    return ["source", "line", as_read(F.col("value")).alias("record"), "reason"]
+
+
+def staged_lines(classified: DataFrame, keys: list[str]) -> DataFrame:
+    """Every classified line with what either table keeps of it (`split_lines` parts them in the tasks)."""
+    return classified.select(*SNAPSHOT_FIELDS, *_rejected(), *keys)
+
+
+def split_lines(accepted: str, rejected: str, keys: list[str]):
+    """The task half of staging `staged_lines` as two tables in one pass, duplicates marked on the way
+    (`duplicates_marked`): the accepted lines' catalog columns under `accepted`, the rejected ones as
+    `rejected_lines` under `rejected` (`Lakehouse.stage`'s transform)."""
+    import pyarrow.compute as pc
+
+    def split(batches):
+        for batch in duplicates_marked(batches):
+            valid = pc.is_null(batch.column("reason"))
+            yield accepted, batch.filter(valid).select([*SNAPSHOT_FIELDS, *keys])
+            yield rejected, batch.filter(pc.invert(valid)).select(["source", "line", "record", "reason", *keys])
+
+    return split

@@ -17,7 +17,7 @@ import pytest
 from reco_assets.adapters.ids import stable_id
 from reco_assets.adapters.importer import import_files
 from reco_assets.pipeline.ingestion import InputLimits
-from reco_assets.pipeline.snapshots import accepted_styles, classify_snapshots
+from reco_assets.pipeline.snapshots import accepted_styles, classify_snapshots, with_duplicates
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.landing import LandingResource, events_file, hidden
 
@@ -79,7 +79,8 @@ def spark_catalog(spark, home: Path, day: str) -> list[tuple]:
     path = str(home / "landing" / "catalog" / f"{day}.csv")
     classified, _ = classify_snapshots(spark, [path], InputLimits(max_quantity=10_000, max_price=100_000.0))
     assert [r["reason"] for r in classified.collect() if r["reason"] is not None] == []
-    return sorted((r.style_id, r.brand, r.subclass, r.price) for r in accepted_styles(classified, []).collect())
+    accepted = accepted_styles(with_duplicates(classified), [])
+    return sorted((r.style_id, r.brand, r.subclass, r.price) for r in accepted.collect())
 
 
 def test_a_quoted_line_break_stays_in_its_field_and_forges_no_record(tmp_path):

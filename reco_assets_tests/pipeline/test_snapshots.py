@@ -6,7 +6,13 @@ from datetime import datetime, timezone
 import pytest
 
 from reco_assets.pipeline.ingestion import InputLimits
-from reco_assets.pipeline.snapshots import SnapshotHeaderError, accepted_styles, classify_snapshots, rejected_lines
+from reco_assets.pipeline.snapshots import (
+    SnapshotHeaderError,
+    accepted_styles,
+    classify_snapshots,
+    rejected_lines,
+    with_duplicates,
+)
 
 LIMITS = InputLimits(max_quantity=10_000, max_price=100_000.0)
 HEADER = (
@@ -42,7 +48,7 @@ def write(path, lines: list[str], header: str = HEADER, end: str = "\n") -> str:
 
 def classify(spark, *files):
     classified, lines = classify_snapshots(spark, list(files), LIMITS)
-    return classified.cache(), lines
+    return with_duplicates(classified).cache(), lines
 
 
 def reasons(classified) -> list[tuple[int, str | None]]:
@@ -170,3 +176,50 @@ def test_a_final_line_without_line_feed_counts_and_a_final_line_feed_opens_none(
     other.write_text(HEADER + "\n" + row("1") + "\n\n", encoding="utf-8")
     classified, read = classify(spark, str(other))
     assert reasons(classified) == [(1, None), (2, "blank_line")]
+
+
+def test_a_style_repeated_batches_later_in_its_file_is_a_duplicate_but_not_in_another_file(spark, tmp_path):
+    """A file's lines cross into Python in several Arrow batches: a style's first line in an earlier batch still
+    makes its later lines duplicates; another file (another day) may hold the same style."""
+    first = [row(str(style)) for style in range(1, 12)] + [row("3", price="5"), row("bad", price="1"), row("11")]
+    second = [row("3"), row("12"), row("12", price="7")]
+    files = write(tmp_path / "2026-10-30.csv", first), write(tmp_path / "2026-10-31.csv", second)
+    batch = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    previous = spark.conf.get(batch)
+    spark.conf.set(batch, "4")
+    try:
+        classified, _ = classify(spark, *files)
+        found = sorted(
+            (r["file_name"], r["line"], r["reason"]) for r in classified.select("file_name", "line", "reason").collect()
+        )
+    finally:
+        spark.conf.set(batch, previous)
+    expected = [("2026-10-30.csv", line, None) for line in range(1, 12)]
+    expected += [("2026-10-30.csv", 12, "duplicate_style"), ("2026-10-30.csv", 13, "bad_type:style_id")]
+    expected += [("2026-10-30.csv", 14, "duplicate_style")]
+    expected += [("2026-10-31.csv", 1, None), ("2026-10-31.csv", 2, None), ("2026-10-31.csv", 3, "duplicate_style")]
+    assert found == expected
+
+
+def test_staging_writes_each_line_to_one_table_with_duplicates_marked(spark, tmp_path):
+    """The staging pass (classification, duplicates and the split into the two tables, in the tasks) as the
+    catalog asset runs it: every line in exactly one table, a later line of a style rejected with its text."""
+    from datetime import date
+
+    from reco_assets.assets.common import publish
+    from reco_assets.assets.ingestion import stage_snapshots
+    from reco_assets.resources.lakehouse import Lakehouse
+
+    lines = [row("1"), row("2", price="abc"), row("1", price="5"), row("3")]
+    path = write(tmp_path / "2026-10-31.csv", lines)
+    lakehouse = Lakehouse(root=str(tmp_path / "lake"))
+    day = date(2026, 10, 31)
+    staged = stage_snapshots(spark, lakehouse, [path], "catalog", {"as_of_date": [day]}, LIMITS)
+    assert [check.passed for check in publish(staged.writes, [staged.reconciled()])] == [True]
+    accepted = lakehouse.read_arrow("catalog", partition={"as_of_date": day}).to_pylist()
+    rejected = lakehouse.read_arrow("catalog_rejected", partition={"as_of_date": day}).to_pylist()
+    assert sorted((r["style_id"], r["price"]) for r in accepted) == [(1, 19.5), (3, 19.5)]
+    assert sorted((r["line"], r["reason"], r["record"]) for r in rejected) == [
+        (2, "bad_type:price", lines[1]),
+        (3, "duplicate_style", lines[2]),
+    ]
