@@ -28,14 +28,19 @@ from reco_assets.assets.common import partition_days, publish, staged_metadata
 from reco_assets.checks import check, not_empty, not_empty_spec, spec
 from reco_assets.constants import INGESTION
 from reco_assets.partitions import daily_partitions
-from reco_assets.pipeline.ingestion import InputLimits, accepted_events, classify_events, rejected_records
+from reco_assets.pipeline.ingestion import (
+    InputLimits,
+    accepted_events,
+    classify_events,
+    rejected_records,
+    split_on_reason,
+)
 from reco_assets.pipeline.snapshots import (
     SnapshotHeaderError,
     accepted_styles,
     classify_snapshots,
+    duplicates_marked,
     rejected_lines,
-    split_lines,
-    staged_lines,
 )
 from reco_assets.resources.lakehouse import Lakehouse, Staged, range_predicate
 from reco_assets.resources.landing import LandingResource
@@ -176,24 +181,39 @@ def stage_snapshots(
     classified = classified.withColumn("as_of_date", day)
     read = lines.groupBy(day.alias("as_of_date")).agg(F.count("*").alias("records")).toArrow()
     values = {k: v for k, v in (constants or {}).items() if k != "as_of_date"}
+    accepted, rejected = stage_classified(
+        lakehouse,
+        classified,
+        (table, accepted_styles(classified, ["as_of_date"])),
+        (f"{table}_rejected", rejected_lines(classified, ["as_of_date"])),
+        partitions,
+        values,
+        mark=duplicates_marked,
+    )
+    return StagedSnapshot(accepted, rejected, read)
+
+
+def stage_classified(
+    lakehouse: Lakehouse,
+    classified: DataFrame,
+    accepted: tuple[str, DataFrame],
+    rejected: tuple[str, DataFrame],
+    partitions: dict,
+    constants: dict | None = None,
+    mark=None,
+) -> tuple[Staged, Staged]:
+    """The accepted and rejected rows of one classification, each (table, its rows: a selection of
+    `classified`), staged in one pass over it (`split_on_reason`, after `mark`): classified once, nothing
+    cached. `constants`: columns of one value added to both."""
+    values = dict(constants or {})
     extra = [pa.field(column, pa.scalar(value).type) for column, value in values.items()]
     schemas = {
-        name: pa.schema(list(to_arrow_schema(frame.schema, timezone="UTC")) + extra)
-        for name, frame in (
-            (table, accepted_styles(classified, ["as_of_date"])),
-            (f"{table}_rejected", rejected_lines(classified, ["as_of_date"])),
-        )
+        name: pa.schema([*to_arrow_schema(rows.schema, timezone="UTC"), *extra]) for name, rows in (accepted, rejected)
     }
-    # both tables in one pass over the lines: classified once, nothing cached
-    staged = lakehouse.stage(
-        staged_lines(classified, ["as_of_date"]),
-        schemas,
-        partitions,
-        transform=split_lines(table, f"{table}_rejected", ["as_of_date"]),
-        constants=values,
-    )
-    accepted, rejected = staged[table], staged[f"{table}_rejected"]
-    return StagedSnapshot(accepted, rejected, read)
+    columns = list(dict.fromkeys([*accepted[1].columns, *rejected[1].columns, "reason"]))
+    split = split_on_reason((accepted[0], accepted[1].columns), (rejected[0], rejected[1].columns), mark)
+    staged = lakehouse.stage(classified.select(*columns), schemas, partitions, transform=split, constants=values)
+    return staged[accepted[0]], staged[rejected[0]]
 
 
 @multi_asset(
@@ -242,11 +262,14 @@ def raw_events(
         else session.createDataFrame([], "event_id string")
     )
     read = lines.groupBy(F.col("landing_date").alias("event_date")).agg(F.count("*").alias("records")).toArrow()
-    # Classified once, then split: the parse, joins and de-duplication run a single time.
-    classified = classify_events(lines, catalog_days, before, settings.input_limits()).cache()
-    accepted = lakehouse.stage(accepted_events(classified), "raw_events", {"event_date": days})
-    rejected = lakehouse.stage(rejected_records(classified), "raw_events_rejected", {"event_date": days})
-    classified.unpersist()
+    classified = classify_events(lines, catalog_days, before, settings.input_limits())
+    accepted, rejected = stage_classified(
+        lakehouse,
+        classified,
+        ("raw_events", accepted_events(classified)),
+        ("raw_events_rejected", rejected_records(classified)),
+        {"event_date": days},
+    )
     lines.unpersist()
 
     stored, quarantined = accepted.dataset(), rejected.dataset()

@@ -217,3 +217,19 @@ def accepted_events(classified: DataFrame) -> DataFrame:
 
 def rejected_records(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNotNull()).select(*REJECTED_COLUMNS)
+
+
+def split_on_reason(accepted: tuple[str, list[str]], rejected: tuple[str, list[str]], mark=None):
+    """The task half of staging one classification as its two tables in one pass (`Lakehouse.stage`'s
+    transform): the rows without a `reason` as the columns of `accepted` = (table, columns), the others as
+    those of `rejected`; `mark` (batches in, batches out) first sets reasons that take the rows before into
+    account (a snapshot's duplicates)."""
+    import pyarrow.compute as pc
+
+    def split(batches):
+        for batch in batches if mark is None else mark(batches):
+            valid = pc.is_null(batch.column("reason"))
+            yield accepted[0], batch.filter(valid).select(accepted[1])
+            yield rejected[0], batch.filter(pc.invert(valid)).select(rejected[1])
+
+    return split

@@ -153,7 +153,10 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
         ordered += [rule for each in rules for rule in each[part]]
     ordered.append((typed["live_until"] < typed["live_from"], "out_of_range:live_until"))
     classified = parsed.select(
-        *lines.columns, *[column.alias(name) for name, column in typed.items()], first_failure(ordered).alias("reason")
+        *lines.columns,
+        *[column.alias(name) for name, column in typed.items()],
+        as_read(F.col("value")).alias("record"),
+        first_failure(ordered).alias("reason"),
     )
     return classified
 
@@ -236,28 +239,4 @@ def accepted_styles(classified: DataFrame, keys: list[str]) -> DataFrame:
 
 def rejected_lines(classified: DataFrame, keys: list[str]) -> DataFrame:
     """The rejected lines as read, with their file, line number and reason, then the `keys`."""
-    return classified.where(F.col("reason").isNotNull()).select(*_rejected(), *keys)
-
-
-def _rejected() -> list:
-    return ["source", "line", as_read(F.col("value")).alias("record"), "reason"]
-
-
-def staged_lines(classified: DataFrame, keys: list[str]) -> DataFrame:
-    """Every classified line with what either table keeps of it (`split_lines` parts them in the tasks)."""
-    return classified.select(*SNAPSHOT_FIELDS, *_rejected(), *keys)
-
-
-def split_lines(accepted: str, rejected: str, keys: list[str]):
-    """The task half of staging `staged_lines` as two tables in one pass, duplicates marked on the way
-    (`duplicates_marked`): the accepted lines' catalog columns under `accepted`, the rejected ones as
-    `rejected_lines` under `rejected` (`Lakehouse.stage`'s transform)."""
-    import pyarrow.compute as pc
-
-    def split(batches):
-        for batch in duplicates_marked(batches):
-            valid = pc.is_null(batch.column("reason"))
-            yield accepted, batch.filter(valid).select([*SNAPSHOT_FIELDS, *keys])
-            yield rejected, batch.filter(pc.invert(valid)).select(["source", "line", "record", "reason", *keys])
-
-    return split
+    return classified.where(F.col("reason").isNotNull()).select("source", "line", "record", "reason", *keys)
