@@ -17,6 +17,8 @@ from functools import reduce
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -252,39 +254,48 @@ def replay(
     tables = ["diversified_affinities", *names] + (["boosted_affinities"] if ablations else [])
     n = max(settings.evaluation.ks)
     ranked = top_rankings(rows, ranking.models, ranking.hierarchy, settings.rank_params(), n, per_model, tables)
-    return _tables(ranked.toPandas()), ranking
+    return _tables(ranked.toArrow()), ranking
 
 
-def _tables(ranked: pd.DataFrame) -> dict[tuple[str, bool], pd.DataFrame]:
-    """The pass's rows by (table, whether from the scope ablation's models): one grouping of the frame, rather
-    than a comparison of its text columns per table."""
-    keys = [ranked["table"].to_numpy(), ranked["cohort"].str.startswith(ABLATION).to_numpy()]
-    return {key: part for key, part in ranked.groupby(keys, sort=False)}
+def _tables(ranked: pa.Table) -> dict[tuple[str, bool], pa.Table]:
+    """The pass's rows by (table, whether from the scope ablation's models), kept in Arrow: the rankings become
+    frames of plain columns, and the samples' feature lists one matrix, without a Python object per row."""
+    tables = pc.dictionary_encode(ranked.column("table")).combine_chunks()
+    codes = tables.indices.to_numpy(zero_copy_only=False)
+    ablation = pc.starts_with(ranked.column("cohort"), ABLATION).to_numpy(zero_copy_only=False)
+    parts = {}
+    for code, name in enumerate(tables.dictionary.to_pylist()):
+        for flag in (False, True):
+            rows = np.flatnonzero((codes == code) & (ablation == flag))
+            if len(rows):
+                parts[name, flag] = ranked.take(rows)
+    return parts
 
 
-def method_rankings(parts: dict[tuple[str, bool], pd.DataFrame], methods: list[str]) -> dict[str, pd.DataFrame]:
+def method_rankings(parts: dict[tuple[str, bool], pa.Table], methods: list[str]) -> dict[str, pd.DataFrame]:
     """Method -> its ranking (member_id, item_id, score, rank) from the pass's rows: the model's is the
     diversified table, every other method its own."""
     rankings = {MODEL.name: _ranking(parts.get(("diversified_affinities", False)))}
     return rankings | {name: _ranking(parts.get((name, False))) for name in methods if name != MODEL.name}
 
 
-def _samples(rows: pd.DataFrame | None) -> pd.DataFrame:
+def _samples(rows: pa.Table | None) -> pd.DataFrame:
     """The `blend_samples` rows of the pass with a column per feature (`affinities.sample_pairs`)."""
     if rows is None:
         return pd.DataFrame(columns=["member_id", "subclass_brand_id", "label", *FEATURES])
-    features = np.stack(rows["features"].to_numpy())
-    samples = rows[["member_id", "subclass_brand_id", "label"]].astype({"label": bool}).reset_index(drop=True)
+    flat = pc.list_flatten(rows.column("features").combine_chunks()).to_numpy(zero_copy_only=False)
+    features = flat.reshape(rows.num_rows, len(FEATURES))
+    samples = rows.select(["member_id", "subclass_brand_id", "label"]).to_pandas().astype({"label": bool})
     return samples.assign(**{name: features[:, i] for i, name in enumerate(FEATURES)})
 
 
-def _ranking(rows: pd.DataFrame | None) -> pd.DataFrame:
+def _ranking(rows: pa.Table | None) -> pd.DataFrame:
     columns = ["member_id", "item_id", "score", "rank"]
     if rows is None:
         dtypes = {"member_id": "int64", "item_id": "int64", "score": "float64", "rank": "int32"}
         return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in columns})
-    chosen = rows.rename(columns={"subclass_brand_id": "item_id"})[columns]
-    return chosen.astype({"rank": "int32"}).reset_index(drop=True)  # the pass's frame has null ranks (samples)
+    chosen = rows.select(["member_id", "subclass_brand_id", "score", "rank"]).rename_columns(columns)
+    return chosen.to_pandas().astype({"rank": "int32"})
 
 
 def _style_feeds(
