@@ -152,18 +152,17 @@ def classify_snapshot(lines: DataFrame, header: list[str], limits: InputLimits) 
     for part in range(3):  # every missing field, then every bad type, then every range
         ordered += [rule for each in rules for rule in each[part]]
     ordered.append((typed["live_until"] < typed["live_from"], "out_of_range:live_until"))
-    classified = parsed.select(
+    return parsed.select(
         *lines.columns,
         *[column.alias(name) for name, column in typed.items()],
         as_read(F.col("value")).alias("record"),
         first_failure(ordered).alias("reason"),
     )
-    return classified
 
 
 def with_duplicates(classified: DataFrame) -> DataFrame:
     """Classified lines with `duplicate_style` marked (`duplicates_marked`), as a frame; staging marks them in
-    the same pass as it writes (`split_lines`)."""
+    the pass that writes the two tables (`split_on_reason`)."""
     return classified.mapInArrow(duplicates_marked, classified.schema)
 
 
