@@ -124,8 +124,9 @@ def _occurrence(codes: np.ndarray) -> np.ndarray:
 def _top_set(values: np.ndarray, count: int) -> np.ndarray:
     """Per row, which columns hold the `count` largest values, ties at the cut going to the smaller column (the
     first `count` of a stable argsort of -values, as a set): a partial selection, linear in the columns."""
-    m = values.shape[1]
-    threshold = np.partition(values, m - count, axis=1)[:, m - count : m - count + 1]  # each row's count-th largest
+    # the count-th smallest of -values: selecting from the top end instead is several times slower when a block
+    # of -inf (the groups outside the top K) ends right below the cut
+    threshold = -np.partition(-values, count - 1, axis=1)[:, count - 1 : count]  # each row's count-th largest
     above, tied = values > threshold, values == threshold
     need = count - above.sum(axis=1)
     crowded = np.flatnonzero(tied.sum(axis=1) > need)  # more ties at the cut than places: the smaller columns
