@@ -117,21 +117,25 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
 
     (w, f, b), (grad_w, grad_f, grad_b) = factors, grads
     n, m, size = len(w), len(f), len(draws)
-    drawn_f, drawn_b = f[draws], b[draws] - np.log(size * q).astype(np.float32)
+    # the drawn groups' biases, log-Q corrected, ride in the product as a last factor against a member's 1
+    drawn_fb = np.empty((size, f.shape[1] + 1), np.float32)
+    np.take(f, draws, axis=0, out=drawn_fb[:, :-1])
+    drawn_fb[:, -1] = b[draws] - np.log(size * q)
+    drawn_f, w1 = drawn_fb[:, :-1], np.hstack([w, np.ones((n, 1), np.float32)])
     first, count = np.searchsorted(draws, np.arange(m)), np.bincount(draws, minlength=m)
     block = max(1, SAMPLED_BLOCK_CELLS // size)
     own_expected = np.empty(picks.nnz, np.float32)  # the own cells' expected picks, in the ratings' order
-    drawn_w = np.zeros_like(drawn_f)
-    drawn_sum = np.zeros(size, np.float32)
+    drawn_w = np.zeros((size, f.shape[1] + 1), np.float32)  # the drawn groups' expected picks x (w, 1)
+    buffer = np.empty((min(block, n), size), np.float32)  # one block's scores, reused: no fresh pages per block
     for start in range(0, n, block):
         part = slice(start, start + block)
         cells = slice(picks.indptr[start], picks.indptr[min(start + block, n)])
         indptr = picks.indptr[start : start + block + 1] - picks.indptr[start]
         group = picks.indices[cells]
         row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-        own_logits = np.einsum("ij,ij->i", w[part][row], f[group]) + b[group]
-        logits = w[part] @ drawn_f.T
-        logits += drawn_b
+        own_logits = np.einsum("ij,ij->i", np.take(w[part], row, axis=0), np.take(f, group, axis=0))
+        own_logits += np.take(b, group)
+        logits = np.matmul(w1[part], drawn_fb.T, out=buffer[: len(indptr) - 1])
         logits[_drawn_own(row, first[group], count[group])] = -np.inf  # the own groups are counted exactly
         top = np.maximum(logits.max(axis=1), np.maximum.reduceat(own_logits, indptr[:-1]))
         own_exp = np.exp(own_logits - top[row])
@@ -139,16 +143,17 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
         drawn = np.exp(logits, out=logits)
         scale = per_member[part].ravel() / (np.bincount(row, own_exp, len(indptr) - 1) + drawn.sum(axis=1))
         own_expected[cells] = own_exp * scale[row]
-        drawn *= scale[:, None].astype(np.float32)
-        grad_w[part] += drawn @ drawn_f
-        drawn_w += drawn.T @ w[part]
-        drawn_sum += drawn.sum(axis=0)
+        # the drawn cells' expected picks are drawn x scale by rows: the scale goes on the thin side of each
+        # product, and the groups' sums come out of the same product as their factors' (the ones of w1)
+        scale = scale.astype(np.float32)[:, None]
+        grad_w[part] += scale * (drawn @ drawn_f)
+        drawn_w += drawn.T @ (scale * w1[part])
     expected = sp.csr_matrix((own_expected, picks.indices, picks.indptr), shape=picks.shape)
     grad_w += expected @ f
     grad_f += expected.T @ w
     grad_b += np.bincount(picks.indices, own_expected, m).astype(np.float32)
-    np.add.at(grad_f, draws, drawn_w)  # a group drawn twice takes both draws' share
-    np.add.at(grad_b, draws, drawn_sum)
+    np.add.at(grad_f, draws, drawn_w[:, :-1])  # a group drawn twice takes both draws' share
+    np.add.at(grad_b, draws, drawn_w[:, -1])
 
 
 class _Adam:
