@@ -118,9 +118,11 @@ def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
 
         from reco_assets.pipeline.softmax import fit_softmax
 
-        # its work is BLAS products: on the task's threads (every core it may use for a global model's only task)
-        with threadpool_limits(params.num_threads or len(os.sched_getaffinity(0)), "blas"):
-            fitted = fit_softmax(*columns, params)
+        # on the task's threads (every core it may use for a global model's only task): its blocks of members
+        # when sampled, else its BLAS products
+        threads = params.num_threads or len(os.sched_getaffinity(0))
+        with threadpool_limits(threads, "blas"):
+            fitted = fit_softmax(*columns, params, threads)
     else:
         fitted = fit_implicit(*columns, params)
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
