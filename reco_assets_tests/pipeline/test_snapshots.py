@@ -10,6 +10,7 @@ from reco_assets.pipeline.snapshots import (
     SnapshotHeaderError,
     accepted_styles,
     classify_snapshots,
+    line_cuts,
     rejected_lines,
     with_duplicates,
 )
@@ -223,3 +224,24 @@ def test_staging_writes_each_line_to_one_table_with_duplicates_marked(spark, tmp
         (2, "bad_type:price", lines[1]),
         (3, "duplicate_style", lines[2]),
     ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_file_is_cut_into_the_lines_python_splits_it_into(seed):
+    """Random files of LFs, CRs, quotes and letters (empty lines, CR-only lines, final LF or not): the lines after
+    the header are those of `bytes.split(b"\\n")` after dropping the final LF, each less one CR at its end,
+    with its count of quotes; a file with no line after its header gives none."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        text = bytes(rng.choice(list(b'\n\r"ab,'), size=rng.integers(0, 40)).tolist())
+        lines = (text[:-1] if text.endswith(b"\n") else text).split(b"\n")[1:]
+        expected = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        cut = line_cuts(np.frombuffer(text, np.uint8))
+        if not expected:
+            assert cut is None
+            continue
+        values, quotes = cut
+        assert values.to_pylist() == expected
+        assert quotes.tolist() == [line.count(b'"') for line in expected]
