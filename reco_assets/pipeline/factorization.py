@@ -118,8 +118,7 @@ def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
 
         from reco_assets.pipeline.softmax import fit_softmax
 
-        # on the task's threads (every core it may use for a global model's only task): its blocks of members
-        # when sampled, else its BLAS products
+        # its blocks of members on the task's threads (every core it may use for a global model's only task)
         threads = params.num_threads or len(os.sched_getaffinity(0))
         with threadpool_limits(threads, "blas"):
             fitted = fit_softmax(*columns, params, threads)

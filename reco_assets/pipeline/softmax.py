@@ -45,9 +45,8 @@ ADAM_BETAS = (0.9, 0.999)
 
 
 def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params, threads: int = 1):
-    """One model: (member ids, member factors, item ids, item factors), ids sorted, factors rank + 1 wide. A
-    sampled fit spreads its blocks of members over `threads` (the same factors on any number); the full one
-    leaves them to its BLAS products."""
+    """One model: (member ids, member factors, item ids, item factors), ids sorted, factors rank + 1 wide. Its
+    blocks of members are spread over `threads`, the same factors on any number."""
     import scipy.sparse as sp
 
     member_ids, rows = np.unique(members, return_inverse=True)
@@ -66,7 +65,7 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
     optimiser = _Adam([w, f, b], params.learning_rate)
     sampled = 0 < params.sampled_groups < m
     proposal = np.cumsum(_proposal(per_group))
-    with _blocks_run(threads if sampled else 1) as run:
+    with _blocks_run(threads) as run:
         for _ in range(params.iterations):
             # the gradient of minus the log-likelihood plus the prior: the ratings' part, then the members'
             # expected picks
@@ -80,7 +79,7 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
                 q = np.diff(proposal, prepend=0.0)[draws]
                 _sampled_expectation(picks, per_member, (w, f, b), (grad_w, grad_f, grad_b), draws, q, run)
             else:
-                _full_expectation(per_member, (w, f, b), (grad_w, grad_f, grad_b))
+                _full_expectation(per_member, (w, f, b), (grad_w, grad_f, grad_b), run)
             optimiser.step([grad_w, grad_f, grad_b])
     member_factors = np.hstack([w, np.ones((n, 1), np.float32)])
     item_factors = np.hstack([f, b[:, None]])
@@ -90,14 +89,16 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
 @contextmanager
 def _blocks_run(threads: int) -> Iterator:
     """A map over blocks of members, results in order: the builtin one, or `threads` threads (numpy and BLAS
-    let the GIL go in a block's large operations) whose BLAS products keep to one thread each."""
-    if threads <= 1:
-        yield map
-        return
+    let the GIL go in a block's large operations). Each block's products keep to one BLAS thread either way:
+    a product's sums come out the same on any number of threads."""
     from threadpoolctl import threadpool_limits
 
-    with ThreadPoolExecutor(threads) as pool, threadpool_limits(1, "blas"):
-        yield pool.map
+    with threadpool_limits(1, "blas"):
+        if threads <= 1:
+            yield map
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            yield pool.map
 
 
 _local = threading.local()
@@ -118,12 +119,16 @@ def _proposal(per_group: np.ndarray) -> np.ndarray:
     return 0.5 * weight / weight.sum() + 0.5 / len(per_group)
 
 
-def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple) -> None:
-    """Adds every member's expected picks under the model, over every group, to the gradients."""
+def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple, run=map) -> None:
+    """Adds every member's expected picks under the model, over every group, to the gradients. `run` maps a
+    function over the blocks of members, in their order (`_blocks_run`)."""
     (w, f, b), (grad_w, grad_f, grad_b) = factors, grads
     n, m = len(w), len(f)
     block = max(1, BLOCK_CELLS // max(m, 1))
-    for start in range(0, n, block):
+
+    def block_of(start: int) -> tuple[np.ndarray, np.ndarray]:
+        """One block of members: their gradients written in place, the groups' expected picks x w and their
+        sums returned, added by the caller in block order (the same sums on any number of threads)."""
         part = slice(start, start + block)
         logits = w[part] @ f.T
         logits += b
@@ -131,8 +136,11 @@ def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple) -> N
         expected = np.exp(logits, out=logits)
         expected *= per_member[part] / expected.sum(axis=1, keepdims=True)  # each member's picks, spread
         grad_w[part] += expected @ f
-        grad_f += expected.T @ w[part]
-        grad_b += expected.sum(axis=0)
+        return expected.T @ w[part], expected.sum(axis=0)
+
+    for products, sums in run(block_of, range(0, n, block)):
+        grad_f += products
+        grad_b += sums
 
 
 def _drawn_own(row: np.ndarray, first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
