@@ -103,12 +103,11 @@ def line_cuts(text):
     starts = breaks + 1
     ends = np.append(breaks[1:], len(text))
     ends = ends - ((ends > starts) & (text[np.maximum(ends - 1, 0)] == ord("\r")))
-    # the bytes from the first line on, less the LFs between lines and the CRs dropped
+    # the bytes from the first line on, less the LFs between lines and the CRs dropped (a line's end, where it
+    # is not the text's)
     kept = np.ones(len(text) - starts[0], bool)
     kept[breaks[1:] - starts[0]] = False
-    kept[ends[:-1] - starts[0]] = False  # a line's dropped CR (or its LF again)
-    if ends[-1] < len(text):
-        kept[ends[-1] - starts[0]] = False
+    kept[ends[ends < len(text)] - starts[0]] = False
     offsets = np.concatenate([[0], np.cumsum(ends - starts)])
     values = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(text[starts[0] :][kept])]
