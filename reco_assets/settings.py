@@ -169,10 +169,9 @@ class SoftmaxModel(FactorModel):
     num_threads: int = Field(
         1,
         ge=0,
-        description="Threads of one fit: its blocks of members, each block's products on one BLAS thread. One "
-        "Spark task fits one cohort and Spark runs one task per core, so 1 keeps the cores from being oversubscribed "
-        "(raise it with spark.task.cpus); a global model, the only task of its job, uses every core of its "
-        "executor.",
+        description="BLAS threads of one fit. One Spark task fits one cohort and Spark runs one task per core, so "
+        "1 keeps the cores from being oversubscribed (raise it with spark.task.cpus); a global model, the only "
+        "task of its job, uses every core of its executor.",
     )
 
 

@@ -114,10 +114,13 @@ def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
     started = time.perf_counter()
     columns = (table.column(c).to_numpy() for c in ("member_id", "subclass_brand_id", "rating"))
     if params.engine == "softmax":
+        from threadpoolctl import threadpool_limits
+
         from reco_assets.pipeline.softmax import fit_softmax
 
-        # its blocks of members on the task's threads (every core it may use for a global model's only task)
-        fitted = fit_softmax(*columns, params, params.num_threads or len(os.sched_getaffinity(0)))
+        # its work is BLAS products: on the task's threads (every core it may use for a global model's only task)
+        with threadpool_limits(params.num_threads or len(os.sched_getaffinity(0)), "blas"):
+            fitted = fit_softmax(*columns, params)
     else:
         fitted = fit_implicit(*columns, params)
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)

@@ -29,11 +29,6 @@ The bias is folded into the factors (a member's last factor is 1, a group's is i
 engine is read as any other, a member's prediction of a group being the dot product of their factors.
 """
 
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-
 import numpy as np
 
 BLOCK_CELLS = 4_000_000
@@ -44,9 +39,8 @@ fast as 16 MB on this project's 2-core machines)."""
 ADAM_BETAS = (0.9, 0.999)
 
 
-def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params, threads: int = 1):
-    """One model: (member ids, member factors, item ids, item factors), ids sorted, factors rank + 1 wide. Its
-    blocks of members are spread over `threads`, the same factors on any number."""
+def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, params):
+    """One model: (member ids, member factors, item ids, item factors), ids sorted, factors rank + 1 wide."""
     import scipy.sparse as sp
 
     member_ids, rows = np.unique(members, return_inverse=True)
@@ -65,51 +59,24 @@ def fit_softmax(members: np.ndarray, items: np.ndarray, ratings: np.ndarray, par
     optimiser = _Adam([w, f, b], params.learning_rate)
     sampled = 0 < params.sampled_groups < m
     proposal = np.cumsum(_proposal(per_group))
-    with _blocks_run(threads) as run:
-        for _ in range(params.iterations):
-            # the gradient of minus the log-likelihood plus the prior: the ratings' part, then the members'
-            # expected picks
-            grad_w = lam * w - picks @ f
-            grad_f = lam * f - picks.T @ w
-            grad_b = -per_group
-            if sampled:
-                # sorted: the estimate does not depend on the draws' order, and a group's draws are one run
-                draws = np.searchsorted(proposal, rng.random(params.sampled_groups), side="right")
-                draws = np.sort(draws.clip(0, m - 1))
-                q = np.diff(proposal, prepend=0.0)[draws]
-                _sampled_expectation(picks, per_member, (w, f, b), (grad_w, grad_f, grad_b), draws, q, run)
-            else:
-                _full_expectation(per_member, (w, f, b), (grad_w, grad_f, grad_b), run)
-            optimiser.step([grad_w, grad_f, grad_b])
+    for _ in range(params.iterations):
+        # the gradient of minus the log-likelihood plus the prior: the ratings' part, then the members' expected
+        # picks
+        grad_w = lam * w - picks @ f
+        grad_f = lam * f - picks.T @ w
+        grad_b = -per_group
+        if sampled:
+            # sorted: the estimate does not depend on the draws' order, and a group's draws are one run
+            draws = np.searchsorted(proposal, rng.random(params.sampled_groups), side="right")
+            draws = np.sort(draws.clip(0, m - 1))
+            q = np.diff(proposal, prepend=0.0)[draws]
+            _sampled_expectation(picks, per_member, (w, f, b), (grad_w, grad_f, grad_b), draws, q)
+        else:
+            _full_expectation(per_member, (w, f, b), (grad_w, grad_f, grad_b))
+        optimiser.step([grad_w, grad_f, grad_b])
     member_factors = np.hstack([w, np.ones((n, 1), np.float32)])
     item_factors = np.hstack([f, b[:, None]])
     return member_ids, member_factors, item_ids, item_factors
-
-
-@contextmanager
-def _blocks_run(threads: int) -> Iterator:
-    """A map over blocks of members, results in order: the builtin one, or `threads` threads (numpy and BLAS
-    let the GIL go in a block's large operations). Each block's products keep to one BLAS thread either way:
-    a product's sums come out the same on any number of threads."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, "blas"):
-        if threads <= 1:
-            yield map
-            return
-        with ThreadPoolExecutor(threads) as pool:
-            yield pool.map
-
-
-_local = threading.local()
-
-
-def _buffer(shape: tuple[int, int]) -> np.ndarray:
-    """This thread's float32 array of `shape`, reused from block to block: no fresh pages per block."""
-    held = getattr(_local, "buffer", None)
-    if held is None or held.shape != shape:
-        held = _local.buffer = np.empty(shape, np.float32)
-    return held
 
 
 def _proposal(per_group: np.ndarray) -> np.ndarray:
@@ -119,16 +86,12 @@ def _proposal(per_group: np.ndarray) -> np.ndarray:
     return 0.5 * weight / weight.sum() + 0.5 / len(per_group)
 
 
-def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple, run=map) -> None:
-    """Adds every member's expected picks under the model, over every group, to the gradients. `run` maps a
-    function over the blocks of members, in their order (`_blocks_run`)."""
+def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple) -> None:
+    """Adds every member's expected picks under the model, over every group, to the gradients."""
     (w, f, b), (grad_w, grad_f, grad_b) = factors, grads
     n, m = len(w), len(f)
     block = max(1, BLOCK_CELLS // max(m, 1))
-
-    def block_of(start: int) -> tuple[np.ndarray, np.ndarray]:
-        """One block of members: their gradients written in place, the groups' expected picks x w and their
-        sums returned, added by the caller in block order (the same sums on any number of threads)."""
+    for start in range(0, n, block):
         part = slice(start, start + block)
         logits = w[part] @ f.T
         logits += b
@@ -136,11 +99,8 @@ def _full_expectation(per_member: np.ndarray, factors: tuple, grads: tuple, run=
         expected = np.exp(logits, out=logits)
         expected *= per_member[part] / expected.sum(axis=1, keepdims=True)  # each member's picks, spread
         grad_w[part] += expected @ f
-        return expected.T @ w[part], expected.sum(axis=0)
-
-    for products, sums in run(block_of, range(0, n, block)):
-        grad_f += products
-        grad_b += sums
+        grad_f += expected.T @ w[part]
+        grad_b += expected.sum(axis=0)
 
 
 def _drawn_own(row: np.ndarray, first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,11 +111,10 @@ def _drawn_own(row: np.ndarray, first: np.ndarray, count: np.ndarray) -> tuple[n
     return np.repeat(row, count), np.repeat(first, count) + offset
 
 
-def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: tuple, draws, q, run=map) -> None:
+def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: tuple, draws, q) -> None:
     """Adds every member's expected picks under the model to the gradients, with each member's normaliser
     estimated from their own groups (exactly) and the sorted `draws` (groups drawn with probabilities `q`,
-    log-Q corrected; a draw of one of the member's own groups left out). `run` maps a function over the
-    blocks of members, in their order (`_blocks_run`)."""
+    log-Q corrected; a draw of one of the member's own groups left out)."""
     import scipy.sparse as sp
 
     (w, f, b), (grad_w, grad_f, grad_b) = factors, grads
@@ -168,11 +127,9 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
     first, count = np.searchsorted(draws, np.arange(m)), np.bincount(draws, minlength=m)
     block = max(1, SAMPLED_BLOCK_CELLS // size)
     own_expected = np.empty(picks.nnz, np.float32)  # the own cells' expected picks, in the ratings' order
-
-    def block_of(start: int) -> np.ndarray:
-        """One block of members: their gradients and own cells' expected picks written in place (rows of
-        their own), their drawn groups' expected picks x (w, 1) returned, summed by the caller in block order
-        (the sums are then the same on any number of threads)."""
+    drawn_w = np.zeros((size, f.shape[1] + 1), np.float32)  # the drawn groups' expected picks x (w, 1)
+    buffer = np.empty((min(block, n), size), np.float32)  # one block's scores, the same pages block after block
+    for start in range(0, n, block):
         part = slice(start, start + block)
         cells = slice(picks.indptr[start], picks.indptr[min(start + block, n)])
         indptr = picks.indptr[start : start + block + 1] - picks.indptr[start]
@@ -180,7 +137,7 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
         row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
         own_logits = np.einsum("ij,ij->i", np.take(w[part], row, axis=0), np.take(f, group, axis=0))
         own_logits += np.take(b, group)
-        logits = np.matmul(w1[part], drawn_fb.T, out=_buffer((min(block, n), size))[: len(indptr) - 1])
+        logits = np.matmul(w1[part], drawn_fb.T, out=buffer[: len(indptr) - 1])
         logits[_drawn_own(row, first[group], count[group])] = -np.inf  # the own groups are counted exactly
         top = np.maximum(logits.max(axis=1), np.maximum.reduceat(own_logits, indptr[:-1]))
         own_exp = np.exp(own_logits - top[row])
@@ -192,11 +149,7 @@ def _sampled_expectation(picks, per_member: np.ndarray, factors: tuple, grads: t
         # product, and the groups' sums come out of the same product as their factors' (the ones of w1)
         scale = scale.astype(np.float32)[:, None]
         grad_w[part] += scale * (drawn @ drawn_f)
-        return drawn.T @ (scale * w1[part])
-
-    drawn_w = np.zeros((size, f.shape[1] + 1), np.float32)  # the drawn groups' expected picks x (w, 1)
-    for products in run(block_of, range(0, n, block)):
-        drawn_w += products
+        drawn_w += drawn.T @ (scale * w1[part])
     expected = sp.csr_matrix((own_expected, picks.indices, picks.indptr), shape=picks.shape)
     grad_w += expected @ f
     grad_f += expected.T @ w

@@ -156,21 +156,3 @@ def test_a_sample_as_large_as_the_groups_is_the_full_softmax():
             assert np.array_equal(a, b)
     fewer = fit_softmax(rows, cols, ratings, params.model_copy(update={"sampled_groups": 29}))
     assert not np.array_equal(full[3], fewer[3])  # below the groups' count the normaliser is sampled
-
-
-@pytest.mark.parametrize("sampled", [20, 0])
-def test_a_fit_on_several_threads_is_the_fit_on_one(monkeypatch, sampled):
-    """Blocks of 7 members over 1, 2 and 3 threads, sampled or full: the same factors to the bit (each
-    block's sums are added in block order), and not those of another seed (the comparison tells fits apart)."""
-    import reco_assets.pipeline.softmax as softmax
-
-    rows, cols, ratings, *_ = _planted_world(8, 60, 30, 6)
-    params = PARAMS.model_copy(update={"iterations": 30, "sampled_groups": sampled})
-    monkeypatch.setattr(softmax, "SAMPLED_BLOCK_CELLS", 7 * 20)
-    monkeypatch.setattr(softmax, "BLOCK_CELLS", 7 * 30)
-    one = fit_softmax(rows, cols, ratings, params)
-    for threads in (2, 3):
-        for a, b in zip(one, fit_softmax(rows, cols, ratings, params, threads=threads), strict=True):
-            assert np.array_equal(a, b)
-    other = fit_softmax(rows, cols, ratings, params.model_copy(update={"seed": params.seed + 1}), threads=3)
-    assert not np.array_equal(one[1], other[1])
