@@ -10,6 +10,7 @@ from reco_assets.assets import (
     factorization,
     ingestion,
     listings,
+    neighbors,
     ratings,
     releases,
     serving,
@@ -21,7 +22,19 @@ from reco_assets.resources import local_resources, reco_home
 from reco_assets.schedules import SCHEDULES
 from reco_assets.sensors import SENSORS
 
-ASSET_MODULES = [ingestion, ratings, cohorts, factorization, affinities, listings, evaluation, cards, releases, serving]
+ASSET_MODULES = [
+    ingestion,
+    ratings,
+    cohorts,
+    factorization,
+    affinities,
+    listings,
+    neighbors,
+    evaluation,
+    cards,
+    releases,
+    serving,
+]
 
 
 def build_definitions(resources: dict) -> Definitions:

@@ -145,3 +145,21 @@ def card_styles(cards: pa.Table) -> pa.Table:
     with duckdb.connect() as con:
         con.register("cards", cards)
         return con.sql("SELECT DISTINCT unnest(style_ids) AS style_id FROM cards").to_arrow_table()
+
+
+def neighbor_violations(neighbors: pa.Table, min_co_sessions: int) -> int:
+    """Neighbour rows that name their own group, share fewer than `min_co_sessions` sessions, repeat a
+    neighbour of the group, break the group's ranks 1..n, or score above the rank before them."""
+    return _count(
+        f"""
+        WITH ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY subclass_brand_id ORDER BY rank) AS position,
+                   lag(score) OVER (PARTITION BY subclass_brand_id ORDER BY rank) AS before,
+                   count(*) OVER (PARTITION BY subclass_brand_id, neighbor_id) AS times
+            FROM neighbors)
+        SELECT count(*) FROM ranked
+        WHERE neighbor_id = subclass_brand_id OR co_sessions < {int(min_co_sessions)} OR times > 1
+              OR rank <> position OR score > before OR NOT isfinite(score) OR score <= 0
+        """,
+        neighbors=neighbors,
+    )

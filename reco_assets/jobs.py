@@ -35,9 +35,10 @@ daily_job = define_asset_job(
         "implicit_ratings",
         "member_cohorts",
         "style_listings",
+        "group_neighbors",
     ),
     partitions_def=daily_partitions,
-    description="The day's shared tables: ingestion, ratings, cohorts and style listings.",
+    description="The day's shared tables: ingestion, ratings, cohorts, style listings and group neighbours.",
 )
 evaluation_job = define_asset_job(
     "evaluation_job",

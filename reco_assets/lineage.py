@@ -19,6 +19,7 @@ def windows(settings: RecoSettings) -> dict[str, dict[str, int]]:
         "implicit_ratings": {"raw_events": settings.ratings.lookback_days},
         "member_cohorts": {"raw_events": settings.ratings.lookback_days},
         "style_listings": {"raw_events": settings.listings.interaction_window_days},
+        "group_neighbors": {"raw_events": settings.neighbors.window_days},
         "offline_evaluation": evaluation,
         "ranking_champions": evaluation,
     }

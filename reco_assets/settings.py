@@ -316,6 +316,38 @@ class CardSettings(Group):
     )
 
 
+class NeighborSettings(Group):
+    """Similar subclass-brands from the groups members' sessions hold together (`pipeline/neighbors.py`)."""
+
+    window_days: int = Field(30, ge=1, description="Days of sessions behind the neighbours (project choice).")
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"product_view": 1.0, "add_to_cart": 2.0, "still_want_it": 2.0, "purchase": 3.0},
+        description="Weight of a group in a session, by its strongest event (project choice: a purchase ties two "
+        "groups more than a view).",
+    )
+    max_session_groups: int = Field(
+        50, ge=2, description="Sessions with more groups are dropped: robots and list dumps (project choice)."
+    )
+    min_co_sessions: int = Field(
+        3, ge=1, description="Sessions two groups must share to be neighbours (Amazon Personalize SIMS: 3)."
+    )
+    popularity_discount: float = Field(
+        0.5,
+        ge=0.0,
+        description="Exponent of the two groups' totals dividing their co-occurrence: 0 ranks by raw "
+        "co-occurrence, 0.5 by cosine (Amazon Personalize SIMS's popularity_discount_factor: 0.5).",
+    )
+    neighbors_per_group: int = Field(20, ge=1, description="Neighbours kept per subclass-brand (project choice).")
+
+    @field_validator("event_weights")
+    @classmethod
+    def _scoring_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SCORING_EVENTS))
+        if unknown or any(weight <= 0 for weight in value.values()):
+            raise ValueError(f"event_weights: positive weights of scoring events only (unknown: {unknown})")
+        return value
+
+
 class EvaluationSettings(Group):
     """The rolling backtest, the champion per cohort and the quality gate."""
 
@@ -455,6 +487,7 @@ class RecoSettings(ConfigurableResource):
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     listings: ListingSettings = Field(default_factory=ListingSettings)
     cards: CardSettings = Field(default_factory=CardSettings)
+    neighbors: NeighborSettings = Field(default_factory=NeighborSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
@@ -472,12 +505,13 @@ class RecoSettings(ConfigurableResource):
 
     def lookback_days(self) -> int:
         """The longest window of events a day's tables read, the day included (ratings and cohorts, listings,
-        the boost, the popularity features of the ranking pass)."""
+        the boost, the popularity features of the ranking pass, the neighbours)."""
         return max(
             self.ratings.lookback_days,
             self.listings.interaction_window_days,
             self.ranking.boost_window_days,
             self.evaluation.popularity_window_days,
+            self.neighbors.window_days,
         )
 
     def evaluation_reach(self) -> int:

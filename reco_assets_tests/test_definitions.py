@@ -46,6 +46,7 @@ CONTRACT = {
     "boosted_affinities",
     "diversified_affinities",
     "style_listings",
+    "group_neighbors",
     "offline_evaluation",
     "ranking_champions",
     "member_cards",
@@ -82,6 +83,7 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     assert parents["served_feeds"] == {"member_cards", "release_cards", "style_listings", "release_listings"}
     assert parents["feed_exports"] == {"served_feeds"} and parents["served_withdrawals"] == {"release_catalog"}
     assert parents["release_listings"] == {"release_catalog", "raw_events"}
+    assert parents["group_neighbors"] == {"raw_events"}
 
 
 def test_blocking_checks_guard_what_gets_published():
@@ -105,6 +107,7 @@ def test_blocking_checks_guard_what_gets_published():
         ("boosted_affinities", "boosts_within_intent"),
         ("diversified_affinities", "class_limit"),
         ("style_listings", "styles_saleable"),
+        ("group_neighbors", "neighbors_well_formed"),
         ("member_cards", "cards_saleable"),
         ("member_cards", "lists_well_formed"),
         ("ranking_champions", "champion_chosen"),
@@ -119,6 +122,7 @@ def test_blocking_checks_guard_what_gets_published():
                 "implicit_ratings",
                 "member_cohorts",
                 "style_listings",
+                "group_neighbors",
                 "member_cards",
                 "release_catalog",
                 "release_listings",

@@ -144,3 +144,25 @@ def test_card_violations_and_styles():
         2,
         3,
     ]
+
+
+def test_neighbor_violations():
+    good = {
+        "subclass_brand_id": [1, 1, 1, 2],
+        "neighbor_id": [2, 3, 4, 1],
+        "rank": [1, 2, 3, 1],
+        "score": [0.9, 0.5, 0.5, 0.9],
+        "co_sessions": [7, 3, 4, 7],
+    }
+    assert invariants.neighbor_violations(pa.table(good), 3) == 0
+
+    def broken(column: str, values: list) -> int:
+        return invariants.neighbor_violations(pa.table(good | {column: values}), 3)
+
+    assert broken("neighbor_id", [2, 1, 4, 1]) == 1  # its own neighbour
+    assert broken("neighbor_id", [2, 3, 2, 1]) == 2  # a neighbour twice
+    assert broken("co_sessions", [7, 2, 4, 7]) == 1  # fewer shared sessions than the minimum
+    assert broken("rank", [1, 3, 4, 1]) == 2  # ranks with a gap
+    assert broken("score", [0.5, 0.9, 0.5, 0.9]) == 1  # a score above the rank before it
+    assert broken("score", [0.9, 0.5, 0.0, 0.9]) == 1  # not positive
+    assert broken("score", [0.9, 0.5, float("nan"), 0.9]) == 1

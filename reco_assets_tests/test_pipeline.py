@@ -20,6 +20,7 @@ from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.settings import RecoSettings
 from reco_assets.simulator import PROFILES
 from reco_assets_tests.conftest import TINY_HOLDOUT, TINY_ORIGIN_DAYS
+from reco_assets_tests.pipeline.test_neighbors import _reference as neighbors_by_python
 
 pytestmark = pytest.mark.slow
 DAY = PROFILES["tiny"].last_day
@@ -81,6 +82,7 @@ CONTRACT_COLUMNS = {
         "qty_on_hand",
         "as_of_date",
     ],
+    "group_neighbors": ["subclass_brand_id", "neighbor_id", "rank", "score", "co_sessions", "as_of_date"],
     "member_cards": [
         "member_id",
         "feed",
@@ -133,6 +135,21 @@ def test_records_reconcile_with_the_landing_files(home):
         "duplicate_event_id",
         "unknown_style",
     }
+
+
+def test_the_days_group_neighbors_are_its_sessions_counted_in_plain_python(home):
+    """The published neighbours against the unit tests' plain Python count over the window's raw events."""
+    chosen = SETTINGS.neighbors
+    first = DAY - timedelta(days=chosen.window_days - 1)
+    events = table(home, "raw_events", f"event_date BETWEEN '{first}' AND '{DAY}'")
+    columns = ["member_id", "session_id", "event_type", "subclass_brand_id"]
+    want = neighbors_by_python(events[columns].astype(object).itertuples(index=False, name=None), chosen)
+    got = table(home, "group_neighbors").sort_values(["subclass_brand_id", "rank"])
+    assert len(want) > 100
+    assert list(zip(got.subclass_brand_id, got["rank"], got.neighbor_id, got.co_sessions, strict=True)) == [
+        (a, rank, b, count) for a, rank, b, _, count in want
+    ]
+    assert list(got.score) == pytest.approx([score for *_, score, _ in want])
 
 
 def test_cohorts_affinities_and_diversification_invariants(home):

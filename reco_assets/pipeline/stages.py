@@ -18,6 +18,7 @@ from reco_assets.pipeline.catalog import candidate_groups, group_hierarchy, sale
 from reco_assets.pipeline.cohorts import member_cohorts
 from reco_assets.pipeline.factorization import GLOBAL, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
+from reco_assets.pipeline.neighbors import group_neighbors, session_groups
 from reco_assets.pipeline.ratings import implicit_ratings
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import FactorModelSettings, RecoSettings
@@ -154,6 +155,16 @@ def ranking_pass(
         rated = rated.join(only, "member_id", "left_semi")
     intents = intent_subclasses(browsing, ranking.boost_subclasses)
     return RankingPass(ranked, groups, models, hierarchy, rated, intents, day)
+
+
+# --- item to item ------------------------------------------------------------------------------------------
+
+
+def neighbors(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
+    """Each subclass-brand's most similar ones on `day`, from the sessions of the neighbours' window."""
+    chosen = settings.neighbors
+    sessions = session_groups(reader.events(day, chosen.window_days), chosen.event_weights, chosen.max_session_groups)
+    return group_neighbors(sessions, chosen)
 
 
 # --- listings and cards ------------------------------------------------------------------------------------
