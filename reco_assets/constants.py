@@ -48,6 +48,7 @@ TABLES = {
     "diversified_affinities": "as_of_date",
     "style_listings": "as_of_date",
     "group_neighbors": "as_of_date",
+    "co_purchase_rules": "as_of_date",
     "offline_evaluation": "as_of_date",
     "ranking_champions": "as_of_date",
     "member_cards": "as_of_date",

@@ -163,3 +163,63 @@ def neighbor_violations(neighbors: pa.Table, min_co_sessions: int) -> int:
         """,
         neighbors=neighbors,
     )
+
+
+def rule_violations(rules: pa.Table, min_baskets: int, max_antecedent_items: int) -> int:
+    """Rules whose consequent is in their antecedent, whose antecedent is unsorted, empty or too long, held
+    by fewer than `min_baskets` baskets, with a confidence outside (0, 1] or a lift not positive, or breaking
+    their antecedent's ranks 1..n in non-increasing lift x confidence."""
+    return _count(
+        f"""
+        WITH ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY antecedent ORDER BY rank) AS position,
+                   lag(lift * confidence) OVER (PARTITION BY antecedent ORDER BY rank) AS before
+            FROM rules)
+        SELECT count(*) FROM ranked
+        WHERE list_contains(antecedent, consequent) OR antecedent <> list_sort(antecedent)
+              OR len(antecedent) NOT BETWEEN 1 AND {int(max_antecedent_items)} OR baskets < {int(min_baskets)}
+              OR NOT (confidence > 0 AND confidence <= 1) OR NOT (lift > 0) OR rank <> position
+              OR lift * confidence > before
+        """,
+        rules=rules,
+    )
+
+
+def rules_not_recomputed(rules: pa.Table, events, first, last, max_basket_items: int, sample: int = 100) -> int:
+    """Of a sample of `rules`, those whose support, confidence and lift differ from a count over the
+    purchase baskets of `events` (a dataset of `raw_events`) from `first` to `last`, rebuilt here in SQL:
+    each member's session, its distinct groups, the first `max_basket_items` bought."""
+    return _count(
+        f"""
+        WITH bought AS (
+            SELECT member_id, session_id, subclass_brand_id AS g, min(event_time) AS t FROM events
+            WHERE event_type = 'purchase' AND subclass_brand_id IS NOT NULL
+              AND event_date BETWEEN DATE '{first}' AND DATE '{last}'
+            GROUP BY ALL),
+        baskets AS (
+            SELECT row_number() OVER () AS basket, list(g ORDER BY t, g)[1:{int(max_basket_items)}] AS items
+            FROM bought GROUP BY member_id, session_id),
+        total AS (SELECT count(*) AS n FROM baskets),
+        held AS (SELECT basket, unnest(items) AS g FROM baskets),
+        sampled AS (
+            SELECT row_number() OVER () AS rule, * FROM (
+                SELECT * FROM rules
+                ORDER BY hash(antecedent::VARCHAR || '>' || consequent::VARCHAR) LIMIT {int(sample)})),
+        parts AS (SELECT rule, unnest(antecedent) AS g FROM sampled),
+        hits AS (SELECT rule, basket, count(*) AS k FROM parts JOIN held USING (g) GROUP BY ALL),
+        with_antecedent AS (
+            SELECT rule, basket FROM hits JOIN sampled USING (rule) WHERE k = len(antecedent)),
+        with_consequent AS (
+            SELECT rule, basket FROM sampled JOIN held ON held.g = sampled.consequent),
+        together AS (
+            SELECT rule, count(*) AS t FROM with_antecedent JOIN with_consequent USING (rule, basket) GROUP BY rule),
+        antecedents AS (SELECT rule, count(*) AS a FROM with_antecedent GROUP BY rule),
+        consequents AS (SELECT rule, count(*) AS c FROM with_consequent GROUP BY rule)
+        SELECT count(*) FROM sampled LEFT JOIN together USING (rule) LEFT JOIN antecedents USING (rule)
+            LEFT JOIN consequents USING (rule), total
+        WHERE t IS NULL OR baskets <> t OR abs(support - t / n) > 1e-9 OR abs(confidence - t / a) > 1e-9
+              OR abs(lift - (t / a) / (c / n)) > 1e-9 * lift
+        """,
+        rules=rules,
+        events=events,
+    )

@@ -36,9 +36,10 @@ daily_job = define_asset_job(
         "member_cohorts",
         "style_listings",
         "group_neighbors",
+        "co_purchase_rules",
     ),
     partitions_def=daily_partitions,
-    description="The day's shared tables: ingestion, ratings, cohorts, style listings and group neighbours.",
+    description="The day's shared tables: ingestion, ratings, cohorts, style listings, item to item.",
 )
 evaluation_job = define_asset_job(
     "evaluation_job",

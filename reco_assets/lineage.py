@@ -20,6 +20,7 @@ def windows(settings: RecoSettings) -> dict[str, dict[str, int]]:
         "member_cohorts": {"raw_events": settings.ratings.lookback_days},
         "style_listings": {"raw_events": settings.listings.interaction_window_days},
         "group_neighbors": {"raw_events": settings.neighbors.window_days},
+        "co_purchase_rules": {"raw_events": settings.rules.window_days},
         "offline_evaluation": evaluation,
         "ranking_champions": evaluation,
     }

@@ -116,7 +116,7 @@ def run_day(
         log(f"ingesting {len(earlier)} earlier days ({earlier[0]} .. {earlier[-1]}) for the look-back windows")
         if not execute("ingest history", "ingest_job", tags=day_range_tags(earlier[0], earlier[-1])):
             return report
-    log(f"materializing {day}: ingestion, ratings, cohorts, style listings, group neighbours")
+    log(f"materializing {day}: ingestion, ratings, cohorts, style listings, item to item")
     if not execute("daily tables", "daily_job", partition_key=day.isoformat()):
         return report  # the cohorts would read a day that is not there
     step = settings.evaluation.origin_days

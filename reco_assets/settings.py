@@ -348,6 +348,21 @@ class NeighborSettings(Group):
         return value
 
 
+class RuleSettings(Group):
+    """Co-purchase rules over the groups of members' baskets (`pipeline/rules.py`)."""
+
+    window_days: int = Field(30, ge=1, description="Days of baskets behind the rules (project choice).")
+    min_baskets: int = Field(
+        5, ge=1, description="Baskets a rule must hold (FPGrowth's minSupport as a count; project choice)."
+    )
+    min_confidence: float = Field(0.01, gt=0.0, le=1.0, description="Least confidence of a rule (project choice).")
+    max_basket_items: int = Field(
+        10, ge=2, description="Groups of a basket mined, the first bought (bounds FPGrowth's work; project choice)."
+    )
+    max_antecedent_items: int = Field(2, ge=1, description="Groups of a rule's antecedent (a page, a small cart).")
+    consequents_per_antecedent: int = Field(20, ge=1, description="Consequents kept per antecedent.")
+
+
 class EvaluationSettings(Group):
     """The rolling backtest, the champion per cohort and the quality gate."""
 
@@ -488,6 +503,7 @@ class RecoSettings(ConfigurableResource):
     listings: ListingSettings = Field(default_factory=ListingSettings)
     cards: CardSettings = Field(default_factory=CardSettings)
     neighbors: NeighborSettings = Field(default_factory=NeighborSettings)
+    rules: RuleSettings = Field(default_factory=RuleSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
@@ -505,13 +521,14 @@ class RecoSettings(ConfigurableResource):
 
     def lookback_days(self) -> int:
         """The longest window of events a day's tables read, the day included (ratings and cohorts, listings,
-        the boost, the popularity features of the ranking pass, the neighbours)."""
+        the boost, the popularity features of the ranking pass, the neighbours, the co-purchase rules)."""
         return max(
             self.ratings.lookback_days,
             self.listings.interaction_window_days,
             self.ranking.boost_window_days,
             self.evaluation.popularity_window_days,
             self.neighbors.window_days,
+            self.rules.window_days,
         )
 
     def evaluation_reach(self) -> int:

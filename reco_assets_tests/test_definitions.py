@@ -47,6 +47,7 @@ CONTRACT = {
     "diversified_affinities",
     "style_listings",
     "group_neighbors",
+    "co_purchase_rules",
     "offline_evaluation",
     "ranking_champions",
     "member_cards",
@@ -83,7 +84,7 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     assert parents["served_feeds"] == {"member_cards", "release_cards", "style_listings", "release_listings"}
     assert parents["feed_exports"] == {"served_feeds"} and parents["served_withdrawals"] == {"release_catalog"}
     assert parents["release_listings"] == {"release_catalog", "raw_events"}
-    assert parents["group_neighbors"] == {"raw_events"}
+    assert parents["group_neighbors"] == parents["co_purchase_rules"] == {"raw_events"}
 
 
 def test_blocking_checks_guard_what_gets_published():
@@ -108,6 +109,8 @@ def test_blocking_checks_guard_what_gets_published():
         ("diversified_affinities", "class_limit"),
         ("style_listings", "styles_saleable"),
         ("group_neighbors", "neighbors_well_formed"),
+        ("co_purchase_rules", "rules_well_formed"),
+        ("co_purchase_rules", "rules_recomputed"),
         ("member_cards", "cards_saleable"),
         ("member_cards", "lists_well_formed"),
         ("ranking_champions", "champion_chosen"),

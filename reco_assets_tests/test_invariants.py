@@ -166,3 +166,56 @@ def test_neighbor_violations():
     assert broken("score", [0.5, 0.9, 0.5, 0.9]) == 1  # a score above the rank before it
     assert broken("score", [0.9, 0.5, 0.0, 0.9]) == 1  # not positive
     assert broken("score", [0.9, 0.5, float("nan"), 0.9]) == 1
+
+
+def test_rule_violations():
+    good = {
+        "antecedent": [[1], [1], [1, 2]],
+        "consequent": [2, 3, 3],
+        "rank": [1, 2, 1],
+        "confidence": [0.5, 0.4, 1.0],
+        "lift": [2.0, 2.0, 1.5],
+        "baskets": [6, 5, 5],
+    }
+    assert invariants.rule_violations(pa.table(good), 5, 2) == 0
+
+    def broken(column: str, values: list, max_antecedent_items: int = 2) -> int:
+        return invariants.rule_violations(pa.table(good | {column: values}), 5, max_antecedent_items)
+
+    assert broken("consequent", [2, 3, 2]) == 1  # in its antecedent
+    assert broken("antecedent", [[1], [1], [2, 1]]) == 1  # unsorted
+    assert broken("antecedent", [[1], [1], []]) == 1  # empty
+    assert broken("antecedent", [[1], [1], [1, 2]], max_antecedent_items=1) == 1  # too long
+    assert broken("baskets", [6, 4, 5]) == 1  # below the minimum
+    assert broken("confidence", [0.5, 1.2, 1.0]) == 1  # above 1 (one row, whatever else it breaks)
+    assert broken("lift", [2.0, 0.0, 1.5]) == 1
+    assert broken("rank", [1, 3, 1]) == 1  # a gap
+    assert broken("lift", [2.0, 3.0, 1.5]) == 1  # lift x confidence above the rank before it
+
+
+def test_rules_not_recomputed():
+    """Baskets {1, 2}, {1, 2, 3}, {1}, {2}: 1 => 2 held by 2 of 4 baskets, confidence 2/3, lift (2/3) / (3/4)."""
+    at = datetime(2026, 10, 30, 10, tzinfo=timezone.utc)
+    bought = [(1, "a", 1), (1, "a", 2), (2, "b", 1), (2, "b", 2), (2, "b", 3), (3, "c", 1), (4, "d", 2)]
+    events = pa.table(
+        {
+            "member_id": [m for m, _, _ in bought] + [5],
+            "session_id": [s for _, s, _ in bought] + ["e"],
+            "subclass_brand_id": [g for _, _, g in bought] + [3],
+            "event_type": ["purchase"] * len(bought) + ["product_view"],
+            "event_time": [at] * (len(bought) + 1),
+            "event_date": [date(2026, 10, 30)] * (len(bought) + 1),
+        }
+    )
+    right = {"antecedent": [[1]], "consequent": [2], "support": [0.5], "confidence": [2 / 3], "lift": [8 / 9]}
+    right["baskets"] = [2]
+
+    def wrong(**changes) -> int:
+        rules = pa.table(right | changes)
+        return invariants.rules_not_recomputed(rules, events, date(2026, 10, 30), date(2026, 10, 30), 10)
+
+    assert wrong() == 0
+    assert wrong(support=[0.4]) == wrong(confidence=[0.7]) == wrong(lift=[1.0]) == wrong(baskets=[3]) == 1
+    assert wrong(antecedent=[[1, 3]], support=[0.25], confidence=[1.0], lift=[4 / 3], baskets=[1]) == 0
+    # a cap of one item per basket: {1}, {1}, {1}, {2} hold 1 => 2 nowhere
+    assert invariants.rules_not_recomputed(pa.table(right), events, date(2026, 10, 30), date(2026, 10, 30), 1) == 1

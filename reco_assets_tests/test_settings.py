@@ -53,6 +53,7 @@ def test_the_lineage_of_the_defaults_draws_the_reference_windows(tmp_path):
     assert _start_offset(defs, "implicit_ratings", "raw_events") == -59
     assert _start_offset(defs, "ranking_champions", "raw_events") == -(7 + 28 + 60 - 1)
     assert _start_offset(defs, "group_neighbors", "raw_events") == -29  # 30 days of sessions
+    assert _start_offset(defs, "co_purchase_rules", "raw_events") == -29  # and of baskets
 
 
 def test_a_setting_of_one_engine_cannot_be_given_to_another():

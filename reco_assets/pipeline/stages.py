@@ -20,6 +20,7 @@ from reco_assets.pipeline.factorization import GLOBAL, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.neighbors import group_neighbors, session_groups
 from reco_assets.pipeline.ratings import implicit_ratings
+from reco_assets.pipeline.rules import co_purchase_rules, purchase_baskets
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import FactorModelSettings, RecoSettings
 
@@ -165,6 +166,12 @@ def neighbors(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
     chosen = settings.neighbors
     sessions = session_groups(reader.events(day, chosen.window_days), chosen.event_weights, chosen.max_session_groups)
     return group_neighbors(sessions, chosen)
+
+
+def rules(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
+    """The co-purchase rules of `day`, from the baskets of the rules' window."""
+    chosen = settings.rules
+    return co_purchase_rules(purchase_baskets(reader.events(day, chosen.window_days), chosen.max_basket_items), chosen)
 
 
 # --- listings and cards ------------------------------------------------------------------------------------
