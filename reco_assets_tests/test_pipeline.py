@@ -338,6 +338,10 @@ def test_checks_mlflow_and_runs_are_recorded(home):
     )
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
     assert {"model_vs_baselines.png", f"offline_evaluation_{DAY}.csv"} <= artifacts
+    # the day's co-purchase rules: the tiny world's baskets make none, and the run says so
+    (rules,) = tracked[tracked["tags.mlflow.runName"] == f"co_purchase_rules {DAY}"].to_dict("records")
+    assert rules["metrics.rules"] == len(table(home, "co_purchase_rules")) == 0
+    assert rules["params.rules.min_baskets"] == str(SETTINGS.rules.min_baskets)
 
     # every cohort model of the day is a registered version tagged with the day, and it loads and predicts
     client = mlflow.MlflowClient()

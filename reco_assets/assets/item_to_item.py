@@ -13,19 +13,20 @@ from reco_assets.partitions import daily_partitions
 from reco_assets.pipeline import stages
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
+from reco_assets.resources.tracking import MlflowTracking, log_rules
 from reco_assets.settings import RecoSettings
 
 FROM_EVENTS = {
     "partitions_def": daily_partitions,
     "deps": ["raw_events"],  # a window of raw_events: `lineage.py`
     "group_name": PUBLISHING,
-    "kinds": {"spark", "delta"},
 }
 """What both assets are: a day's table computed in Spark from a window of events."""
 
 
 @asset(
     **FROM_EVENTS,
+    kinds={"spark", "delta"},
     check_specs=[
         spec(
             "group_neighbors",
@@ -52,6 +53,7 @@ def group_neighbors(context: AssetExecutionContext, spark: SparkResource, lakeho
 
 @asset(
     **FROM_EVENTS,
+    kinds={"spark", "delta", "mlflow"},
     check_specs=[
         spec(
             "co_purchase_rules",
@@ -67,10 +69,14 @@ def group_neighbors(context: AssetExecutionContext, spark: SparkResource, lakeho
     ],
 )
 def co_purchase_rules(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse, settings: RecoSettings
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    settings: RecoSettings,
+    tracking: MlflowTracking,
 ):
-    """The groups bought with a group or a pair of groups: FPGrowth's rules over the members' baskets. A shop
-    whose baskets hold one item has none: no `not_empty` here."""
+    """The groups bought with a group or a pair of groups: FPGrowth's rules over the members' baskets, logged
+    to MLflow once published. A shop whose baskets hold one item has none: no `not_empty` here."""
     day = partition_date(context)
     lakehouse.require("raw_events", {"event_date": day})
     chosen = settings.rules
@@ -94,4 +100,6 @@ def co_purchase_rules(
             ),
         ],
     )
-    yield MaterializeResult(metadata=staged_metadata([staged]))
+    with tracking.run(f"co_purchase_rules {day}", {"as_of_date": str(day), "dagster_run_id": context.run_id}) as run:
+        log_rules(written.to_pandas(), {f"rules.{k}": v for k, v in chosen.model_dump().items()})
+    yield MaterializeResult(metadata=staged_metadata([staged], mlflow_run_id=run.info.run_id))

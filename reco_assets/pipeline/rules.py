@@ -40,6 +40,7 @@ def co_purchase_rules(baskets: DataFrame, settings) -> DataFrame:
     antecedent and consequent)."""
     from pyspark.ml.fpm import FPGrowth
 
+    baskets = baskets.select("items").localCheckpoint()  # counted, then mined: the events are read once
     total = baskets.count()
     if total == 0:
         return baskets.sparkSession.createDataFrame([], RULES_SCHEMA)
@@ -47,7 +48,7 @@ def co_purchase_rules(baskets: DataFrame, settings) -> DataFrame:
     growth = FPGrowth(
         itemsCol="items", minSupport=(settings.min_baskets - 0.5) / total, minConfidence=settings.min_confidence
     )
-    rules = growth.fit(baskets.select("items")).associationRules
+    rules = growth.fit(baskets).associationRules
     order = Window.partitionBy("antecedent").orderBy((F.col("lift") * F.col("confidence")).desc(), "consequent")
     return (
         rules.where(F.size("antecedent") <= settings.max_antecedent_items)

@@ -92,3 +92,44 @@ def mark_published(cohorts: list[str], day: str, tags: dict[str, dict[str, str]]
                 client.set_registered_model_alias(name, by_method, newest.version)
             published[cohort] = newest.version
     return published
+
+
+def log_rules(rules: "pd.DataFrame", params: dict, top: int = 50) -> None:  # noqa: F821
+    """Log a day's co-purchase rules into the active run: the settings as parameters, the counts as metrics,
+    the `top` rules by lift x confidence as a table and every rule's support against its confidence (coloured
+    by lift) as a plot."""
+    import tempfile
+
+    import matplotlib
+    import mlflow
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = rules["antecedent"].map(len)
+    mlflow.log_params(params)
+    mlflow.log_metrics(
+        {
+            "rules": float(len(rules)),
+            "antecedents": float(rules["antecedent"].map(tuple).nunique()),
+            "rules.one_group_antecedent": float((sizes == 1).sum()),
+            "rules.two_group_antecedent": float((sizes == 2).sum()),
+        }
+    )
+    if rules.empty:
+        return
+    best = rules.assign(score=rules["lift"] * rules["confidence"]).sort_values(
+        ["score", "baskets"], ascending=False, kind="stable"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "co_purchase_rules_top.csv"
+        best.head(top).to_csv(table, index=False)
+        mlflow.log_artifact(str(table))
+        figure, axis = plt.subplots(figsize=(8, 6))
+        points = axis.scatter(rules["support"], rules["confidence"], c=rules["lift"], cmap="viridis", s=12)
+        axis.set(xscale="log", xlabel="support", ylabel="confidence", title="co-purchase rules")
+        figure.colorbar(points, label="lift")
+        figure.tight_layout()
+        figure.savefig(Path(tmp) / "co_purchase_rules.png", dpi=100)
+        plt.close(figure)
+        mlflow.log_artifact(str(Path(tmp) / "co_purchase_rules.png"))
