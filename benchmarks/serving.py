@@ -18,9 +18,12 @@ scheduled send, waits for a free connection included; on 2 cores it saturates be
 at the highest rate loads a second version of the same payloads while it runs, switches to it, then rolls
 back to the first: it reports the versions the answers came from, and any error or mixed answer.
 A run at the highest rate with one in 20 of the version's styles withdrawn measures the answers that are
-decoded and filtered at request time. `--synthetic N` also times loading N generated payloads of the
-demo's median size into each store (from `spark.range(N)`, never collected), then discards them; skipped
-when the disk (LMDB) or the memory (Redis) has not room for them.
+decoded and filtered at request time. When the version holds the item-to-item keys (`y:`), the three item
+routes are measured at each rate too: `/v1/styles/{id}/similar` and `/bought-together` of random styles of
+the version (`~styles`), and `POST /v1/baskets/recommendations` of carts of 3 random styles.
+`--synthetic N` also times loading N generated payloads of the demo's median size into each store (from
+`spark.range(N)`, never collected), then discards them; skipped when the disk (LMDB) or the memory (Redis)
+has not room for them.
 
 Everything runs on one machine: Spark, the API (one process) and the generator share its cores.
 """
@@ -56,19 +59,33 @@ from pyspark.sql import functions as F
 from reco_assets.resources import local_resources
 from reco_assets.resources.serving import ServingResource
 from reco_assets.serving import published
+from reco_assets.serving.item_lists import load_lists
 from reco_assets.serving.loading import load
 from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
-from reco_assets.serving.store import MEMBER, NOTHING_WITHDRAWN, Manifest, ServingStore, Withdrawn, new_version
+from reco_assets.serving.store import (
+    MEMBER,
+    NOTHING_WITHDRAWN,
+    STYLE_GROUP,
+    STYLES,
+    Manifest,
+    ServingStore,
+    Withdrawn,
+    new_version,
+)
 from reco_assets.settings import RecoSettings
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 SWITCH_RUN_CAP = 600
 """Seconds the run across a version switch may last at most; it is stopped once the switches are done."""
+SAMPLED_STYLES = 2_000
+"""Styles of the version drawn for the item routes' requests (those with a group), and carts made of them."""
+CART_SIZE = 3
 PRODUCTS_FULL = "struct<feeds:struct<products:array<struct<full:array<string>>>>>"
 
 WRK_SCRIPT = r"""
--- args: ids file, bearer token, milliseconds between two requests of a thread
+-- args: requests file (GET: a path per line; POST: a JSON body per line), bearer token, milliseconds between two
+-- requests of a thread, the path to POST to (empty: GET)
 local ffi = require("ffi")
 ffi.cdef("typedef struct { long sec; long nsec; } bench_timespec; int clock_gettime(int, bench_timespec *);")
 local clock = ffi.new("bench_timespec")
@@ -86,10 +103,12 @@ function setup(thread)
 end
 
 function init(args)
-  ids = {}
-  for line in io.lines(args[1]) do ids[#ids + 1] = line end
+  lines = {}
+  for line in io.lines(args[1]) do lines[#lines + 1] = line end
   wrk.headers["Authorization"] = "Bearer " .. args[2]
   interval = tonumber(args[3])
+  post_to = args[4] or ""
+  if post_to ~= "" then wrk.headers["Content-Type"] = "application/json" end
   math.randomseed(os.time() * 100 + index)
   next_at = now_ms()
   non200, mismatches, body_bytes, seen = 0, 0, 0, {}
@@ -103,7 +122,9 @@ function delay()
 end
 
 function request()
-  return wrk.format("GET", "/v1/members/" .. ids[math.random(#ids)] .. "/recommendations")
+  local line = lines[math.random(#lines)]
+  if post_to ~= "" then return wrk.format("POST", post_to, nil, line) end
+  return wrk.format("GET", line)
 end
 
 function response(status, headers, body)
@@ -216,10 +237,14 @@ class Day:
         return member_payloads(self.frame, str(self.cards.day), version, self.cards.source)
 
     def load_and_switch(self, store: ServingStore, name: str) -> tuple[str, Loaded]:
-        """A new version of the day's payloads, loaded from the Spark tasks, counted, then served."""
+        """A new version of the day's payloads and style lists, loaded from the Spark tasks, counted, then
+        served."""
         version = new_version(str(self.cards.day), self.cards.label)
         started = time.perf_counter()
         pairs = load(store_rows(self.payloads(version)), store, version)
+        session = self.frame.sparkSession
+        lists = load_lists(session, self.cards.lakehouse, self.cards, store, version, self.settings)
+        store.write(version, [(STYLES, orjson.dumps(sorted(lists.styles)))])
         loaded = time.perf_counter()
         manifest = Manifest(
             version=version,
@@ -367,12 +392,21 @@ def connections(rate: int) -> int:
     return max(8, rate // 20)
 
 
+@dataclass(frozen=True)
+class Requests:
+    """What a run asks, at random: GET of the paths of `lines`, or, with `post_to`, POST of its JSON bodies."""
+
+    route: str
+    lines: Path
+    post_to: str = ""
+
+
 class WrkRun:
-    def __init__(self, url: str, ids: Path, rate: int, seconds: int):
-        script = ids.with_name("bench.lua")
+    def __init__(self, url: str, requests: Requests, rate: int, seconds: int):
+        script = requests.lines.with_name("bench.lua")
         script.write_text(WRK_SCRIPT)
         command = ["wrk", "-t", "1", "-c", str(connections(rate)), "-d", f"{seconds}s", "-s", str(script), url]
-        command += ["--", str(ids), TOKEN, str(1000 / rate)]
+        command += ["--", str(requests.lines), TOKEN, str(1000 / rate), requests.post_to]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> None:
@@ -386,15 +420,20 @@ class WrkRun:
         return json.loads(found[-1].removeprefix("RESULT "))
 
 
-async def open_loop(url: str, ids: list[str], rate: int, seconds: int, stop) -> dict:
-    """Requests at `rate` per second on a fixed schedule for `seconds` (or until `stop`): wrk's figures."""
+async def open_loop(url: str, lines: list[str], post_to: str, rate: int, seconds: int, stop) -> dict:
+    """Requests at `rate` per second on a fixed schedule for `seconds` (or until `stop`): wrk's figures. A
+    request is a GET of a random path of `lines`, or with `post_to` a POST of a random JSON body of them."""
     latencies, versions, counts = [], Counter(), Counter()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"} | ({"Content-Type": "application/json"} if post_to else {})
 
-    async def one(session: aiohttp.ClientSession, member: str) -> None:
+    async def one(session: aiohttp.ClientSession, line: str) -> None:
         started = time.perf_counter()
+        if post_to:
+            asked = session.post(f"{url}{post_to}", data=line, headers=headers)
+        else:
+            asked = session.get(f"{url}{line}", headers=headers)
         try:
-            async with session.get(f"{url}/v1/members/{member}/recommendations", headers=headers) as answer:
+            async with asked as answer:
                 body = await answer.read()
         except (aiohttp.ClientError, asyncio.TimeoutError):
             counts["socket_errors"] += 1
@@ -413,7 +452,7 @@ async def open_loop(url: str, ids: list[str], rate: int, seconds: int, stop) -> 
         tasks, start, sent = set(), time.perf_counter(), 0
         while sent < rate * seconds and not stop.is_set():
             await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
-            task = asyncio.create_task(one(session, random.choice(ids)))
+            task = asyncio.create_task(one(session, random.choice(lines)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += 1
@@ -434,18 +473,18 @@ async def open_loop(url: str, ids: list[str], rate: int, seconds: int, stop) -> 
     }
 
 
-def _client(url: str, ids: list[str], rate: int, seconds: int, stop, results) -> None:
-    results.put(asyncio.run(open_loop(url, ids, rate, seconds, stop)))
+def _client(url: str, lines: list[str], post_to: str, rate: int, seconds: int, stop, results) -> None:
+    results.put(asyncio.run(open_loop(url, lines, post_to, rate, seconds, stop)))
 
 
 class ClientRun:
     """The aiohttp open-loop client in a child process (so it does not share this process's interpreter)."""
 
-    def __init__(self, url: str, ids: Path, rate: int, seconds: int):
+    def __init__(self, url: str, requests: Requests, rate: int, seconds: int):
         context = multiprocessing.get_context("spawn")
         self.stopping, self.results = context.Event(), context.Queue()
-        members = ids.read_text().split()
-        arguments = (url, members, rate, seconds, self.stopping, self.results)
+        lines = requests.lines.read_text().splitlines()
+        arguments = (url, lines, requests.post_to, rate, seconds, self.stopping, self.results)
         self.process = context.Process(target=_client, args=arguments)
         self.process.start()
 
@@ -464,6 +503,7 @@ class Measured:
     store: str
     rate: str
     figures: dict
+    route: str = "members"
 
     @property
     def errors(self) -> int:
@@ -473,9 +513,10 @@ class Measured:
     def achieved(self) -> float:
         return self.figures["requests"] / self.figures["seconds"]
 
-    def row(self) -> str:
+    def row(self, with_route: bool = False) -> str:
         f = self.figures
-        cells = [self.store, self.rate, f"{f['requests']:,}", f"{self.achieved:,.0f}"]
+        cells = [self.store, *([self.route] if with_route else []), self.rate, f"{f['requests']:,}"]
+        cells.append(f"{self.achieved:,.0f}")
         cells += [f"{f[p]:.1f}" for p in ("p50", "p95", "p99", "max")]
         cells += [f"{self.errors:,}", f"{f['mismatches']:,}", f"{f['bytes']:,.0f}"]
         return "| " + " | ".join(cells) + " |"
@@ -488,14 +529,19 @@ class Driver:
     generator: type
     store: str
     url: str
-    ids: Path
+    members: Requests
 
-    def start(self, rate: int, seconds: int):
-        return self.generator(self.url, self.ids, rate, seconds)
+    def start(self, rate: int, seconds: int, requests: Requests | None = None):
+        return self.generator(self.url, requests or self.members, rate, seconds)
 
     def fixed_rate(self, rate: int, seconds: int) -> Measured:
         measured = Measured(self.store, str(rate), self.start(rate, seconds).result())
         print(f"{self.store} at {rate}/s: {measured.row()}", flush=True)
+        return measured
+
+    def item_route(self, requests: Requests, rate: int, seconds: int) -> Measured:
+        measured = Measured(self.store, str(rate), self.start(rate, seconds, requests).result(), requests.route)
+        print(f"{self.store} {requests.route} at {rate}/s: {measured.row()}", flush=True)
         return measured
 
     def with_withdrawals(self, rate: int, seconds: int, store: ServingStore, day: Day, version: str) -> Measured:
@@ -532,11 +578,34 @@ class Driver:
         return measured
 
 
-def member_ids(frame: DataFrame, folder: Path) -> Path:
+def member_requests(frame: DataFrame, folder: Path) -> Requests:
     ids = frame.select(F.col("member_id").cast("string")).distinct().toArrow().column(0).to_pylist()
-    path = folder / "member_ids.txt"
-    path.write_text("\n".join(ids) + "\n")
-    return path
+    path = folder / "members.txt"
+    path.write_text("".join(f"/v1/members/{member}/recommendations\n" for member in ids))
+    return Requests("members", path)
+
+
+def item_requests(store: ServingStore, version: str, folder: Path) -> list[Requests]:
+    """Requests of the item routes over random styles of `version` that have a group (`y:`), each route's
+    in a file of `folder`; none when the version holds no item-to-item keys."""
+    named = orjson.loads(store.get(version, STYLES) or b"[]")
+    drawn = random.sample(named, min(len(named), SAMPLED_STYLES))
+    styles = [style for style in drawn if store.get(version, STYLE_GROUP + style.encode()) is not None]
+    if len(styles) < CART_SIZE:
+        return []
+    lines = {
+        "similar": [f"/v1/styles/{style}/similar" for style in styles],
+        "bought-together": [f"/v1/styles/{style}/bought-together" for style in styles],
+        "basket": [
+            orjson.dumps({"style_ids": random.sample(styles, CART_SIZE)}).decode() for _ in range(SAMPLED_STYLES)
+        ],
+    }
+    for route, requests in lines.items():
+        (folder / f"{route}.txt").write_text("".join(f"{line}\n" for line in requests))
+    return [
+        Requests(route, folder / f"{route}.txt", "/v1/baskets/recommendations" if route == "basket" else "")
+        for route in lines
+    ]
 
 
 def generator_for(choice: str):
@@ -545,16 +614,20 @@ def generator_for(choice: str):
     return "aiohttp open-loop client", ClientRun
 
 
-def benchmark_store(kind: str, day: Day, args, generator, ids: Path, median: int) -> tuple[list, list]:
+def benchmark_store(kind: str, day: Day, args, generator, members: Requests, median: int) -> tuple[list, list]:
     with ExitStack() as stack:
         target = open_target(kind, stack)
         store = target.store(day.settings.serving.previous_versions)
         first, loaded = day.load_and_switch(store, kind)
         print(loaded, flush=True)
         loads, runs = [loaded], []
+        items = item_requests(store, first, target.home)
+        if not items:
+            print(f"{kind}: item routes not measured: the version holds no item-to-item keys (`y:`)", flush=True)
         with api(target) as url:
-            driver = Driver(generator, kind, url, ids)
+            driver = Driver(generator, kind, url, members)
             runs += [driver.fixed_rate(rate, args.seconds) for rate in args.rates]
+            runs += [driver.item_route(requests, rate, args.seconds) for requests in items for rate in args.rates]
             runs.append(driver.with_withdrawals(max(args.rates), args.seconds, store, day, first))
             time.sleep(1.5)
             runs.append(driver.across_switches(max(args.rates), store, day, first))
@@ -577,7 +650,14 @@ def report(sizes: dict, loads: list[Loaded], runs: list[Measured], generator: st
     columns += ["errors", "mismatches", "bytes"]
     print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
     for run in runs:
-        print(run.row())
+        if run.route == "members":
+            print(run.row())
+    items = [run for run in runs if run.route != "members"]
+    if items:
+        columns.insert(1, "route")
+        print("\nItem routes:\n\n| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+        for run in items:
+            print(run.row(with_route=True))
     print("\n| store | load | pairs | seconds | payloads/s | count + switch s |\n|---|---|---|---|---|---|")
     for loaded in loads:
         switch = f"{loaded.switch_seconds:.2f}" if loaded.switch_seconds is not None else ""
@@ -610,12 +690,12 @@ def main() -> None:
     print(subprocess.run(["df", "-h", tempfile.gettempdir()], capture_output=True, text=True).stdout)
     loads, runs = [], []
     with tempfile.TemporaryDirectory(prefix="reco-serving-bench-") as folder:
-        ids = member_ids(frame, Path(folder))
+        members = member_requests(frame, Path(folder))
         if args.synthetic:
             loads.append(spark_share(frame.sparkSession, args.synthetic, sizes["median"]))
             print(loads[-1], flush=True)
         for kind in args.stores:
-            store_loads, store_runs = benchmark_store(kind, day, args, generator, ids, sizes["median"])
+            store_loads, store_runs = benchmark_store(kind, day, args, generator, members, sizes["median"])
             loads += store_loads
             runs += store_runs
     report(sizes, loads, runs, generator_name, args.seconds)

@@ -223,3 +223,41 @@ def rules_not_recomputed(rules: pa.Table, events, first, last, max_basket_items:
         rules=rules,
         events=events,
     )
+
+
+def style_list_violations(lists: pa.Table, listings: pa.Table, length: int) -> int:
+    """Entries of the style lists (`kind`, then `style_lists.LIST_COLUMNS`) naming a style not in
+    `listings` or under another group than its listing's, a style twice in a list, or (not fallback) the
+    list's own group or a score not positive; breaking positions 1..n, longer than `length`, or scoring
+    above the entry before them."""
+    return _count(
+        f"""
+        WITH ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY kind, subclass_brand_id ORDER BY position) AS nth,
+                   lag(score) OVER (PARTITION BY kind, subclass_brand_id ORDER BY position) AS before,
+                   count(*) OVER (PARTITION BY kind, subclass_brand_id, style_id) AS times
+            FROM lists)
+        SELECT count(*) FROM ranked r LEFT JOIN listings s ON s.style_id = r.style_id
+        WHERE s.style_id IS NULL OR s.subclass_brand_id <> r.group_id OR times > 1
+              OR (NOT fallback AND (r.group_id = r.subclass_brand_id OR score <= 0))
+              OR nth <> position OR position > {int(length)} OR score > before OR NOT isfinite(score)
+        """,
+        lists=lists,
+        listings=listings,
+    )
+
+
+def similar_fill(lists: pa.Table, listings: pa.Table, least: int) -> float:
+    """The share of `listings`' styles whose group has at least `least` similar styles of its own (not the
+    fallback)."""
+    with duckdb.connect(config=DUCKDB_CONFIG) as con:
+        con.register("lists", lists)
+        con.register("listings", listings)
+        return float(
+            con.execute(
+                f"""WITH own AS (SELECT subclass_brand_id, count(*) AS n FROM lists
+                                 WHERE kind = 'similar' AND NOT fallback GROUP BY subclass_brand_id)
+                    SELECT coalesce(avg(CASE WHEN coalesce(o.n, 0) >= {int(least)} THEN 1.0 ELSE 0.0 END), 0)
+                    FROM listings s LEFT JOIN own o USING (subclass_brand_id)"""
+            ).fetchone()[0]
+        )

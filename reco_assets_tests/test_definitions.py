@@ -81,7 +81,14 @@ def test_every_contract_table_is_an_asset_with_its_lineage():
     assert {"als_factors", "implicit_ratings", "catalog"} <= parents["member_affinities"]
     assert parents["raw_events"] == {"catalog"}
     assert parents["release_cards"] == {"release_listings", "diversified_affinities", "member_cards"}
-    assert parents["served_feeds"] == {"member_cards", "release_cards", "style_listings", "release_listings"}
+    assert parents["served_feeds"] == {
+        "member_cards",
+        "release_cards",
+        "style_listings",
+        "release_listings",
+        "group_neighbors",
+        "co_purchase_rules",
+    }
     assert parents["feed_exports"] == {"served_feeds"} and parents["served_withdrawals"] == {"release_catalog"}
     assert parents["release_listings"] == {"release_catalog", "raw_events"}
     assert parents["group_neighbors"] == parents["co_purchase_rules"] == {"raw_events"}
@@ -119,6 +126,7 @@ def test_blocking_checks_guard_what_gets_published():
         ("release_cards", "lists_well_formed"),
         ("served_feeds", "every_member_served"),
         ("served_feeds", "payloads_match_cards"),
+        ("served_feeds", "style_lists_well_formed"),
         *(
             (table, "not_empty")
             for table in (

@@ -219,3 +219,44 @@ def test_rules_not_recomputed():
     assert wrong(antecedent=[[1, 3]], support=[0.25], confidence=[1.0], lift=[4 / 3], baskets=[1]) == 0
     # a cap of one item per basket: {1}, {1}, {1}, {2} hold 1 => 2 nowhere
     assert invariants.rules_not_recomputed(pa.table(right), events, date(2026, 10, 30), date(2026, 10, 30), 1) == 1
+
+
+def test_style_list_violations():
+    listings = pa.table({"style_id": [11, 12, 21, 22, 31], "subclass_brand_id": [1, 1, 2, 2, 3]})
+    good = {
+        "kind": ["similar", "similar", "similar", "bought", "bought"],
+        "subclass_brand_id": [1, 1, 3, 1, 1],
+        "fallback": [False, False, True, False, False],
+        "position": [1, 2, 1, 1, 2],
+        "style_id": [21, 31, 31, 21, 22],
+        "group_id": [2, 3, 3, 2, 2],
+        "score": [0.9, 0.5, 4.0, 2.0, 1.0],
+    }
+    assert invariants.style_list_violations(pa.table(good), listings, 2) == 0
+
+    def broken(column: str, values: list, length: int = 2) -> int:
+        return invariants.style_list_violations(pa.table(good | {column: values}), listings, length)
+
+    assert broken("style_id", [21, 99, 31, 21, 22]) == 1  # not listed
+    assert broken("group_id", [2, 2, 3, 2, 2]) == 1  # under another group than its listing's
+    assert broken("style_id", [21, 21, 31, 21, 22]) == 2  # twice in a list (both rows count)
+    assert broken("fallback", [False, False, False, False, False]) == 1  # its own group, not flagged
+    assert broken("score", [0.9, 0.5, 4.0, 2.0, 0.0]) == 1  # not positive
+    assert broken("score", [0.5, 0.9, 4.0, 2.0, 1.0]) == 1  # above the entry before it
+    assert broken("score", [0.9, float("nan"), 4.0, 2.0, 1.0]) == 1
+    assert broken("position", [1, 3, 1, 1, 2], length=3) == 1  # a gap
+    assert broken("position", [1, 2, 1, 1, 2], length=1) == 2  # longer than the length
+
+
+def test_similar_fill():
+    listings = pa.table({"style_id": [11, 12, 21, 31], "subclass_brand_id": [1, 1, 2, 3]})
+    lists = pa.table(
+        {
+            "kind": ["similar"] * 3 + ["similar"] * 2 + ["bought"] * 2,
+            "subclass_brand_id": [1, 1, 1, 2, 2, 3, 3],
+            "fallback": [False] * 3 + [True] * 2 + [False] * 2,
+        }
+    )
+    # at least 3 of its own: group 1's two styles; group 2's list is a fallback, group 3's is bought together
+    assert invariants.similar_fill(lists, listings, 3) == 0.5
+    assert invariants.similar_fill(lists, listings, 4) == 0.0

@@ -4,6 +4,7 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey
@@ -401,6 +402,109 @@ def test_the_served_version_holds_every_members_cards(home):
             assert got == want, (member, feed)
     fallback = json.loads(current.fallback)
     assert fallback["fallback"] is True and len(fallback["feeds"]["products"][0]["full"]) > 0
+
+
+def _spread(pointed: pd.DataFrame, listings: pd.DataFrame, length: int) -> dict[int, list[tuple]]:
+    """Per source group of `pointed` (`source`, `group_id`, `score`): its list over the listings of the
+    groups pointed to, each style scored by its group's score over its listing rank, ties by the smaller id."""
+    styles = listings.rename(columns={"subclass_brand_id": "group_id"})[["group_id", "style_id", "rank"]]
+    rows = pointed[["source", "group_id", "score"]].merge(styles, on="group_id")
+    rows["score"] = rows.score / rows["rank"]
+    rows = rows.sort_values(["source", "score", "style_id"], ascending=[True, False, True])
+    return {
+        source: [(str(r.style_id), str(r.group_id), r.score) for r in group.head(length).itertuples()]
+        for source, group in rows.groupby("source")
+    }
+
+
+def _basket_favourites(home: Path, listings: pd.DataFrame, length: int) -> list[tuple]:
+    """The styles of the groups in most baskets of the rules' window (pandas), spread as a list."""
+    chosen = SETTINGS.rules
+    first = DAY - timedelta(days=chosen.window_days - 1)
+    bought = table(home, "raw_events", f"event_date BETWEEN '{first}' AND '{DAY}' AND event_type = 'purchase'")
+    bought = bought.dropna(subset=["subclass_brand_id"])
+    firsts = bought.groupby(["member_id", "session_id", "subclass_brand_id"]).event_time.min().reset_index()
+    firsts = firsts.sort_values(["member_id", "session_id", "event_time", "subclass_brand_id"])
+    baskets = firsts.groupby(["member_id", "session_id"]).head(chosen.max_basket_items)
+    counts = baskets.groupby("subclass_brand_id").size().reset_index(name="score")
+    counts = counts.sort_values(["score", "subclass_brand_id"], ascending=[False, True]).head(length)
+    pointed = counts.rename(columns={"subclass_brand_id": "group_id"}).assign(source=0)
+    return _spread(pointed, listings, length).get(0, [])
+
+
+def _with_factor_neighbors(home: Path, neighbors: pd.DataFrame) -> pd.DataFrame:
+    """The session `neighbors` (`source`, `group_id`, `score`) completed, up to the settings' count per group,
+    by the groups whose factors (of the day's cohort model with the most groups, bias left out) have the
+    largest positive cosine, scored as the cosine times the group's weakest neighbour score (numpy's whole
+    cosine matrix, sorted per group)."""
+    per_group = SETTINGS.neighbors.neighbors_per_group
+    items = table(home, "als_factors")
+    items = items[items.side == "item"]
+    cohort = items.groupby("cohort").size().sort_index().idxmax()
+    items = items[items.cohort == cohort].sort_values("id")
+    factors = np.stack(items.factors.to_numpy())[:, :-1]  # the softmax engine's last column is the bias
+    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    cosines = unit @ unit.T
+    ids = items.id.to_list()
+    rows = []
+    for i, group in enumerate(ids):
+        own = neighbors[neighbors.source == group].sort_values(["score", "group_id"], ascending=[False, True])
+        rows += [(group, g, sc) for g, sc in zip(own.group_id, own.score, strict=True)]
+        weakest = own.score.min() if len(own) else 1.0
+        ranked = sorted((-cosines[i, j], other) for j, other in enumerate(ids) if other != group)
+        closest = [(other, -c) for c, other in ranked if -c > 0][:per_group]
+        extra = [(group, other, c * weakest) for other, c in closest if other not in set(own.group_id)]
+        rows += extra[: per_group - len(own)]
+    seen = set(ids)
+    rows += [(r.source, r.group_id, r.score) for r in neighbors.itertuples() if r.source not in seen]
+    return pd.DataFrame(rows, columns=["source", "group_id", "score"])
+
+
+def test_the_served_version_holds_the_style_lists_of_the_days_listings(home):
+    """Every listed style's group, and every listed group's similar and bought-together lists, as pandas
+    computes them from the day's `style_listings`, `group_neighbors` and `co_purchase_rules` (and, for the
+    fallbacks, the class's most popular styles and the groups in most baskets)."""
+    from reco_assets.serving.item_lists import LIST_LENGTH
+
+    store = served(home)
+    version = store.current().version
+    listings = table(home, "style_listings")
+    for style, group in zip(listings.style_id, listings.subclass_brand_id, strict=True):
+        assert store.get(version, f"y:{style}".encode()) == str(group).encode()
+    neighbors = table(home, "group_neighbors").rename(
+        columns={"subclass_brand_id": "source", "neighbor_id": "group_id"}
+    )
+    blended = _with_factor_neighbors(home, neighbors)
+    assert len(blended) > len(neighbors)  # the factor model completes thin neighbour lists
+    similar = _spread(blended, listings, LIST_LENGTH)
+    rules = table(home, "co_purchase_rules")
+    rules = rules[rules.antecedent.map(len) == 1]
+    rules = rules.assign(source=rules.antecedent.map(lambda a: a[0]), group_id=rules.consequent)
+    bought = _spread(rules.assign(score=rules.lift * rules.confidence), listings, LIST_LENGTH)
+    favourites = _basket_favourites(home, listings, LIST_LENGTH)
+    classes = listings.assign(key=listings[["division", "department", "class"]].apply(tuple, axis=1))
+    classes.loc[classes["class"].isna(), "key"] = classes.subclass_brand_id.map(lambda g: ("group", g))
+    popular = classes.sort_values(["popularity_score", "style_id"], ascending=[False, True])
+    fallbacks = 0
+    for group, key in classes.groupby("subclass_brand_id").key.first().items():
+        stored = json.loads(store.get(version, f"gs:{group}".encode()))
+        got = [(e["style_id"], e["group_key"], e["score"]) for e in stored["styles"]]
+        if group in similar:
+            want = similar[group]
+        else:
+            top = popular[popular.key == key].head(LIST_LENGTH)
+            want = [(str(r.style_id), str(r.subclass_brand_id), r.popularity_score) for r in top.itertuples()]
+        assert (stored["fallback"], [g[:2] for g in got]) == (group not in similar, [w[:2] for w in want]), group
+        assert [g[2] for g in got] == pytest.approx([w[2] for w in want])
+        fallbacks += stored["fallback"]
+        stored = json.loads(store.get(version, f"gb:{group}".encode()))
+        want = bought.get(group, favourites)
+        assert stored["fallback"] == (group not in bought)
+        assert [(e["style_id"], e["group_key"]) for e in stored["styles"]] == [w[:2] for w in want], group
+        listed = listings[listings.subclass_brand_id == group].sort_values("rank")
+        assert json.loads(store.get(version, f"gl:{group}".encode())) == [str(s) for s in listed.style_id]
+    assert fallbacks < listings.subclass_brand_id.nunique()
+    assert len(favourites) > 0  # the tiny world has no rule: every bought-together list is the fallback
 
 
 def test_the_export_holds_the_served_payloads_and_the_cards(home):

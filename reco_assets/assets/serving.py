@@ -24,6 +24,7 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.serving import published
 from reco_assets.serving.exports import write_export
 from reco_assets.serving.inventory import withdrawn_styles
+from reco_assets.serving.item_lists import load_lists
 from reco_assets.serving.loading import load
 from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
 from reco_assets.serving.store import (
@@ -52,6 +53,8 @@ class LoadedVersion:
     """The version's withdrawn styles per the latest snapshot, computed at the switch (one may land while
     the version loads)."""
     table: str = "served_feeds"
+    similar_fill: float = 0.0
+    """The share of listed styles with `item_lists.SIMILAR_FILL` similar styles of their own (not the fallback)."""
     withdrawn: Withdrawn = NOTHING_WITHDRAWN
     served: Manifest | None = None
     """What the store serves after `commit`: this version, or a later day's or publication's that an
@@ -80,12 +83,25 @@ class LoadedVersion:
 
 @asset(
     partitions_def=daily_partitions,
-    deps=["member_cards", "release_cards", "style_listings", "release_listings"],
+    deps=[
+        "member_cards",
+        "release_cards",
+        "style_listings",
+        "release_listings",
+        "group_neighbors",
+        "co_purchase_rules",
+    ],
     group_name=PUBLISHING,
     kinds={"spark", "lmdb", "redis"},
     check_specs=[
         spec("served_feeds", "every_member_served", "one payload per member with cards, each source id mapped"),
         spec("served_feeds", "payloads_match_cards", "sampled payloads read back equal the members' cards"),
+        spec(
+            "served_feeds",
+            "style_lists_well_formed",
+            "every listed style and group has its lists; list entries are listed styles under their own group, "
+            "once per list, never the list's own group unless flagged fallback, in non-increasing score",
+        ),
     ],
 )
 def served_feeds(
@@ -95,9 +111,10 @@ def served_feeds(
     serving: ServingResource,
     settings: RecoSettings,
 ):
-    """One JSON payload per member (every feed and variant) in a new version of the serving store; the API
-    switches to it once its checks pass. The cards are the day's latest published ones: those of its
-    latest release refresh, else its `member_cards`. The previous versions stay for rollback."""
+    """One JSON payload per member (every feed and variant), and the similar and bought-together lists of
+    the listed styles, in a new version of the serving store; the API switches to it once its checks pass.
+    The cards are the day's latest published ones: those of its latest release refresh, else its
+    `member_cards`, and the lists are over the same listings. The previous versions stay for rollback."""
     day = partition_date(context)
     require_gate(lakehouse, day, settings, "served feeds", list(COHORTS))
     lakehouse.require("member_cards", {"as_of_date": day, "cohort": list(COHORTS)})
@@ -118,6 +135,7 @@ def served_feeds(
             "cards": MetadataValue.text(cards.source),
             "payloads": MetadataValue.int(staged.manifest.members),
             "withdrawn_styles": MetadataValue.int(len(staged.withdrawn.style_ids)),
+            "similar_fill": MetadataValue.float(round(staged.similar_fill, 4)),
             "store": MetadataValue.text(serving.store),
             "dropped_versions": MetadataValue.json(staged.dropped),
             **({} if served else {"not_served": MetadataValue.text(f"later cards (of {current}) are served")}),
@@ -141,8 +159,9 @@ def load_and_check(
     loaded = load(store_rows(payloads), store, version)
     payloads.unpersist()
     fallback = published.fallback(cards, version, settings)
+    lists = load_lists(spark.session(), lakehouse, cards, store, version, settings)
     # bounded by the catalog's styles: the driver holds them as the serving layer's inventory of the version
-    styles = frozenset(carded_styles(frame).toArrow().column("style_id").to_pylist())
+    styles = frozenset(carded_styles(frame).toArrow().column("style_id").to_pylist()) | lists.styles
     styles |= frozenset(fallback["feeds"]["products"][0]["full"])
     store.write(version, [(STYLES, orjson.dumps(sorted(styles)))])
     manifest = Manifest(
@@ -155,7 +174,10 @@ def load_and_check(
         cards_written_at=cards.written_at(),
     )
     staged = LoadedVersion(
-        store, manifest, lambda: withdrawn_styles(lakehouse, day, styles, settings.listings.min_qty_on_hand)
+        store,
+        manifest,
+        lambda: withdrawn_styles(lakehouse, day, styles, settings.listings.min_qty_on_hand),
+        similar_fill=lists.similar_fill,
     )
     expected = published.expected_keys(cards)
     sources = store.count(version, SOURCE)
@@ -173,6 +195,14 @@ def load_and_check(
             "payloads_match_cards",
             published.mismatched_payloads(cards, store, version, SAMPLE_MEMBERS),
             f"payloads of {SAMPLE_MEMBERS} sampled members that differ from their cards",
+        ),
+        check(
+            "style_lists_well_formed",
+            lists.violations,
+            "malformed list entries, and listed styles or groups without their keys",
+            listed_styles=lists.listed_styles,
+            listed_groups=lists.listed_groups,
+            similar_fill=round(lists.similar_fill, 4),
         ),
     ]
     return staged, results

@@ -70,3 +70,11 @@ RULES_SCHEMA = (
     "antecedent array<bigint>, consequent bigint, rank int, support double, confidence double, lift double, "
     "baskets long"
 )
+
+
+def basket_popularity(baskets: DataFrame, groups: int) -> DataFrame:
+    """The `groups` groups in most of `baskets` (`purchase_baskets`): `group_id`, `score` (the baskets holding
+    it), ties by the smaller id; the lists' fallback for a group or a cart without rules."""
+    counts = baskets.select(F.explode("items").alias("group_id")).groupBy("group_id").agg(F.count("*").alias("n"))
+    top = counts.orderBy(F.col("n").desc(), "group_id").limit(groups)
+    return top.select("group_id", F.col("n").cast("double").alias("score"))

@@ -20,7 +20,8 @@ from reco_assets.pipeline.factorization import GLOBAL, fit_cohorts
 from reco_assets.pipeline.listings import style_listings
 from reco_assets.pipeline.neighbors import group_neighbors, session_groups
 from reco_assets.pipeline.ratings import implicit_ratings
-from reco_assets.pipeline.rules import co_purchase_rules, purchase_baskets
+from reco_assets.pipeline.rules import basket_popularity, co_purchase_rules, purchase_baskets
+from reco_assets.pipeline.style_lists import blended_neighbors, bought_lists, popular_styles, similar_lists
 from reco_assets.resources.lakehouse import Lakehouse, partition_predicate, range_predicate
 from reco_assets.settings import FactorModelSettings, RecoSettings
 
@@ -172,6 +173,40 @@ def rules(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
     """The co-purchase rules of `day`, from the baskets of the rules' window."""
     chosen = settings.rules
     return co_purchase_rules(purchase_baskets(reader.events(day, chosen.window_days), chosen.max_basket_items), chosen)
+
+
+@dataclass(frozen=True)
+class StyleLists:
+    """A day's lists for a style's page, per listed group (`style_lists.LIST_COLUMNS`)."""
+
+    similar: DataFrame
+    bought: DataFrame
+    popular: DataFrame
+    """The styles of the groups in most baskets: a cart's fallback."""
+
+
+def style_lists(
+    reader: Reader,
+    day: date,
+    listings: DataFrame,
+    neighbors: DataFrame,
+    rules: DataFrame,
+    settings: RecoSettings,
+    length: int,
+    factor_similar: DataFrame | None = None,
+) -> StyleLists:
+    """The similar and bought-together lists (`length` styles) of the groups of `listings`, from the day's
+    `neighbors` (completed by `factor_similar`, the factor model's, where given) and `rules`; the
+    bought-together fallback from the baskets of the rules' window."""
+    chosen = settings.rules
+    baskets = purchase_baskets(reader.events(day, chosen.window_days), chosen.max_basket_items)
+    popular = popular_styles(basket_popularity(baskets, length), listings, length)
+    similar = blended_neighbors(neighbors, factor_similar, settings.neighbors.neighbors_per_group)
+    return StyleLists(
+        similar=similar_lists(listings, similar, length),
+        bought=bought_lists(listings, rules, popular, length),
+        popular=popular,
+    )
 
 
 # --- listings and cards ------------------------------------------------------------------------------------

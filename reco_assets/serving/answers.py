@@ -9,14 +9,14 @@ MAX_LONG = 2**63 - 1
 QUOTED_NUMBER = re.compile(rb'"(\d+)"')
 
 
-def is_member_id(text: str) -> bool:
-    """A lakehouse member id as the lakehouse writes it: a non-negative decimal integer of at most 63 bits,
-    without leading zeros (``007`` would miss member 7's payload and get the fallback)."""
+def is_lakehouse_id(text: str) -> bool:
+    """A lakehouse member or style id as the lakehouse writes it: a non-negative decimal integer of at most
+    63 bits, without leading zeros (``007`` would miss member 7's payload and get the fallback)."""
     return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_LONG and str(int(text)) == text
 
 
 def is_source_id(text: str) -> bool:
-    """A source (imported) member id: 1 to 256 printable characters."""
+    """A source (imported) member or style id: 1 to 256 printable characters."""
     return 0 < len(text) <= 256 and text.isprintable()
 
 

@@ -2,29 +2,65 @@
 
 `GET /v1/members/{member_id}/recommendations` answers the member's whole payload in one call: the stored
 bytes as they are, unless styles were withdrawn since the version was built or `feed` / `limit` ask for
-less. Every call reads the store's current version once and answers from it alone, so a version switch
-never mixes two versions in one answer. Handlers are `async`: they read LMDB directly (a memory-mapped
-lookup of microseconds, cheaper than a hand-off to a thread pool) and Redis with its asynchronous client
-(one round trip: the pointer is cached for a second), so a slow Redis holds no other request, `/healthz`
-included.
+less. `GET /v1/styles/{style_id}/similar` and `/bought-together` answer the style's subclass-brand list,
+`POST /v1/baskets/recommendations` what goes with a cart (`item_answers`). Every call reads the store's
+current version once and answers from it alone, so a version switch never mixes two versions in one
+answer. Handlers are `async`: they read LMDB directly (a memory-mapped lookup of microseconds, cheaper
+than a hand-off to a thread pool) and Redis with its asynchronous client (one round trip: the pointer is
+cached for a second), so a slow Redis holds no other request, `/healthz` included.
 """
 
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable
+from functools import partial
+from typing import Annotated
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from reco_assets.serving.answers import is_member_id, is_source_id, shape
-from reco_assets.serving.schema import FeedName, Namespace, Payload
-from reco_assets.serving.store import MEMBER, SOURCE, ServingStore
+from reco_assets.serving import item_answers
+from reco_assets.serving.answers import is_lakehouse_id, is_source_id, shape
+from reco_assets.serving.schema import Basket, BasketList, FeedName, Namespace, Payload, StyleList
+from reco_assets.serving.store import (
+    BOUGHT,
+    MEMBER,
+    SIMILAR,
+    SOURCE,
+    STYLE_GROUP,
+    STYLE_SOURCE,
+    Manifest,
+    ServingStore,
+    Withdrawn,
+)
 
 VERSION_HEADER = "X-Reco-Version"
 FALLBACK_HEADER = "X-Reco-Fallback"
 
 log = logging.getLogger(__name__)
+
+IdNamespace = Annotated[
+    Namespace,
+    Query(description="`lakehouse`: the lakehouse's id (decimal); `source`: the imported data's id."),
+]
+ItemLimit = Annotated[int, Query(ge=1, le=100, description="At most this many styles.")]
+COMMON_RESPONSES = {
+    304: {"description": "Not modified (If-None-Match matched the ETag)."},
+    401: {"description": "Missing or wrong bearer token."},
+    503: {"description": "No version is served yet, the served one is gone, or the store does not answer."},
+}
+
+
+def documented(responses: dict[int, dict]) -> dict[int, dict]:
+    """A route's responses for the OpenAPI document: its own and those of every `/v1` route, by code."""
+    return dict(sorted((responses | COMMON_RESPONSES).items()))
+
+
+def is_id(text: str, id_namespace: Namespace) -> bool:
+    return is_source_id(text) if id_namespace == "source" else is_lakehouse_id(text)
 
 
 def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> FastAPI:
@@ -46,7 +82,8 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
     app = FastAPI(
         title="reco_assets recommendations",
         version="1",
-        description="Per-member product, brand and category feeds of the latest published day.",
+        description="Per-member product, brand and category feeds of the latest published day; similar styles, "
+        "styles bought together and what goes with a cart.",
     )
 
     @app.get("/healthz", tags=["operations"])
@@ -73,52 +110,68 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
             return JSONResponse(body | {"status": "stale", "reason": reason}, status_code=503)
         return body | {"status": "ready"}
 
+    async def served(request: Request, body: bytes = b"") -> tuple[Manifest, Withdrawn, dict[str, str]]:
+        """The current version, its withdrawn styles, and the answer's headers: the version, and an ETag over
+        what the answer depends on (the version, its withdrawn styles, the path and query, a request body)."""
+        manifest = await store.current_async()
+        if manifest is None:
+            raise HTTPException(503, "no version served yet")
+        withdrawn = await store.withdrawn_async(manifest.version)
+        depends = f"{manifest.version}|{withdrawn.digest}|{request.url.path}|{request.url.query}".encode()
+        if body:
+            depends += b"|" + hashlib.blake2b(body, digest_size=16).digest()
+        tag = hashlib.blake2b(depends, digest_size=12).hexdigest()
+        return manifest, withdrawn, {VERSION_HEADER: manifest.version, "ETag": f'"{tag}"'}
+
+    def not_modified(request: Request, headers: dict[str, str]) -> Response | None:
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        return None
+
+    async def from_store(answer: Awaitable[Response]) -> Response:
+        """`answer`, or 503 with the reason when the store fails."""
+        try:
+            return await answer
+        except store.errors as error:
+            raise HTTPException(503, f"serving store unavailable: {error}") from error
+
+    def json_answer(body: dict, headers: dict[str, str]) -> Response:
+        if body["fallback"]:
+            headers[FALLBACK_HEADER] = "true"
+        return Response(content=orjson.dumps(body), media_type="application/json", headers=headers)
+
     @app.get(
         "/v1/members/{member_id}/recommendations",
         tags=["recommendations"],
         dependencies=[Depends(authorized)],
         response_model=None,
-        responses={
-            200: {"model": Payload, "description": "The member's payload, or the flagged fallback."},
-            304: {"description": "Not modified (If-None-Match matched the ETag)."},
-            401: {"description": "Missing or wrong bearer token."},
-            422: {"description": "Not a member id of the namespace."},
-            503: {"description": "No version is served yet, the served one is gone, or the store does not answer."},
-        },
+        responses=documented(
+            {
+                200: {"model": Payload, "description": "The member's payload, or the flagged fallback."},
+                422: {"description": "Not a member id of the namespace."},
+            }
+        ),
     )
     async def recommendations(
         request: Request,
         member_id: str,
         feed: FeedName | None = Query(None, description="Only this feed."),
         limit: int | None = Query(None, ge=1, le=1000, description="At most this many styles per list."),
-        id_namespace: Namespace = Query(
-            "lakehouse", description="`lakehouse`: the lakehouse's id (decimal); `source`: the imported data's id."
-        ),
+        id_namespace: IdNamespace = "lakehouse",
     ) -> Response:
         """The member's feeds, from the current version, without styles sold out or ended since it was built.
 
         A member without recommendations gets the day's most popular styles, with `fallback: true` and the
         `X-Reco-Fallback` header."""
-        valid = is_source_id(member_id) if id_namespace == "source" else is_member_id(member_id)
-        if not valid:
+        if not is_id(member_id, id_namespace):
             raise HTTPException(422, f"not a {id_namespace} member id: {member_id!r}")
-        try:
-            return await answer(request, member_id, feed, limit, id_namespace)
-        except store.errors as error:
-            raise HTTPException(503, f"serving store unavailable: {error}") from error
+        return await from_store(member_answer(request, member_id, feed, limit, id_namespace))
 
-    async def answer(request: Request, member_id: str, feed, limit, id_namespace) -> Response:
-        manifest = await store.current_async()
-        if manifest is None:
-            raise HTTPException(503, "no version served yet")
+    async def member_answer(request: Request, member_id: str, feed, limit, id_namespace) -> Response:
+        manifest, withdrawn, headers = await served(request)
+        if unchanged := not_modified(request, headers):
+            return unchanged
         version = manifest.version
-        withdrawn = await store.withdrawn_async(version)
-        tag = hashlib.blake2b(
-            f"{version}|{withdrawn.digest}|{request.url.path}|{request.url.query}".encode(), digest_size=12
-        ).hexdigest()
-        headers = {VERSION_HEADER: version, "ETag": f'"{tag}"'}
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
         internal = member_id
         if id_namespace == "source":
             found = await store.get_async(version, SOURCE + member_id.encode())
@@ -131,5 +184,101 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
             headers[FALLBACK_HEADER] = "true"
         body = shape(stored, withdrawn.style_ids, feed, limit, fill)
         return Response(content=body, media_type="application/json", headers=headers)
+
+    style_responses = documented(
+        {
+            200: {"model": StyleList, "description": "The style's subclass-brand list, flagged when a fallback."},
+            404: {"description": "The style is not in the served version (the reason names it, the version and day)."},
+            422: {"description": "Not a style id of the namespace, or a limit out of 1..100."},
+        }
+    )
+
+    @app.get(
+        "/v1/styles/{style_id}/similar",
+        tags=["items"],
+        dependencies=[Depends(authorized)],
+        response_model=None,
+        responses=style_responses,
+    )
+    async def similar(
+        request: Request, style_id: str, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+    ) -> Response:
+        """Styles like this one: the best styles of the subclass-brands browsed in the same sessions as the
+        style's, without sold-out or ended styles. A subclass-brand without neighbours gets the popular
+        styles of its class, with `fallback: true` and the `X-Reco-Fallback` header."""
+        if not is_id(style_id, id_namespace):
+            raise HTTPException(422, f"not a {id_namespace} style id: {style_id!r}")
+        return await from_store(style_answer(request, SIMILAR, style_id, limit, id_namespace))
+
+    @app.get(
+        "/v1/styles/{style_id}/bought-together",
+        tags=["items"],
+        dependencies=[Depends(authorized)],
+        response_model=None,
+        responses=style_responses,
+    )
+    async def bought_together(
+        request: Request, style_id: str, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+    ) -> Response:
+        """Styles bought with this one: the best styles of the subclass-brands bought in the same baskets as
+        the style's, without sold-out or ended styles. A subclass-brand without co-purchases gets the styles
+        most often bought, with `fallback: true` and the `X-Reco-Fallback` header."""
+        if not is_id(style_id, id_namespace):
+            raise HTTPException(422, f"not a {id_namespace} style id: {style_id!r}")
+        return await from_store(style_answer(request, BOUGHT, style_id, limit, id_namespace))
+
+    async def style_answer(request: Request, lists: bytes, asked: str, limit: int, id_namespace) -> Response:
+        """The list under `lists` (`SIMILAR`, `BOUGHT`) of the group of the style `asked`."""
+        manifest, withdrawn, headers = await served(request)
+        if unchanged := not_modified(request, headers):
+            return unchanged
+        version = manifest.version
+        style_id = asked
+        if id_namespace == "source":
+            found = await store.get_async(version, STYLE_SOURCE + asked.encode())
+            style_id = found.decode() if found is not None else None
+        group = await store.get_async(version, STYLE_GROUP + style_id.encode()) if style_id is not None else None
+        if group is None:
+            reason = f"{id_namespace} style {asked} is not in the served version {version} (day {manifest.as_of_date})"
+            raise HTTPException(404, reason, headers={VERSION_HEADER: version})
+        stored = await store.get_async(version, lists + group)
+        source_id = asked if id_namespace == "source" else None
+        body = item_answers.style_list(manifest, style_id, source_id, group, stored, withdrawn.style_ids, limit)
+        return json_answer(body, headers)
+
+    @app.post(
+        "/v1/baskets/recommendations",
+        tags=["items"],
+        dependencies=[Depends(authorized)],
+        response_model=None,
+        responses=documented(
+            {
+                200: {"model": BasketList, "description": "What goes with the cart, flagged when a fallback."},
+                422: {"description": "Not 1 to 100 style ids of the namespace, or a limit out of 1..100."},
+            }
+        ),
+    )
+    async def basket_recommendations(
+        request: Request, basket: Basket, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+    ) -> Response:
+        """Styles to add to a cart: the co-purchase rules of the cart's subclass-brands and of the pairs of its
+        first ten, merged (each proposed subclass-brand's best rule), and the proposed subclass-brands' best
+        styles, without the cart's subclass-brands and styles and sold-out or ended styles. Styles the served
+        version does not know are ignored and listed in `unknown_style_ids`. A cart no rule matches gets the
+        styles most often bought, with `fallback: true` and the `X-Reco-Fallback` header. The ETag covers
+        the cart (If-None-Match gives 304)."""
+        bad = [style for style in basket.style_ids if not is_id(style, id_namespace)]
+        if bad:
+            raise HTTPException(422, f"not {id_namespace} style ids: {bad!r}")
+        return await from_store(basket_answer(request, basket.style_ids, limit, id_namespace))
+
+    async def basket_answer(request: Request, style_ids: list[str], limit: int, id_namespace) -> Response:
+        manifest, withdrawn, headers = await served(request, orjson.dumps(style_ids))
+        if unchanged := not_modified(request, headers):
+            return unchanged
+        read = partial(store.get_many_async, manifest.version)
+        by_source = id_namespace == "source"
+        body = await item_answers.basket_list(read, manifest, style_ids, by_source, withdrawn.style_ids, limit)
+        return json_answer(body, headers)
 
     return app

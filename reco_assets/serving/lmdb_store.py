@@ -271,6 +271,14 @@ class LmdbStore(ServingStore):
         with env.begin(buffers=False) as txn:
             return txn.get(key)
 
+    async def get_many_async(self, version: str, keys: list[bytes]) -> list[bytes | None]:
+        """In one read transaction: one snapshot, one reader slot."""
+        env = _environment(self._version_path(version), create=False)
+        if env is None:
+            return [None] * len(keys)
+        with env.begin(buffers=False) as txn:
+            return [txn.get(key) for key in keys]
+
     def withdrawn(self, version: str) -> Withdrawn:
         path = self._withdrawn_path(version)
         try:

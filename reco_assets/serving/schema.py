@@ -1,4 +1,5 @@
-"""The payload's schema, for the OpenAPI document (answers are stored bytes, not built from these)."""
+"""The answers' schemas, for the OpenAPI document (answers are stored bytes or built from them, not from these),
+and the cart's request body."""
 
 from typing import Literal
 
@@ -58,6 +59,61 @@ class Payload(BaseModel):
     )
     feeds: Feeds
     ranking: Ranking | None = Field(None, description="How the cohort's lists were ranked; absent in a fallback.")
+
+
+class StyleEntry(BaseModel):
+    style_id: str = Field(description=f"A recommended style. {ID_TEXT}")
+    score: float = Field(
+        description="Higher first; comparable within one list only. A cart's: the best lift x confidence of a "
+        "rule from the cart to the style's group, divided by the style's rank in its group's listing."
+    )
+    group_key: str = Field(description="The style's subclass-brand id (decimal string).")
+    style_source_id: str | None = Field(None, description="Imported data: the source's id of the style.")
+
+
+class StyleList(BaseModel):
+    style_id: str = Field(description=f"The style asked about, by the lakehouse's id. {ID_TEXT}")
+    style_source_id: str | None = Field(None, description="Asked by source id (`id_namespace=source`): that id.")
+    group_key: str = Field(
+        description="The style's subclass-brand id (decimal string): the list is the same for every style of it."
+    )
+    version: str = Field(description="The served version (also in the `X-Reco-Version` header).")
+    as_of_date: str = Field(description="Day of the data the lists were computed from.")
+    fallback: bool = Field(
+        description="True when the subclass-brand has no list of its own: the popular styles of its class "
+        "(similar) or of the baskets (bought together) instead."
+    )
+    styles: list[StyleEntry] = Field(
+        description="Best first, without the style asked about and the styles sold out or ended since the version "
+        "was built; at most `limit`."
+    )
+
+
+class Basket(BaseModel):
+    style_ids: list[str] = Field(
+        min_length=1,
+        max_length=100,
+        description=f"The cart's styles (1 to 100), in the order they were added. {ID_TEXT} (Source ids with "
+        "`id_namespace=source`.)",
+    )
+
+
+class BasketList(BaseModel):
+    style_ids: list[str] = Field(description="The cart's styles, as given.")
+    version: str = Field(description="The served version (also in the `X-Reco-Version` header).")
+    as_of_date: str = Field(description="Day of the data the rules and listings were computed from.")
+    fallback: bool = Field(
+        description="True when no co-purchase rule matches the cart (or none of its styles is known): the styles "
+        "most often bought, without the cart's, instead."
+    )
+    unknown_style_ids: list[str] = Field(
+        description="The cart's styles (as given) that the served version does not know; they are ignored."
+    )
+    styles: list[StyleEntry] = Field(
+        description="Styles of the subclass-brands bought with the cart's, best first (ties: the smaller id), "
+        "without the cart's subclass-brands and styles and the styles sold out or ended since the version was "
+        "built; at most `limit`."
+    )
 
 
 FeedName = Literal["products", "brands", "categories"]

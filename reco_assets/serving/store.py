@@ -3,8 +3,10 @@
 A version is written completely (from the Spark tasks, in parallel), checked, then made current by one
 atomic pointer switch; readers always read one version, so a payload is never half old and half new. The
 previous versions stay for rollback (`keep` of them), older ones are removed. Beside its payloads a
-version holds its manifest (day, source cards, counts, fallback) and a `withdrawn` list: styles of the
-version that the latest inventory snapshot shows sold out or ended, removed from answers at request time.
+version holds its manifest (day, source cards, counts, fallback), the item-to-item lists by subclass-brand
+group (similar styles, styles bought together, co-purchase rules; keys below), and a `withdrawn` list: styles
+of the version that the latest inventory snapshot shows sold out or ended, removed from answers at request
+time.
 
 Switches, rollbacks and removals are serialized across processes (a file lock, or a Redis transaction):
 a switch reads the served version and moves the pointer as one step, so of two overlapping loads the later
@@ -33,6 +35,24 @@ SOURCE = b"s:"
 """Key prefix of the lakehouse member id of a source (imported) member id."""
 STYLES = b"~styles"
 """Key of the style ids a version names (JSON list): those a later snapshot can withdraw."""
+STYLE_GROUP = b"y:"
+"""Key prefix of a style's subclass-brand group id (decimal text), for every style the version names."""
+SIMILAR = b"gs:"
+"""Key prefix of a group's similar styles, by group id: JSON `{"fallback": bool, "styles": [{"style_id",
+"score", "group_key"}, ...]}`, best first, at most 101 (the 100 an answer may hold, and the requested style).
+A fallback list (the popular styles of the group's class) may hold the group's own styles."""
+BOUGHT = b"gb:"
+"""Key prefix of the styles bought together with a group's styles, by group id: the shape of `SIMILAR`
+(fallback: the co-purchase popular styles)."""
+LISTED = b"gl:"
+"""Key prefix of a group's listed style ids, by group id: JSON list of decimal strings, best first."""
+RULES = b"ra:"
+"""Key prefix of a co-purchase antecedent's rules, by `baskets.antecedent_key`: JSON list of
+`[consequent group id, lift x confidence]`, best first."""
+BASKET_FALLBACK = b"~basket"
+"""Key of a cart's fallback: JSON `{"styles": [entries as in `SIMILAR`]}`, the co-purchase popular styles."""
+STYLE_SOURCE = b"t:"
+"""Key prefix of the lakehouse style id of a source (imported) style id; entries then carry `style_source_id`."""
 
 
 def member_key(member_id: str) -> bytes:
@@ -198,6 +218,11 @@ class ServingStore(ABC):
         """Like `get`; a store whose `current_async` may hold on to a version that is gone since (Redis, for
         `refresh` seconds) raises `MissingVersion` instead of answering a miss."""
         return self.get(version, key)
+
+    async def get_many_async(self, version: str, keys: list[bytes]) -> list[bytes | None]:
+        """The values of `keys` in `version`, in their order (None for a missing key), raising
+        `MissingVersion` as `get_async` does."""
+        return [await self.get_async(version, key) for key in keys]
 
     async def withdrawn_async(self, version: str) -> Withdrawn:
         return self.withdrawn(version)

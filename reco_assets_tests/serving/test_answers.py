@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from reco_assets.serving.answers import is_member_id, is_source_id, shape
+from reco_assets.serving.answers import is_lakehouse_id, is_source_id, shape
 
 GROUP = {
     "position": 1,
@@ -82,7 +82,7 @@ def test_fill_sets_fields_of_a_fallback():
     ],
 )
 def test_member_ids(text, valid):
-    assert is_member_id(text) is valid
+    assert is_lakehouse_id(text) is valid
 
 
 def test_source_ids():
