@@ -158,6 +158,14 @@ class SoftmaxModel(FactorModel):
         "same in every model (a cohort's included).",
     )
     iterations: int = Field(150, ge=1, description="Full-batch Adam steps.")
+    warm_iterations: int = Field(
+        30,
+        ge=0,
+        description="Adam steps of a fit started from an earlier model of the same settings (the day before's "
+        "stored model, or the evaluation's previous origin): its members' and groups' factors, new ones drawn "
+        "as in a cold start. 0: every fit starts cold (project choice: on the demo, 30 steps from a model a "
+        "week older rank as well as 150 from scratch).",
+    )
     learning_rate: float = Field(0.05, description="Adam's step size.")
     sampled_groups: int = Field(
         1000,

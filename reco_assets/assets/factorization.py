@@ -47,7 +47,11 @@ def als_factors(
         require_gate(lakehouse, day, settings, "models")
     for day, cohorts in cohort_days(context).items():
         fitted = stages.factor_models(
-            reader.day("implicit_ratings", day), reader.day("member_cohorts", day), params, cohorts
+            reader.day("implicit_ratings", day),
+            reader.day("member_cohorts", day),
+            params,
+            cohorts,
+            start=stages.earlier_models(reader, day, settings),
         )
         key = F.lit(settings.model_key())
         writes.append(stage_day(lakehouse, "als_factors", fitted.withColumn("model_key", key), day, cohorts))

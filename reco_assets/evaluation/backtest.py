@@ -69,6 +69,7 @@ class Backtest:
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
     samples: pd.DataFrame | None = None  # the blend's training rows (`affinities.sample_pairs`)
+    factors: DataFrame | None = None  # the models ranked with (kept): where the next origin's fits start
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -184,12 +185,19 @@ def training_day(reader: stages.Reader, day: date, settings: RecoSettings) -> Tr
 
 
 def models(
-    reader: stages.Reader, day: date, training: Training, settings: RecoSettings, ablation: bool, backtest: "Backtest"
+    reader: stages.Reader,
+    day: date,
+    training: Training,
+    settings: RecoSettings,
+    ablation: bool,
+    backtest: "Backtest",
+    start: DataFrame | None = None,
 ) -> DataFrame:
     """Every cohort model of the training day and, with `ablation`, the models of the other scope (one
     global model beside cohort models, or the cohort models beside a global one), their labels prefixed with
     `ABLATION`; when every cohort's model is stored and current (`Training.stored_models`), the stored
-    models are read instead of fitted."""
+    models are read instead of fitted. A fit starts from `start` (earlier models, labelled as these are:
+    the previous origin's) when given, else from the models stored the day before, else cold."""
     params = settings.factor_model
     needed = {row["cohort"] for row in training.cohorts.select("cohort").distinct().collect()}
     if needed <= training.stored_models:
@@ -197,13 +205,17 @@ def models(
         parts = [stored.where(F.col("model_key") == settings.model_key()).select(*FACTORS_SCHEMA.names)]
         backtest.sizes["reused_cohort_models"] = len(needed)
     else:
-        parts = [stages.factor_models(training.ratings, training.cohorts, params)]
+        own = stages.earlier_models(reader, day, settings) if start is None else _labelled(start, ablation=False)
+        parts = [stages.factor_models(training.ratings, training.cohorts, params, start=own)]
         backtest.sizes["reused_cohort_models"] = 0
     if ablation:
         # the other scope's models, labelled apart; fitted per label, as cohort models are
         label = F.lit(f"{ABLATION}{GLOBAL}") if params.scope == "cohort" else F.concat(F.lit(ABLATION), "cohort")
         other = params.model_copy(update={"scope": "cohort"})
-        parts.append(stages.factor_models(training.ratings, training.cohorts.withColumn("cohort", label), other))
+        earlier = None if start is None else _labelled(start, ablation=True)
+        parts.append(
+            stages.factor_models(training.ratings, training.cohorts.withColumn("cohort", label), other, start=earlier)
+        )
     factors = reduce(DataFrame.unionByName, parts).localCheckpoint()
     for row in (
         factors.groupBy("cohort", "side").agg(F.count("*").alias("n"), F.max("fit_seconds").alias("seconds")).collect()
@@ -212,6 +224,12 @@ def models(
         fit[f"{row['side']}s"] = row["n"]
         fit["fit_seconds"] = round(row["seconds"], 3)
     return factors
+
+
+def _labelled(factors: DataFrame, ablation: bool) -> DataFrame:
+    """The rows of `factors` of the scope ablation's models (`ablation`), or of the pipeline's."""
+    of_ablation = F.col("cohort").startswith(ABLATION)
+    return factors.where(of_ablation if ablation else ~of_ablation)
 
 
 def replay(
@@ -361,11 +379,13 @@ def run_backtest(
     blend: Method | None = None,
     samples: bool = False,
     reader: stages.Reader | None = None,
+    start: DataFrame | None = None,
 ) -> Backtest:
     """Run the stages on the training day `day - holdout_days` and rank for every member active in the test
     window: the model, the methods of `RANKED` and `blend` (weights fitted before); with `samples`, also the
     blend's training rows of the scored members (what they did next is their label). `reader`: one that keeps
-    windows of events across backtests (`rolling_backtest`); by default the backtest's own."""
+    windows of events across backtests (`rolling_backtest`); by default the backtest's own. `start`: the models
+    the fits start from (an earlier origin's `Backtest.factors`), kept in `factors` for the next."""
     split = holdout_split(day, settings.evaluation.holdout_days)
     # the training windows, read by several stages; an origin before the log began ranks nothing
     own = reader is None
@@ -393,7 +413,8 @@ def run_backtest(
             return backtest
 
         with backtest.timed("models"):
-            factors = models(reader, train_end, training, settings, ablations, backtest)
+            factors = models(reader, train_end, training, settings, ablations, backtest, start)
+            backtest.factors = factors
         with backtest.timed("ranking"):
             parts, ranking = replay(
                 reader, train_end, training, factors, members, settings, blend, ablations, test if samples else None

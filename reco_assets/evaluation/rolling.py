@@ -3,7 +3,9 @@
 Origin i is trained through its own day minus the holdout and scored on the days after it. The blend ranked at
 origin i has weights fitted on the training rows of the origins before i only (their test windows end on or
 before i's training day), so nothing it learned comes after the day it is scored from. The first origin only
-fits; the day's own blend, the one its cards may use, is fitted on every origin.
+fits; the day's own blend, the one its cards may use, is fitted on every origin. In the same way the factor
+models of origin i start from those of origin i - 1 (`factor_model.warm_iterations`), fitted on days
+before its own.
 """
 
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ def rolling_backtest(session: SparkSession, lakehouse: Lakehouse, day: date, set
                     blend=fit_blend([b.samples for b in backtests], settings.evaluation.seed),
                     samples=True,
                     reader=reader,
+                    # from the previous origin's models: earlier days only, as the blend's weights
+                    start=backtests[-1].factors if backtests else None,
                 )
             )
     finally:  # the process's Spark session outlives a failed evaluation: its kept events must not

@@ -108,8 +108,26 @@ def factor_rows(cohort: str, member_ids, member_factors, item_ids, item_factors,
     )
 
 
-def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
-    """The task of one cohort: its positive ratings in, its factor rows out."""
+def _model(table: pa.Table) -> tuple | None:
+    """Factor rows of one model (FACTORS_SCHEMA) as `fit_softmax` returns a model, ids sorted; None if empty."""
+    if table.num_rows == 0:
+        return None
+    side = table.column("side").to_numpy(zero_copy_only=False)
+    ids = table.column("id").to_numpy()
+    factors = table.column("factors").combine_chunks()
+    width = len(factors[0])
+    matrix = factors.flatten().to_numpy().reshape(-1, width)
+    model = []
+    for name in ("member", "item"):
+        rows = np.flatnonzero(side == name)
+        rows = rows[np.argsort(ids[rows], kind="stable")]
+        model += [ids[rows], matrix[rows]]
+    return tuple(model)
+
+
+def _fit_group(table: pa.Table, params: FactorModelSettings, start: pa.Table | None = None) -> pa.Table:
+    """The task of one cohort: its positive ratings (and an earlier model's factor rows, `start`, for a warm
+    softmax fit) in, its factor rows out."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     started = time.perf_counter()
     columns = (table.column(c).to_numpy() for c in ("member_id", "subclass_brand_id", "rating"))
@@ -120,7 +138,7 @@ def _fit_group(table: pa.Table, params: FactorModelSettings) -> pa.Table:
 
         # its work is BLAS products: on the task's threads (every core it may use for a global model's only task)
         with threadpool_limits(params.num_threads or len(os.sched_getaffinity(0)), "blas"):
-            fitted = fit_softmax(*columns, params)
+            fitted = fit_softmax(*columns, params, _model(start) if start is not None else None)
     else:
         fitted = fit_implicit(*columns, params)
     return factor_rows(table.column("cohort")[0].as_py(), *fitted, time.perf_counter() - started)
@@ -130,16 +148,19 @@ GLOBAL = "global"
 """The cohort label of a model fitted on every member."""
 
 
-def fit_cohorts(ratings: DataFrame, params: FactorModelSettings) -> DataFrame:
+def fit_cohorts(ratings: DataFrame, params: FactorModelSettings, start: DataFrame | None = None) -> DataFrame:
     """Factors of every cohort in `ratings` (`cohort`, `member_id`, `subclass_brand_id`, `rating`), fitted
-    per cohort or as one global model shared out to the cohorts (`params.scope`)."""
+    per cohort or as one global model shared out to the cohorts (`params.scope`); from `start`, earlier
+    factors of the same settings (FACTORS_SCHEMA rows as this returns them), when given."""
     if params.scope == "cohort":
-        return fit_models(ratings, params)
+        return fit_models(ratings, params, start)
+    if start is not None:  # the global model these rows share out: each member once, each group in every cohort
+        start = start.dropDuplicates(["side", "id"]).withColumn("cohort", F.lit(GLOBAL))
     # fitted once (the frame feeds both sides of the share-out), as the only task of its job: on every core
     # of its executor (0 threads: `implicit`'s own rule, the task's CPUs for `softmax`), not the one of a task
     # among several
     whole = params if params.engine == "mllib" else params.model_copy(update={"num_threads": 0})
-    fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), whole).localCheckpoint()
+    fitted = fit_models(ratings.withColumn("cohort", F.lit(GLOBAL)), whole, start).localCheckpoint()
     # kept too: the share-out reads the members' cohorts twice, and the ratings are read for them only once
     members = ratings.where(F.col("rating") > 0).select("member_id", "cohort").distinct().localCheckpoint()
     return shared_out(fitted, members)
@@ -155,16 +176,29 @@ def shared_out(fitted: DataFrame, members: DataFrame) -> DataFrame:
     return items.unionByName(own).select(*FACTORS_SCHEMA.names)
 
 
-def fit_models(ratings: DataFrame, params: FactorModelSettings) -> DataFrame:
-    """One model per `cohort` of `ratings`, with the configured engine."""
+def fit_models(ratings: DataFrame, params: FactorModelSettings, start: DataFrame | None = None) -> DataFrame:
+    """One model per `cohort` of `ratings`, with the configured engine; a softmax model from the rows of
+    `start` under its label, when given (each task gets its cohort's ratings and earlier factors together)."""
     if params.engine == "mllib":
         return fit_mllib(ratings, params)
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    def fit(table: pa.Table) -> pa.Table:  # typed: Spark infers the UDF kind from the hints
-        return _fit_group(table, params)
+    schema = from_arrow_schema(FACTORS_SCHEMA)
+    rated = positive(ratings).groupBy("cohort")
+    if start is None or params.engine != "softmax" or params.warm_iterations == 0:
 
-    return positive(ratings).groupBy("cohort").applyInArrow(fit, from_arrow_schema(FACTORS_SCHEMA))
+        def fit(table: pa.Table) -> pa.Table:  # typed: Spark infers the UDF kind from the hints
+            return _fit_group(table, params)
+
+        return rated.applyInArrow(fit, schema)
+
+    def fit_warm(table: pa.Table, earlier: pa.Table) -> pa.Table:
+        if table.num_rows == 0:  # a label of the earlier model only: no model now
+            return FACTORS_SCHEMA.empty_table()
+        return _fit_group(table, params, earlier)
+
+    earlier = start.select(*FACTORS_SCHEMA.names).groupBy("cohort")
+    return rated.cogroup(earlier).applyInArrow(fit_warm, schema)
 
 
 # --- the reference engine: Spark MLlib ----------------------------------------------------------------

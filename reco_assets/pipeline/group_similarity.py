@@ -43,3 +43,18 @@ def factor_neighbors(ids: np.ndarray, factors: np.ndarray, per_group: int) -> pa
     parts = (sources, neighbors, ranks, cosines)
     columns = [np.concatenate(part) if part else none for part, none in zip(parts, empty, strict=True)]
     return pa.table(dict(zip(("subclass_brand_id", "neighbor_id", "rank", "cosine"), columns, strict=True)))
+
+
+def model_similarity(items: pa.Table, engine: str, per_group: int) -> pa.Table:
+    """`factor_neighbors` of a day's models' group rows (`cohort`, `id`, `factors`): those of the cohort
+    with the most groups (every cohort holds the same under a global model; ties by name), without the
+    softmax engine's bias, which is popularity, not likeness."""
+    if items.num_rows == 0:
+        return factor_neighbors(np.array([], np.int64), np.zeros((0, 1), np.float32), per_group)
+    cohorts = items.column("cohort").to_numpy(zero_copy_only=False)
+    labels, counts = np.unique(cohorts, return_counts=True)  # sorted labels: the first of the largest wins
+    rows = np.flatnonzero(cohorts == labels[np.argmax(counts)])
+    factors = np.stack(items.column("factors").to_numpy(zero_copy_only=False)[rows]).astype(np.float32)
+    if engine == "softmax":
+        factors = factors[:, :-1]
+    return factor_neighbors(items.column("id").to_numpy()[rows], factors, per_group)

@@ -94,15 +94,32 @@ def cohorts(reader: Reader, day: date, rated: DataFrame, settings: RecoSettings)
 
 
 def factor_models(
-    rated: DataFrame, members: DataFrame, params: FactorModelSettings, cohorts: list[str] | None = None
+    rated: DataFrame,
+    members: DataFrame,
+    params: FactorModelSettings,
+    cohorts: list[str] | None = None,
+    start: DataFrame | None = None,
 ) -> DataFrame:
-    """The models of `cohorts` (default: every cohort of `members`). A global model is fitted on every
-    cohort's ratings even when only some cohorts are asked for: a backfill of one cohort gets the factors the
-    whole day's run gets."""
+    """The models of `cohorts` (default: every cohort of `members`), from the earlier models `start` when
+    given (`earlier_models`). A global model is fitted on every cohort's ratings even when only some cohorts
+    are asked for: a backfill of one cohort gets the factors the whole day's run gets."""
     if cohorts is not None and params.scope != GLOBAL:
         members = members.where(F.col("cohort").isin(cohorts))
-    fitted = fit_cohorts(rated.join(members.select("member_id", "cohort"), "member_id"), params)
+    fitted = fit_cohorts(rated.join(members.select("member_id", "cohort"), "member_id"), params, start)
     return fitted if cohorts is None else fitted.where(F.col("cohort").isin(cohorts))
+
+
+def earlier_models(reader: Reader, day: date, settings: RecoSettings) -> DataFrame | None:
+    """The stored models of the day before `day` fitted with these settings (`model_key`): where a fit of
+    `day` starts from; None when there are none (a cold start)."""
+    if settings.factor_model.engine != "softmax" or settings.factor_model.warm_iterations == 0:
+        return None
+    if reader.lakehouse.table("als_factors") is None:
+        return None
+    before = day - timedelta(days=1)
+    factors = reader.lakehouse.read_spark(reader.session, "als_factors", where=f"as_of_date = '{before}'")
+    earlier = factors.where(F.col("model_key") == settings.model_key())
+    return earlier if earlier.limit(1).count() else None
 
 
 # --- the ranking pass --------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ group's (`pipeline/style_lists.py`), and the API drops the style itself at reque
 
 from dataclasses import dataclass
 
-import numpy as np
 import orjson
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -24,7 +23,7 @@ from pyspark.sql import functions as F
 from reco_assets import invariants
 from reco_assets.adapters.ids import ID_MAP
 from reco_assets.pipeline import stages
-from reco_assets.pipeline.group_similarity import factor_neighbors
+from reco_assets.pipeline.group_similarity import model_similarity
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.serving.loading import load
 from reco_assets.serving.published import PublishedCards
@@ -193,21 +192,15 @@ def load_lists(
 
 
 def _factor_similar(session: SparkSession, lakehouse: Lakehouse, day, settings: RecoSettings) -> DataFrame | None:
-    """The groups closest to each group by the day's factor model (`group_similarity.factor_neighbors`): the
-    group factors of its cohort with the most groups (every cohort holds the same ones under a global
-    model), without the softmax engine's bias; None when the day has no factors (a day held back)."""
-    where = f"as_of_date = '{day}' AND side = 'item'"
-    counts = lakehouse.read_arrow("als_factors", where, columns=["cohort"]).to_pandas()
-    if counts.empty:
+    """The groups closest to each group by the day's factor models (`group_similarity.model_similarity`);
+    None when the day has no factors (a day held back)."""
+    items = lakehouse.read_arrow(
+        "als_factors", f"as_of_date = '{day}' AND side = 'item'", columns=["cohort", "id", "factors"]
+    )
+    if items.num_rows == 0:
         return None
-    cohort = counts.groupby("cohort").size().sort_index().idxmax()  # the most groups; ties by name
-    items = lakehouse.read_arrow("als_factors", f"{where} AND cohort = '{cohort}'", columns=["id", "factors"])
-    factors = np.stack(items.column("factors").to_numpy(zero_copy_only=False)).astype(np.float32)
-    if settings.factor_model.engine == "softmax":
-        factors = factors[:, :-1]  # the group's bias: popularity, not likeness
-    ids = items.column("id").to_numpy()
-    similar = factor_neighbors(ids, factors, settings.neighbors.neighbors_per_group)
-    return session.createDataFrame(similar.to_pandas())
+    chosen = settings.factor_model.engine, settings.neighbors.neighbors_per_group
+    return session.createDataFrame(model_similarity(items, *chosen).to_pandas())
 
 
 def _style_sources(session: SparkSession, lakehouse: Lakehouse) -> DataFrame | None:

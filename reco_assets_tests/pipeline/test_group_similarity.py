@@ -50,3 +50,23 @@ def test_random_factors_over_several_blocks_match_the_plain_cosine(seed, monkeyp
     assert [g[:3] for g in got] == [w[:3] for w in want]
     assert [g[3] for g in got] == pytest.approx([w[3] for w in want], rel=1e-5)
     assert not any(3 in g[:2] for g in got)
+
+
+def test_a_days_models_give_the_similarity_of_their_widest_cohort_without_the_softmax_bias():
+    import pyarrow as pa
+
+    from reco_assets.pipeline.group_similarity import model_similarity
+
+    # cohort "b" holds three groups, "a" two: "b" is read. The last column is the softmax bias: group 2's
+    # huge bias would make it everyone's nearest if it counted
+    items = pa.table(
+        {
+            "cohort": ["a", "a", "b", "b", "b"],
+            "id": [1, 2, 1, 2, 3],
+            "factors": [[9.0, 0.0, 0.0], [0.0, 9.0, 0.0], [1.0, 0.0, 0.1], [0.0, 1.0, 50.0], [1.0, 0.2, 5.0]],
+        }
+    )
+    got = [(r["subclass_brand_id"], r["neighbor_id"]) for r in model_similarity(items, "softmax", 5).to_pylist()]
+    assert got == [(1, 3), (2, 3), (3, 1), (3, 2)]
+    with_bias = [(r["subclass_brand_id"], r["neighbor_id"]) for r in model_similarity(items, "implicit", 1).to_pylist()]
+    assert with_bias == [(1, 3), (2, 3), (3, 2)]  # ALS factors have no bias column: all of them count
