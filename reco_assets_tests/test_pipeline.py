@@ -618,7 +618,22 @@ def test_offline_evaluation_measures_every_method_metric_and_segment(home):
     # chooses: three are reported, the first trained through DAY - HOLDOUT - 2 x ORIGIN_DAYS.
     first_trained = DAY - timedelta(days=HOLDOUT + 2 * ORIGIN_DAYS)
     assert (evaluation.train_end_date == first_trained).all() and (evaluation.test_end_date == DAY).all()
+    items = evaluation[evaluation.level.isin(["similar_items", "bought_together"])]
+    evaluation = evaluation.drop(items.index)
     assert set(evaluation.level) == {"subclass_brand", "style"}
+    # the item-to-item lists, on the same reported origins: every method's hit rate and MRR at 10
+    similar = items[items.level == "similar_items"]
+    assert set(zip(similar.method, similar.metric, similar.k)) == {
+        (method, metric, 10)
+        for method in ("model", "session_neighbors", "popularity", "co_occurrence")
+        for metric in ("hit_rate", "mrr")
+    }
+    together = items[items.level == "bought_together"]
+    assert set(together.method) <= {"model", "co_purchase_popularity"}
+    assert items.value.between(0, 1).all() and (items.ci_low <= items.value).all()
+    # the served lists hold the session neighbours and more: they hit at least as often
+    hit_rate = similar[similar.metric == "hit_rate"].set_index("method").value
+    assert hit_rate["model"] >= hit_rate["session_neighbors"] > 0
     assert set(evaluation.method) == {
         "model",
         "blend",

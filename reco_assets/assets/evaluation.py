@@ -18,6 +18,7 @@ from reco_assets.checks import spec
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
 from reco_assets.evaluation.champion import blend_json
+from reco_assets.evaluation.item_to_item import item_to_item_rows, reported_origins
 from reco_assets.evaluation.report import SCHEMA, gate_verdict, settings_table
 from reco_assets.evaluation.rolling import rolling_backtest
 from reco_assets.evaluation.runs import log_backtest
@@ -27,6 +28,9 @@ from reco_assets.resources.spark import SparkResource
 from reco_assets.resources.steps import seal
 from reco_assets.resources.tracking import MlflowTracking
 from reco_assets.settings import RecoSettings
+
+RUN_COLUMNS = ["as_of_date", "train_end_date", "test_end_date", "model_key"]
+"""The columns every row of a day's `offline_evaluation` shares."""
 
 
 def _spec(name: str, description: str) -> AssetSpec:
@@ -71,10 +75,18 @@ def offline_evaluation(
 ):
     """Every origin trained on the days up to it less `holdout_days`, scored on the `holdout_days` after."""
     day = partition_date(context)
-    rolling = rolling_backtest(spark.session(), lakehouse, day, settings)
+    session = spark.session()
+    rolling = rolling_backtest(session, lakehouse, day, settings)
     started = time.perf_counter()
     table, champions = settings_table(rolling.backtests, day, settings)
     seconds = {"report": time.perf_counter() - started}
+    if len(table):  # the item-to-item lists on the same reported origins
+        started = time.perf_counter()
+        run = table.iloc[0][RUN_COLUMNS].to_dict()
+        origins, factor_similar = reported_origins(session, rolling, run["train_end_date"], settings)
+        items = item_to_item_rows(session, lakehouse, origins, settings, factor_similar)
+        table = pd.concat([table, items.assign(**run)[table.columns]], ignore_index=True)
+        seconds["item_to_item"] = time.perf_counter() - started
     params = {f"factor_model.{k}": v for k, v in settings.factor_model.model_dump().items()} | {
         f"{group}.{name}": getattr(getattr(settings, group), name)
         for group, name in (

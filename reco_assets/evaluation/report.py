@@ -122,7 +122,7 @@ def pool(backtests: list[Backtest], level_name: str, ks: list[int], cold_start: 
     )
 
 
-def _member_weights(members: pd.Series, draws: int, seed: int) -> pd.DataFrame:
+def member_weights(members: pd.Series, draws: int, seed: int) -> pd.DataFrame:
     """Bootstrap weights over the rows (`members`: row key -> member id), drawn per member (a cluster
     bootstrap): a member scored at several origins is resampled as one, so the intervals do not count their
     origins as independent."""
@@ -204,7 +204,7 @@ def evaluation_table(
         pooled = pool(backtests, level_name, ks, cold_start)
         if not pooled.accuracy:
             continue
-        weights = _member_weights(pooled.member, draws, seed)
+        weights = member_weights(pooled.member, draws, seed)
         if level_name == GATE_LEVEL:
             _published(pooled, weights, min_members, candidates)
             champions = _choices(pooled, weights, min_members, len(backtests), candidates)
