@@ -15,7 +15,9 @@ bought together (basket completion), as `reco_assets/evaluation/item_to_item.py`
 `figures` prints each method's HR@10 and MRR@10 with their 95 % bootstrap intervals over members, and the
 ratios the targets are stated in (model / co_occurrence and model / popularity for similar items, model /
 co_purchase_popularity for bought together), each with its paired bootstrap interval (the same resamples
-for both methods). Settings: the home's (`<home>/settings.json`), changed by `--set GROUP.NAME=VALUE`.
+for both methods). Settings: the home's (`<home>/settings.json`), changed by `--set GROUP.NAME=VALUE`. A home
+of events only fits no factor model: its `model` lists are the session neighbours alone (`session_neighbors`);
+the daily `offline_evaluation` completes them with each origin's factor models, as they are served.
 """
 
 import argparse
