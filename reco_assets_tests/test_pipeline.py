@@ -501,6 +501,8 @@ def test_the_served_version_holds_the_style_lists_of_the_days_listings(home):
         want = bought.get(group, favourites)
         assert stored["fallback"] == (group not in bought)
         assert [(e["style_id"], e["group_key"]) for e in stored["styles"]] == [w[:2] for w in want], group
+        listed = listings[listings.subclass_brand_id == group].sort_values("rank")
+        assert json.loads(store.get(version, f"gl:{group}".encode())) == [str(s) for s in listed.style_id]
     assert fallbacks < listings.subclass_brand_id.nunique()
     assert len(favourites) > 0  # the tiny world has no rule: every bought-together list is the fallback
 

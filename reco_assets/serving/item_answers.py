@@ -1,8 +1,8 @@
 """What the API answers for a style (its subclass-brand's similar styles, or the styles bought with them) and
 for a cart (the co-purchase rules its subclass-brands match, `baskets`), from a version's item-to-item keys
-(`store`: `y:`, `gs:`, `gb:`, `ra:`, `~basket`, `t:`). Plain functions over stored bytes; the cart's
-lookups take the store's batched read of one version, so a cart costs at most four batched reads whatever
-its size (source ids, groups, rules with their consequents' listings, fallback): two in the common case."""
+(`store`: `y:`, `gs:`, `gb:`, `gl:`, `ra:`, `~basket`, `t:`). Plain functions over stored bytes; the cart's
+lookups take the store's batched read of one version, so a cart costs at most five batched reads whatever
+its size (source ids, groups, rules, listings, fallback)."""
 
 from collections.abc import Awaitable, Callable
 from itertools import islice
@@ -10,7 +10,7 @@ from itertools import islice
 import orjson
 
 from reco_assets.serving import baskets
-from reco_assets.serving.store import BASKET_FALLBACK, RULES, STYLE_GROUP, STYLE_SOURCE, Manifest
+from reco_assets.serving.store import BASKET_FALLBACK, LISTED, RULES, STYLE_GROUP, STYLE_SOURCE, Manifest
 
 ReadMany = Callable[[list[bytes]], Awaitable[list[bytes | None]]]
 """A version's values of some keys, in their order (None when missing): `ServingStore.get_many_async`."""
@@ -71,14 +71,11 @@ async def basket_list(
     group_of = dict(zip(known, await read([STYLE_GROUP + style.encode() for style in known])))
     unknown = [a for a, style in zip(asked, ids) if style is None or group_of[style] is None]
     cart_groups = [int(group_of[style]) for style in known if group_of[style] is not None]
-    found = [orjson.loads(r) for r in await read([RULES + k.encode() for k in baskets.antecedents(cart_groups)]) if r]
-    consequents = [[(group, score) for group, score, _ in rules] for rules in found]
-    groups = baskets.complementary_groups(cart_groups, consequents)[:limit]
-    # each rule carries its consequent's listing: the same listing under every antecedent naming it
-    listed = {group: styles for rules in found for group, _, styles in rules}
+    found = await read([RULES + key.encode() for key in baskets.antecedents(cart_groups)])
+    groups = baskets.complementary_groups(cart_groups, [orjson.loads(r) for r in found if r is not None])[:limit]
     listings, exclude = {}, {int(style) for style in known}
-    for group, _ in groups:
-        styles = listed[group]
+    for (group, _), stored in zip(groups, await read([LISTED + str(g).encode() for g, _ in groups])):
+        styles = orjson.loads(stored) if stored is not None else []
         listings[group] = [int(style) for style in styles]
         # the withdrawn styles of these listings only: the version's whole list is not copied per request
         exclude.update(int(style) for style in styles if style in withdrawn)

@@ -4,9 +4,8 @@ then checked (`store.py` names them):
     y:<style id>       -> its group id                      (every listed style)
     gs:<group id>      -> {"fallback": …, "styles": […]}   the similar styles of a style of the group
     gb:<group id>      -> {"fallback": …, "styles": […]}   the styles bought with one of the group
-    ra:<antecedent>    -> [[<group id>, <score>, ["<style id>", …]], …]
-                          a rule antecedent's consequents, best first, each with its listing (best first):
-                          a cart's answer takes two reads, its styles' groups, then their rules
+    gl:<group id>      -> ["<style id>", …]                 the group's listing, best first (carts' answers)
+    ra:<antecedent>    -> [[<group id>, <score>], …]        a rule antecedent's consequents, best first
     t:<source style id> -> <style id>                       imported data only
 
 Each list entry is `{"style_id": "…", "score": …, "group_key": "<group id>"}` (plus `style_source_id` for
@@ -31,6 +30,7 @@ from reco_assets.serving.published import PublishedCards
 from reco_assets.serving.store import (
     BASKET_FALLBACK,
     BOUGHT,
+    LISTED,
     RULES,
     SIMILAR,
     STYLE_GROUP,
@@ -80,10 +80,14 @@ def list_rows(prefix: bytes, groups: DataFrame, lists: DataFrame, style_sources:
 
 
 def listing_rows(listings: DataFrame, style_sources: DataFrame | None = None) -> DataFrame:
-    """`y:` per listed style and, for imported data, `t:` per listed style."""
-    rows = listings.select(
+    """`y:` per listed style, `gl:` per listed group, and for imported data `t:` per listed style."""
+    styles = listings.select(
         *_pairs(F.concat(F.lit(STYLE_GROUP.decode()), _text("style_id")), _text("subclass_brand_id"))
     )
+    ordered = F.array_sort(F.collect_list(F.struct("rank", _text("style_id").alias("style_id"))))
+    groups = listings.groupBy("subclass_brand_id").agg(F.transform(ordered, lambda x: x["style_id"]).alias("styles"))
+    listed = groups.select(*_pairs(F.concat(F.lit(LISTED.decode()), _text("subclass_brand_id")), F.to_json("styles")))
+    rows = styles.unionByName(listed)
     if style_sources is not None:
         sources = listings.select("style_id").join(style_sources, "style_id")
         rows = rows.unionByName(
@@ -92,26 +96,14 @@ def listing_rows(listings: DataFrame, style_sources: DataFrame | None = None) ->
     return rows
 
 
-def rule_rows(rules: DataFrame, listings: DataFrame) -> DataFrame:
-    """`ra:` per antecedent of `rules`: `[[<group id>, <lift x confidence>, [<listed style ids>]], …]`, best
-    first, each consequent with its listing in `listings` (best first; empty when nothing of it is listed).
-    The JSON is written as text: group ids are 63-bit (a double would round them) and scores are doubles."""
-    ordered = F.array_sort(F.collect_list(F.struct("rank", _text("style_id").alias("style_id"))))
-    listed = listings.groupBy(F.col("subclass_brand_id").alias("consequent")).agg(
-        F.to_json(F.transform(ordered, lambda x: x["style_id"])).alias("listed")
-    )
+def rule_rows(rules: DataFrame) -> DataFrame:
+    """`ra:` per antecedent of `rules`: `[[<group id>, <lift x confidence>], …]`, best first. The JSON is
+    written as text: group ids are 63-bit (a double would round them) and scores are doubles."""
     key = F.array_join(F.transform("antecedent", lambda g: g.cast("string")), ",")  # as baskets.antecedent_key
-    score = (F.col("lift") * F.col("confidence")).cast("string")
-    entry = F.format_string("[%d,%s,%s]", F.col("consequent"), score, F.coalesce("listed", F.lit("[]")))
-    ordered_entries = F.array_sort(F.collect_list(F.struct("rank", entry.alias("entry"))))
-    per_antecedent = (
-        rules.join(listed, "consequent", "left")
-        .groupBy(key.alias("antecedent"))
-        .agg(
-            F.concat(
-                F.lit("["), F.array_join(F.transform(ordered_entries, lambda x: x["entry"]), ","), F.lit("]")
-            ).alias("to")
-        )
+    pair = F.format_string("[%d,%s]", F.col("consequent"), (F.col("lift") * F.col("confidence")).cast("string"))
+    ordered = F.array_sort(F.collect_list(F.struct("rank", pair.alias("pair"))))
+    per_antecedent = rules.groupBy(key.alias("antecedent")).agg(
+        F.concat(F.lit("["), F.array_join(F.transform(ordered, lambda x: x["pair"]), ","), F.lit("]")).alias("to")
     )
     return per_antecedent.select(*_pairs(F.concat(F.lit(RULES.decode()), "antecedent"), F.col("to")))
 
@@ -125,7 +117,7 @@ def item_rows(lists, rules: DataFrame, listings: DataFrame, style_sources: DataF
         list_rows(SIMILAR, groups, lists.similar, style_sources)
         .unionByName(list_rows(BOUGHT, groups, lists.bought, style_sources))
         .unionByName(listing_rows(listings, style_sources))
-        .unionByName(rule_rows(rules, listings))
+        .unionByName(rule_rows(rules))
     )
 
 
@@ -189,7 +181,7 @@ def load_lists(
     groups = len(set(listed.column("subclass_brand_id").to_pylist()))
     missing = sum(
         abs(store.count(version, prefix) - expected)
-        for prefix, expected in ((STYLE_GROUP, listed.num_rows), (SIMILAR, groups), (BOUGHT, groups))
+        for prefix, expected in ((STYLE_GROUP, listed.num_rows), (SIMILAR, groups), (BOUGHT, groups), (LISTED, groups))
     )
     return LoadedLists(
         styles=frozenset(str(s) for s in listed.column("style_id").to_pylist()),

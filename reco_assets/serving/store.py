@@ -44,9 +44,11 @@ A fallback list (the popular styles of the group's class) may hold the group's o
 BOUGHT = b"gb:"
 """Key prefix of the styles bought together with a group's styles, by group id: the shape of `SIMILAR`
 (fallback: the co-purchase popular styles)."""
+LISTED = b"gl:"
+"""Key prefix of a group's listed style ids, by group id: JSON list of decimal strings, best first."""
 RULES = b"ra:"
 """Key prefix of a co-purchase antecedent's rules, by `baskets.antecedent_key`: JSON list of
-`[consequent group id, lift x confidence, [the consequent's listed style ids, best first]]`, best first."""
+`[consequent group id, lift x confidence]`, best first."""
 BASKET_FALLBACK = b"~basket"
 """Key of a cart's fallback: JSON `{"styles": [entries as in `SIMILAR`]}`, the co-purchase popular styles."""
 STYLE_SOURCE = b"t:"

@@ -16,6 +16,7 @@ from reco_assets.serving.redis_store import RedisStore
 from reco_assets.serving.store import (
     BASKET_FALLBACK,
     BOUGHT,
+    LISTED,
     RULES,
     SIMILAR,
     STYLE_GROUP,
@@ -66,11 +67,8 @@ def item_pairs(marker: str | None = None) -> list[tuple[bytes, bytes]]:
         (BOUGHT + b"77", orjson.dumps({"fallback": True, "styles": BOUGHT_77})),
         (BASKET_FALLBACK, orjson.dumps({"styles": CART_FALLBACK})),
     ]
-    # each rule carries its consequent's listing (empty when nothing of it is listed)
-    pairs += [
-        (RULES + key.encode(), orjson.dumps([[group, score, LISTINGS.get(str(group), [])] for group, score in rules]))
-        for key, rules in RULES_BY_ANTECEDENT.items()
-    ]
+    pairs += [(RULES + key.encode(), orjson.dumps(rules)) for key, rules in RULES_BY_ANTECEDENT.items()]
+    pairs += [(LISTED + group.encode(), orjson.dumps(styles)) for group, styles in LISTINGS.items()]
     return pairs
 
 
