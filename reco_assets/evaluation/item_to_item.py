@@ -38,7 +38,7 @@ from reco_assets.evaluation.report import member_weights
 from reco_assets.pipeline import stages
 from reco_assets.pipeline.group_similarity import model_similarity
 from reco_assets.pipeline.neighbors import SESSION, co_occurrence, session_groups
-from reco_assets.pipeline.rules import purchase_baskets
+from reco_assets.pipeline.rules import basket_popularity, purchase_baskets
 from reco_assets.pipeline.style_lists import blended_neighbors
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.serving.baskets import PAIR_GROUPS
@@ -204,22 +204,13 @@ def complementary_groups(carts: DataFrame, rules: DataFrame, keys: list[str]) ->
     return best.withColumn("rank", F.row_number().over(order))
 
 
-def basket_popularity(baskets: DataFrame) -> DataFrame:
-    """(subclass_brand_id, rank from 1): the groups of `baskets` (`items`) by the baskets holding them, ties by
-    the smaller id."""
-    held = baskets.select(F.explode(F.array_distinct("items")).alias("subclass_brand_id"))
-    counts = held.groupBy("subclass_brand_id").agg(F.count("*").alias("baskets"))
-    order = Window.orderBy(F.col("baskets").desc(), "subclass_brand_id")  # one row per group: small
-    return counts.select("subclass_brand_id", F.row_number().over(order).alias("rank"))
-
-
 def popularity_completions(carts: DataFrame, popular: DataFrame, keys: list[str]) -> DataFrame:
     """(`keys`, consequent, rank up to `K`): for each cart of `carts` (`keys`, `cart`), the `K` most `popular`
-    (`basket_popularity`) groups not in it."""
+    (`rules.basket_popularity`) groups not in it."""
     longest = carts.agg(F.max(F.size("cart")).alias("longest"))
     top = popular.crossJoin(longest).where(F.col("rank") <= K + F.col("longest"))
     listed = carts.crossJoin(
-        F.broadcast(top.select(F.col("subclass_brand_id").alias("consequent"), F.col("rank").alias("popular_rank")))
+        F.broadcast(top.select(F.col("group_id").alias("consequent"), F.col("rank").alias("popular_rank")))
     ).where(~F.array_contains("cart", F.col("consequent")))
     order = Window.partitionBy(*keys).orderBy("popular_rank")
     return (

@@ -72,9 +72,13 @@ RULES_SCHEMA = (
 )
 
 
-def basket_popularity(baskets: DataFrame, groups: int) -> DataFrame:
-    """The `groups` groups in most of `baskets` (`purchase_baskets`): `group_id`, `score` (the baskets holding
-    it), ties by the smaller id; the lists' fallback for a group or a cart without rules."""
+def basket_popularity(baskets: DataFrame, groups: int | None = None) -> DataFrame:
+    """The groups of `baskets` (`purchase_baskets`) by the baskets holding them, ties by the smaller id (at most
+    `groups` of them): `group_id`, `score` (the baskets), `rank` from 1; the lists' fallback for a group or a
+    cart without rules, and the evaluation's co-purchase popularity."""
     counts = baskets.select(F.explode("items").alias("group_id")).groupBy("group_id").agg(F.count("*").alias("n"))
-    top = counts.orderBy(F.col("n").desc(), "group_id").limit(groups)
-    return top.select("group_id", F.col("n").cast("double").alias("score"))
+    order = Window.orderBy(F.col("n").desc(), "group_id")  # one row per group: small
+    ranked = counts.select(
+        "group_id", F.col("n").cast("double").alias("score"), F.row_number().over(order).alias("rank")
+    )
+    return ranked if groups is None else ranked.where(F.col("rank") <= groups)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from reco_assets.evaluation import item_to_item as i2i
+from reco_assets.pipeline.rules import basket_popularity
 from reco_assets.pipeline.stages import Reader
 from reco_assets.resources.lakehouse import Lakehouse, range_predicate
 from reco_assets.serving import baskets
@@ -308,12 +309,12 @@ def test_the_basket_baseline_agrees_with_pandas(spark, seed):
     rng = random.Random(seed)
     mined = [list(dict.fromkeys(rng.choices(range(1, 30), k=rng.randint(1, 8)))) for _ in range(300)]
     carts = [(n, rng.sample(range(1, 30), rng.randint(1, 15))) for n in range(200)]
-    popular = i2i.basket_popularity(spark.createDataFrame([(b,) for b in mined], "items array<bigint>"))
+    popular = basket_popularity(spark.createDataFrame([(b,) for b in mined], "items array<bigint>"))
 
     counts = pd.Series([g for b in mined for g in b]).value_counts().reset_index()
     counts.columns = ["group", "n"]
     top = counts.sort_values(["n", "group"], ascending=[False, True])["group"].tolist()
-    assert [g for (g,) in rows(popular, "subclass_brand_id", order=["rank"])] == top
+    assert [g for (g,) in rows(popular, "group_id", order=["rank"])] == top
 
     cart_frame = spark.createDataFrame(carts, "basket long, cart array<bigint>")
     got = rows(i2i.popularity_completions(cart_frame, popular, ["basket"]), "basket", "rank", "consequent")
