@@ -116,11 +116,21 @@ def _tokens(serving, home: Path) -> list[str]:
     return tokens
 
 
+def _writer() -> str:
+    """This API process's name in its landing files: the host and the process id (one file per process)."""
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{socket.gethostname()}-{os.getpid()}")[-64:]
+
+
 def _serve(home: Path, host: str, port: int, settings) -> int:
     import uvicorn
 
     from reco_assets.resources import local_resources
     from reco_assets.serving.api import create_app
+    from reco_assets.serving.event_log import EventLog
+    from reco_assets.serving.intake import EventIntake
 
     serving = local_resources(home)["serving"].process_config_and_initialize()  # its `EnvVar`s read
     store = serving.open(settings.serving.previous_versions)
@@ -130,7 +140,16 @@ def _serve(home: Path, host: str, port: int, settings) -> int:
     except store.errors as error:  # the API starts all the same: it answers 503 until the store does
         state = f"unavailable ({error})"
     print(f"serving {serving.store} store of {home}: {state}")
-    app = create_app(store, _tokens(serving, home), settings.serving.max_age_hours)
+    chosen = settings.sessions
+    writer = os.environ.get("RECO_API_WRITER") or _writer()
+    intake = EventIntake(
+        EventLog(str(home / "landing"), writer),
+        serving.open_sessions(chosen.max_events, chosen.window_minutes),
+        settings.input_limits(),
+        chosen.max_batch_events,
+    )
+    print(f"events posted to /v1/events land in {home / 'landing' / 'events'} as YYYY-MM-DD.api-{writer}.jsonl")
+    app = create_app(store, _tokens(serving, home), settings.serving.max_age_hours, intake, chosen.weights())
     print(f"API on http://{host}:{port}/v1/members/<member_id>/recommendations   docs: http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
     return 0

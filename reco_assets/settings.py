@@ -19,6 +19,7 @@ from dagster import Config, ConfigurableResource
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from reco_assets.constants import COHORTS, DIVISIONS, EVENT_TYPES, SCORING_EVENTS, SPEND_BUCKETS
+from reco_assets.serving.rerank import Weights
 
 SETTINGS_FILE = "settings.json"
 SPEED_ONLY = {"num_threads", "checkpoint_interval"}
@@ -488,6 +489,31 @@ class ServingSettings(Group):
     )
 
 
+class SessionSettings(Group):
+    """Events posted to the API and the lists re-ranked by them at request time (`serving/rerank.py`)."""
+
+    max_events: int = Field(50, ge=1, description="Recent events kept per shopper (project choice).")
+    window_minutes: int = Field(
+        120, ge=1, description="Events kept are at most this much older than the shopper's newest (project choice)."
+    )
+    max_batch_events: int = Field(500, ge=1, description="Events one `POST /v1/events` may carry (project choice).")
+    group_boost: float = Field(
+        0.0, description="Added to the score of an item whose subclass-brand the session browsed (fitted by replay)."
+    )
+    subclass_boost: float = Field(
+        0.5, description="Added to an item whose subclass the session browsed, not its subclass-brand (fitted)."
+    )
+    neighbor_weight: float = Field(
+        0.5, ge=0.0, description="Scale of the items drawn in from the session groups' similar lists (fitted)."
+    )
+    neighbor_groups: int = Field(
+        3, ge=0, description="The session's most recent subclass-brands whose similar lists are drawn in."
+    )
+
+    def weights(self) -> Weights:
+        return Weights(self.group_boost, self.subclass_boost, self.neighbor_weight, self.neighbor_groups)
+
+
 class LakehouseSettings(Group):
     """Upkeep of the Delta tables."""
 
@@ -514,6 +540,7 @@ class RecoSettings(ConfigurableResource):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
 
     @model_validator(mode="after")

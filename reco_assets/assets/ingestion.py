@@ -251,7 +251,9 @@ def raw_events(
     days = partition_days(context)
     first, last = days[0], days[-1]
     session = spark.session()
-    lines = _read_lines(session, _landed_files({day: landing.events_file(day) for day in days})).cache()
+    site = _landed_files({day: landing.events_file(day) for day in days})
+    api = [str(path) for day in days for path in landing.api_events_files(day)]  # the events posted to the API
+    lines = _read_lines(session, site + api).cache()
     catalog_days = lakehouse.read_spark(session, "catalog", partition={"as_of_date": days})
     around = timedelta(days=settings.ingestion.dedupe_window_days)
     before = (

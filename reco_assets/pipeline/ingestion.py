@@ -52,6 +52,9 @@ OBJECT_START = r"^[ \t\n\r]*\{"
 FLAT_OBJECT = r"^[ \t\n\r]*\{[^}]*\}[ \t\n\r]*\z"
 """A line that parses and holds one `}`, its last character but white space: an object with nothing after it."""
 
+API_SOURCE = r"/\d{4}-\d{2}-\d{2}\.api-[A-Za-z0-9_-]+\.jsonl$"
+"""The path of a file of events posted to the API (`resources/landing.py`): read after the site's file."""
+
 ACCEPTED_COLUMNS = [
     "event_id",
     "event_time",
@@ -178,7 +181,8 @@ def classify_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataF
 
     `catalog`: the snapshots of the landing days (`as_of_date`, `style_id` and hierarchy columns);
     `accepted_before`: `event_id`s already accepted on neighbouring days, which are rejected as duplicates.
-    Inside the batch the first occurrence of an `event_id` (by file and line) wins.
+    Inside the batch the first occurrence of an `event_id` (by file and line, the site's file before the API's
+    files of the day) wins.
     """
     parsed = parse_records(lines, limits)
     styles = catalog.select(
@@ -195,7 +199,8 @@ def classify_events(lines: DataFrame, catalog: DataFrame, accepted_before: DataF
     parsed = parsed.withColumn("reason", F.coalesce("reason", F.when(unknown_style, F.lit("unknown_style"))))
 
     seen = accepted_before.select("event_id").distinct().withColumn("_seen", F.lit(True))
-    first = Window.partitionBy("event_id").orderBy(F.col("reason").isNotNull(), "source", "line_no")
+    posted = F.col("source").rlike(API_SOURCE)
+    first = Window.partitionBy("event_id").orderBy(F.col("reason").isNotNull(), posted, "source", "line_no")
     valid = F.col("reason").isNull()
     return (
         parsed.join(seen, "event_id", "left")

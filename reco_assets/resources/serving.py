@@ -11,6 +11,7 @@ from pydantic import Field
 
 from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.serving.redis_store import RedisStore
+from reco_assets.serving.sessions import LmdbSessions, RedisSessions, SessionStore
 from reco_assets.serving.store import ServingStore
 
 
@@ -39,3 +40,9 @@ class ServingResource(ConfigurableResource):
         if self.store == "redis":
             return RedisStore(self.redis_url, self.redis_prefix, keep, refresh=self.redis_refresh_seconds)
         return LmdbStore(self.lmdb_root, keep)
+
+    def open_sessions(self, max_events: int, window_minutes: int) -> SessionStore:
+        """The shoppers' recent events, beside the store (`serving/sessions.py`)."""
+        if self.store == "redis":
+            return RedisSessions(self.redis_url, self.redis_prefix, max_events, window_minutes)
+        return LmdbSessions(self.lmdb_root, max_events, window_minutes)

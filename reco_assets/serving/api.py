@@ -22,9 +22,24 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from reco_assets.serving import item_answers
+from reco_assets.serving import item_answers, session_answers
 from reco_assets.serving.answers import is_lakehouse_id, is_source_id, shape
-from reco_assets.serving.schema import Basket, BasketList, FeedName, Namespace, Payload, StyleList
+from reco_assets.serving.event_rules import BadBatch
+from reco_assets.serving.intake import EventIntake, take
+from reco_assets.serving.rerank import Weights
+from reco_assets.serving.schema import (
+    Basket,
+    BasketList,
+    EventBatch,
+    EventsAnswer,
+    FeedName,
+    Namespace,
+    Payload,
+    StyleList,
+)
+from reco_assets.serving.sessions import MEMBER as MEMBER_SHOPPER
+from reco_assets.serving.sessions import SESSION as SESSION_SHOPPER
+from reco_assets.serving.sessions import digest
 from reco_assets.serving.store import (
     BOUGHT,
     MEMBER,
@@ -47,6 +62,14 @@ IdNamespace = Annotated[
     Query(description="`lakehouse`: the lakehouse's id (decimal); `source`: the imported data's id."),
 ]
 ItemLimit = Annotated[int, Query(ge=1, le=100, description="At most this many styles.")]
+SessionId = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=256,
+        description="The shopper's session: its events posted to `/v1/events` re-rank the list.",
+    ),
+]
 COMMON_RESPONSES = {
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
     401: {"description": "Missing or wrong bearer token."},
@@ -63,8 +86,15 @@ def is_id(text: str, id_namespace: Namespace) -> bool:
     return is_source_id(text) if id_namespace == "source" else is_lakehouse_id(text)
 
 
-def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> FastAPI:
-    """The app over `store`; requests to `/v1` need `Authorization: Bearer <one of tokens>`."""
+def create_app(
+    store: ServingStore,
+    tokens: list[str],
+    max_age_hours: float,
+    intake: EventIntake | None = None,
+    weights: Weights | None = None,
+) -> FastAPI:
+    """The app over `store`; requests to `/v1` need `Authorization: Bearer <one of tokens>`. With `intake`, it
+    takes events (`POST /v1/events`) and re-ranks answers by the shopper's session with `weights`."""
     if not tokens:
         raise ValueError("no API token: set RECO_API_TOKENS (comma-separated)")
     accepted = [t.encode() for t in tokens]
@@ -110,14 +140,31 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
             return JSONResponse(body | {"status": "stale", "reason": reason}, status_code=503)
         return body | {"status": "ready"}
 
-    async def served(request: Request, body: bytes = b"") -> tuple[Manifest, Withdrawn, dict[str, str]]:
-        """The current version, its withdrawn styles, and the answer's headers: the version, and an ETag over
-        what the answer depends on (the version, its withdrawn styles, the path and query, a request body)."""
+    async def current() -> Manifest:
         manifest = await store.current_async()
         if manifest is None:
             raise HTTPException(503, "no version served yet")
+        return manifest
+
+    async def recent(shopper: str | None) -> list[list]:
+        """The shopper's recent events (none without sessions)."""
+        if intake is None or shopper is None:
+            return []
+        try:
+            return await intake.sessions.recent_async(shopper)
+        except intake.sessions.errors as error:
+            raise HTTPException(503, f"session store unavailable: {error}") from error
+
+    async def served(
+        request: Request, body: bytes = b"", manifest: Manifest | None = None, entries: list[list] | None = None
+    ) -> tuple[Manifest, Withdrawn, dict[str, str]]:
+        """The current version (`manifest` when read already), its withdrawn styles, and the answer's headers:
+        the version, and an ETag over what the answer depends on (the version, its withdrawn styles, the
+        path and query, a request body, the shopper's session `entries`)."""
+        manifest = manifest or await current()
         withdrawn = await store.withdrawn_async(manifest.version)
         depends = f"{manifest.version}|{withdrawn.digest}|{request.url.path}|{request.url.query}".encode()
+        depends += f"|{digest(entries or [])}".encode()
         if body:
             depends += b"|" + hashlib.blake2b(body, digest_size=16).digest()
         tag = hashlib.blake2b(depends, digest_size=12).hexdigest()
@@ -168,22 +215,68 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         return await from_store(member_answer(request, member_id, feed, limit, id_namespace))
 
     async def member_answer(request: Request, member_id: str, feed, limit, id_namespace) -> Response:
-        manifest, withdrawn, headers = await served(request)
-        if unchanged := not_modified(request, headers):
-            return unchanged
+        manifest = await current()
         version = manifest.version
         internal = member_id
         if id_namespace == "source":
             found = await store.get_async(version, SOURCE + member_id.encode())
             internal = found.decode() if found is not None else None
+        entries = await recent(MEMBER_SHOPPER + internal if internal is not None else None)
+        manifest, withdrawn, headers = await served(request, manifest=manifest, entries=entries)
+        if unchanged := not_modified(request, headers):
+            return unchanged
         stored = await store.get_async(version, MEMBER + internal.encode()) if internal is not None else None
         fill = None
         if stored is None:
             stored = manifest.fallback
             fill = {"member_id": internal} | ({"member_source_id": member_id} if id_namespace == "source" else {})
             headers[FALLBACK_HEADER] = "true"
-        body = shape(stored, withdrawn.style_ids, feed, limit, fill)
+        return await reshaped(stored, entries, manifest, withdrawn, headers, feed, limit, fill)
+
+    async def reshaped(stored: bytes, entries, manifest, withdrawn, headers, feed, limit, fill) -> Response:
+        """A payload answered: re-ranked by the session's `entries` when it has any (the styles it bought
+        dropped with the withdrawn ones), then `shape`d."""
+        dropped = withdrawn.style_ids
+        if entries:
+            read = partial(store.get_many_async, manifest.version)
+            stored, session = await session_answers.member_payload(read, stored, entries, weights)
+            dropped = dropped | session.bought
+        body = shape(stored, dropped, feed, limit, fill)
         return Response(content=body, media_type="application/json", headers=headers)
+
+    @app.get(
+        "/v1/sessions/{session_id}/recommendations",
+        tags=["recommendations"],
+        dependencies=[Depends(authorized)],
+        response_model=None,
+        responses=documented(
+            {
+                200: {"model": Payload, "description": "The day's popular styles re-ranked by the session, flagged."},
+                422: {"description": "Not a session id (1 to 256 printable characters)."},
+            }
+        ),
+    )
+    async def session_recommendations(
+        request: Request,
+        session_id: str,
+        feed: FeedName | None = Query(None, description="Only this feed."),
+        limit: int | None = Query(None, ge=1, le=1000, description="At most this many styles per list."),
+    ) -> Response:
+        """For a shopper without a member id: the day's most popular styles on sale, re-ranked by the events
+        the session posted (`/v1/events`), similar styles of what it browsed drawn in. Always `fallback: true`
+        (nothing is known of the shopper beyond the session), with `session.reranked` and `session.events`."""
+        if not is_source_id(session_id):
+            raise HTTPException(422, f"not a session id: {session_id!r}")
+        return await from_store(session_answer(request, session_id, feed, limit))
+
+    async def session_answer(request: Request, session_id: str, feed, limit) -> Response:
+        entries = await recent(SESSION_SHOPPER + session_id)
+        manifest, withdrawn, headers = await served(request, entries=entries)
+        if unchanged := not_modified(request, headers):
+            return unchanged
+        headers[FALLBACK_HEADER] = "true"
+        fill = {"member_id": None, "session_id": session_id}
+        return await reshaped(manifest.fallback, entries, manifest, withdrawn, headers, feed, limit, fill)
 
     style_responses = documented(
         {
@@ -201,14 +294,18 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         responses=style_responses,
     )
     async def similar(
-        request: Request, style_id: str, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+        request: Request,
+        style_id: str,
+        limit: ItemLimit = 20,
+        id_namespace: IdNamespace = "lakehouse",
+        session_id: SessionId = None,
     ) -> Response:
         """Styles like this one: the best styles of the subclass-brands browsed in the same sessions as the
         style's, without sold-out or ended styles. A subclass-brand without neighbours gets the popular
         styles of its class, with `fallback: true` and the `X-Reco-Fallback` header."""
         if not is_id(style_id, id_namespace):
             raise HTTPException(422, f"not a {id_namespace} style id: {style_id!r}")
-        return await from_store(style_answer(request, SIMILAR, style_id, limit, id_namespace))
+        return await from_store(style_answer(request, SIMILAR, style_id, limit, id_namespace, session_id))
 
     @app.get(
         "/v1/styles/{style_id}/bought-together",
@@ -218,18 +315,26 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         responses=style_responses,
     )
     async def bought_together(
-        request: Request, style_id: str, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+        request: Request,
+        style_id: str,
+        limit: ItemLimit = 20,
+        id_namespace: IdNamespace = "lakehouse",
+        session_id: SessionId = None,
     ) -> Response:
         """Styles bought with this one: the best styles of the subclass-brands bought in the same baskets as
         the style's, without sold-out or ended styles. A subclass-brand without co-purchases gets the styles
         most often bought, with `fallback: true` and the `X-Reco-Fallback` header."""
         if not is_id(style_id, id_namespace):
             raise HTTPException(422, f"not a {id_namespace} style id: {style_id!r}")
-        return await from_store(style_answer(request, BOUGHT, style_id, limit, id_namespace))
+        return await from_store(style_answer(request, BOUGHT, style_id, limit, id_namespace, session_id))
 
-    async def style_answer(request: Request, lists: bytes, asked: str, limit: int, id_namespace) -> Response:
-        """The list under `lists` (`SIMILAR`, `BOUGHT`) of the group of the style `asked`."""
-        manifest, withdrawn, headers = await served(request)
+    async def style_answer(
+        request: Request, lists: bytes, asked: str, limit: int, id_namespace, session_id: str | None
+    ) -> Response:
+        """The list under `lists` (`SIMILAR`, `BOUGHT`) of the group of the style `asked`, re-ranked by the
+        session's events when `session_id` has any (similar lists draw in the session's neighbours)."""
+        entries = await recent(SESSION_SHOPPER + session_id if session_id else None)
+        manifest, withdrawn, headers = await served(request, entries=entries)
         if unchanged := not_modified(request, headers):
             return unchanged
         version = manifest.version
@@ -243,8 +348,17 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
             raise HTTPException(404, reason, headers={VERSION_HEADER: version})
         stored = await store.get_async(version, lists + group)
         source_id = asked if id_namespace == "source" else None
-        body = item_answers.style_list(manifest, style_id, source_id, group, stored, withdrawn.style_ids, limit)
-        return json_answer(body, headers)
+        dropped, session = withdrawn.style_ids, None
+        if entries and stored is not None:
+            document = orjson.loads(stored)
+            read = partial(store.get_many_async, version)
+            draw_in = lists == SIMILAR
+            document["styles"], session = await session_answers.entries_list(
+                read, document["styles"], entries, weights, draw_in
+            )
+            stored, dropped = orjson.dumps(document), dropped | session.bought
+        body = item_answers.style_list(manifest, style_id, source_id, group, stored, dropped, limit)
+        return json_answer(body | (session_answers.summary(session) if session else {}), headers)
 
     @app.post(
         "/v1/baskets/recommendations",
@@ -259,7 +373,11 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         ),
     )
     async def basket_recommendations(
-        request: Request, basket: Basket, limit: ItemLimit = 20, id_namespace: IdNamespace = "lakehouse"
+        request: Request,
+        basket: Basket,
+        limit: ItemLimit = 20,
+        id_namespace: IdNamespace = "lakehouse",
+        session_id: SessionId = None,
     ) -> Response:
         """Styles to add to a cart: the co-purchase rules of the cart's subclass-brands and of the pairs of its
         first ten, merged (each proposed subclass-brand's best rule), and the proposed subclass-brands' best
@@ -270,15 +388,54 @@ def create_app(store: ServingStore, tokens: list[str], max_age_hours: float) -> 
         bad = [style for style in basket.style_ids if not is_id(style, id_namespace)]
         if bad:
             raise HTTPException(422, f"not {id_namespace} style ids: {bad!r}")
-        return await from_store(basket_answer(request, basket.style_ids, limit, id_namespace))
+        return await from_store(basket_answer(request, basket.style_ids, limit, id_namespace, session_id))
 
-    async def basket_answer(request: Request, style_ids: list[str], limit: int, id_namespace) -> Response:
-        manifest, withdrawn, headers = await served(request, orjson.dumps(style_ids))
+    async def basket_answer(
+        request: Request, style_ids: list[str], limit: int, id_namespace, session_id: str | None
+    ) -> Response:
+        entries = await recent(SESSION_SHOPPER + session_id if session_id else None)
+        manifest, withdrawn, headers = await served(request, orjson.dumps(style_ids), entries=entries)
         if unchanged := not_modified(request, headers):
             return unchanged
         read = partial(store.get_many_async, manifest.version)
         by_source = id_namespace == "source"
         body = await item_answers.basket_list(read, manifest, style_ids, by_source, withdrawn.style_ids, limit)
+        if entries:  # the cart's answer moved and thinned by the session: nothing drawn in
+            ranked, session = await session_answers.entries_list(read, body["styles"], entries, weights, False)
+            body |= {"styles": [e for e in ranked if e["style_id"] not in session.bought]}
+            body |= session_answers.summary(session)
         return json_answer(body, headers)
+
+    @app.post(
+        "/v1/events",
+        tags=["events"],
+        dependencies=[Depends(authorized)],
+        response_model=None,
+        openapi_extra={"requestBody": {"content": {"application/json": {"schema": EventBatch.model_json_schema()}}}},
+        responses=documented(
+            {
+                200: {"model": EventsAnswer, "description": "Each event's status, in the batch's order."},
+                400: {"description": "Not a batch: not JSON, no `events` list, too many events, duplicate keys."},
+            }
+        ),
+    )
+    async def events(request: Request) -> Response:
+        """Events of the served day (the day after the served cards' day), checked by ingestion's rules and
+        landed durably before the answer, then kept for their member and session: the next answers for them
+        are re-ranked. Each event is `accepted` or `rejected` with the rule's `reason`; an id posted twice
+        counts once (`duplicate_event_id`)."""
+        if intake is None:
+            raise HTTPException(503, "this API process takes no events (no landing zone)")
+        body = await request.body()
+        manifest = await from_store(current())
+        try:
+            answer = await take(intake, manifest, body)
+        except BadBatch as error:
+            raise HTTPException(400, f"not a batch of events: {error}") from error
+        except intake.sessions.errors as error:
+            raise HTTPException(503, f"landing zone or session store unavailable: {error}") from error
+        return Response(
+            content=orjson.dumps(answer), media_type="application/json", headers={VERSION_HEADER: manifest.version}
+        )
 
     return app

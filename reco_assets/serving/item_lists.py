@@ -5,6 +5,7 @@ then checked (`store.py` names them):
     gs:<group id>      -> {"fallback": …, "styles": […]}   the similar styles of a style of the group
     gb:<group id>      -> {"fallback": …, "styles": […]}   the styles bought with one of the group
     gl:<group id>      -> ["<style id>", …]                 the group's listing, best first (carts' answers)
+    gc:<group id>      -> <subclass key>                   the group's subclass (session re-ranking)
     ra:<antecedent>    -> [[<group id>, <score>], …]        a rule antecedent's consequents, best first
     t:<source style id> -> <style id>                       imported data only
 
@@ -23,6 +24,7 @@ from pyspark.sql import functions as F
 from reco_assets import invariants
 from reco_assets.adapters.ids import ID_MAP
 from reco_assets.pipeline import stages
+from reco_assets.pipeline.catalog import SUBCLASS_PATH, level_key
 from reco_assets.pipeline.group_similarity import model_similarity
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.serving.loading import load
@@ -30,6 +32,7 @@ from reco_assets.serving.published import PublishedCards
 from reco_assets.serving.store import (
     BASKET_FALLBACK,
     BOUGHT,
+    GROUP_SUBCLASS,
     LISTED,
     RULES,
     SIMILAR,
@@ -80,14 +83,22 @@ def list_rows(prefix: bytes, groups: DataFrame, lists: DataFrame, style_sources:
 
 
 def listing_rows(listings: DataFrame, style_sources: DataFrame | None = None) -> DataFrame:
-    """`y:` per listed style, `gl:` per listed group, and for imported data `t:` per listed style."""
+    """`y:` per listed style, `gl:` and `gc:` per listed group, and for imported data `t:` per listed style."""
     styles = listings.select(
         *_pairs(F.concat(F.lit(STYLE_GROUP.decode()), _text("style_id")), _text("subclass_brand_id"))
     )
     ordered = F.array_sort(F.collect_list(F.struct("rank", _text("style_id").alias("style_id"))))
     groups = listings.groupBy("subclass_brand_id").agg(F.transform(ordered, lambda x: x["style_id"]).alias("styles"))
     listed = groups.select(*_pairs(F.concat(F.lit(LISTED.decode()), _text("subclass_brand_id")), F.to_json("styles")))
-    rows = styles.unionByName(listed)
+    subclasses = (
+        listings.select("subclass_brand_id", level_key(SUBCLASS_PATH).alias("subclass_key"))
+        .where(F.col("subclass_key").isNotNull())
+        .dropDuplicates(["subclass_brand_id"])
+    )
+    placed = subclasses.select(
+        *_pairs(F.concat(F.lit(GROUP_SUBCLASS.decode()), _text("subclass_brand_id")), F.col("subclass_key"))
+    )
+    rows = styles.unionByName(listed).unionByName(placed)
     if style_sources is not None:
         sources = listings.select("style_id").join(style_sources, "style_id")
         rows = rows.unionByName(

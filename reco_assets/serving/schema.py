@@ -46,6 +46,11 @@ class Ranking(BaseModel):
     margin_ci: list[float] | None = Field(None, description="The margin's 95 % interval (bootstrap over members).")
 
 
+class SessionSummary(BaseModel):
+    reranked: bool = Field(description="True: the list was re-ranked by the session's events.")
+    events: int = Field(description="The session's recent events it was re-ranked from.")
+
+
 class Payload(BaseModel):
     member_id: str | None = Field(description=f"The lakehouse's member id. {ID_TEXT}")
     member_source_id: str | None = Field(None, description="Imported data: the source's member id.")
@@ -59,6 +64,10 @@ class Payload(BaseModel):
     )
     feeds: Feeds
     ranking: Ranking | None = Field(None, description="How the cohort's lists were ranked; absent in a fallback.")
+    session_id: str | None = Field(None, description="The session asked about (`/v1/sessions/{session_id}/...`).")
+    session: SessionSummary | None = Field(
+        None, description="Present when the shopper's session had events: the product feed re-ranked by them."
+    )
 
 
 class StyleEntry(BaseModel):
@@ -87,6 +96,9 @@ class StyleList(BaseModel):
         description="Best first, without the style asked about and the styles sold out or ended since the version "
         "was built; at most `limit`."
     )
+    session: SessionSummary | None = Field(
+        None, description="Present when `session_id` had events: the list re-ranked by them."
+    )
 
 
 class Basket(BaseModel):
@@ -114,6 +126,44 @@ class BasketList(BaseModel):
         "without the cart's subclass-brands and styles and the styles sold out or ended since the version was "
         "built; at most `limit`."
     )
+    session: SessionSummary | None = Field(
+        None, description="Present when `session_id` had events: the list re-ranked by them."
+    )
+
+
+class Event(BaseModel):
+    """An event in the landing format (README, "Ingestion rules"); fields outside it are kept and ignored."""
+
+    event_id: str = Field(description="Unique per event: an id posted twice counts once.")
+    event_time: str = Field(description="ISO 8601 with an offset, e.g. `2026-11-01T10:00:00Z`, on the served day.")
+    member_id: int | None = Field(None, description="The member (a JSON integer); absent for an anonymous shopper.")
+    event_type: str = Field(description="`product_view`, `add_to_cart`, `purchase`, … (8 kinds).")
+    style_id: int | None = Field(None, description="The style (a JSON integer); required on item events.")
+    session_id: str = Field(description="The shopper's session, unique across shoppers (e.g. a cookie).")
+    price: float | None = Field(None, description="Required on item events.")
+    quantity: int | None = Field(None, description="Optional, at least 1.")
+
+
+class EventBatch(BaseModel):
+    events: list[Event] = Field(description="The events, at most `sessions.max_batch_events` (500).")
+
+
+class EventStatus(BaseModel):
+    event_id: str | None = Field(description="The event's id as posted (null when it is not a string).")
+    status: Literal["accepted", "rejected"]
+    reason: str | None = Field(
+        None,
+        description="Why it was rejected: ingestion's rule (`missing_field:style_id`, `outside_day`, …), "
+        "`day_closed` (the served day's batch has begun) or `duplicate_event_id`.",
+    )
+
+
+class EventsAnswer(BaseModel):
+    version: str = Field(description="The served version, whose day the events must fall on.")
+    serving_day: str = Field(description="The served day (the day after the cards' day): the API's today.")
+    accepted: int
+    rejected: int
+    events: list[EventStatus] = Field(description="One per event posted, in the batch's order.")
 
 
 FeedName = Literal["products", "brands", "categories"]

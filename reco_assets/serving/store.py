@@ -51,6 +51,9 @@ RULES = b"ra:"
 `[consequent group id, lift x confidence]`, best first."""
 BASKET_FALLBACK = b"~basket"
 """Key of a cart's fallback: JSON `{"styles": [entries as in `SIMILAR`]}`, the co-purchase popular styles."""
+GROUP_SUBCLASS = b"gc:"
+"""Key prefix of a listed group's subclass key (`catalog.level_key`: its full path as JSON text), by group id;
+none for a group without a subclass. The session re-ranking's subclass boost reads it."""
 STYLE_SOURCE = b"t:"
 """Key prefix of the lakehouse style id of a source (imported) style id; entries then carry `style_source_id`."""
 

@@ -96,3 +96,38 @@ def test_an_unreadable_landing_file_fails_the_day_naming_it_and_keeps_the_last_g
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert str(path) in failure.event_specific_data.error.message
     assert resources["lakehouse"].read_arrow("raw_events", f"event_date = '{day}'").num_rows == stored
+
+
+def test_the_apis_files_are_read_beside_the_sites_each_event_once(spark, tmp_path):
+    """A day's events posted to the API (`<day>.api-<writer>.jsonl`) are ingested with the site's file: a new
+    event is accepted once; one also in the site's file is the site's (the API's copy rejected as a
+    duplicate); an anonymous one is quarantined; a line cut short by a crash is malformed; counts reconcile."""
+    from dagster import materialize
+
+    from reco_assets.assets.ingestion import catalog, raw_events
+    from reco_assets.resources import local_resources
+    from reco_assets.resources.landing import LandingResource, api_events_file, events_file
+    from reco_assets.simulator import PROFILES, simulate
+
+    simulate(PROFILES["tiny"], tmp_path / "landing", log=lambda _: None)
+    day = PROFILES["tiny"].last_day
+    site = events_file(tmp_path / "landing", day)
+    site_lines = site.read_bytes().splitlines()
+    first = json.loads(site_lines[0])
+    posted = {**first, "event_id": "api-1", "session_id": "api-session"}
+    anonymous = {k: v for k, v in posted.items() if k != "member_id"} | {"event_id": "api-2"}
+    api_lines = [json.dumps(posted), json.dumps(first), json.dumps(anonymous), '{"event_id": "api-3", "event_t']
+    api_events_file(tmp_path / "landing", day, "w1").write_text("\n".join(api_lines))  # no final LF: cut short
+    assert LandingResource(root=str(tmp_path / "landing")).days()[-1] == day  # a day's file, not a stray
+
+    resources = local_resources(tmp_path)
+    assert materialize([catalog, raw_events], resources=resources, partition_key=day.isoformat()).success
+    lakehouse = resources["lakehouse"]
+    accepted = lakehouse.read_arrow("raw_events", f"event_date = '{day}'").to_pylist()
+    rejected = lakehouse.read_arrow("raw_events_rejected", f"event_date = '{day}'").to_pylist()
+    site_rejected = [r for r in rejected if r["source"].endswith(f"/{day}.jsonl")]
+    from_api = sorted(r["reason"] for r in rejected if ".api-w1." in r["source"])
+    assert from_api == ["duplicate_event_id", "malformed_json", "missing_field:member_id"]
+    assert len(accepted) + len(site_rejected) == len(site_lines) + 1  # the site's lines, and api-1
+    assert [r["source"].endswith(f"/{day}.jsonl") for r in accepted if r["event_id"] == first["event_id"]] == [True]
+    assert [r["session_id"] for r in accepted if r["event_id"] == "api-1"] == ["api-session"]

@@ -10,19 +10,19 @@ from reco_assets.serving.item_lists import list_rows, listing_rows, rule_rows
 from reco_assets_tests.conftest import rows
 
 LISTINGS = "subclass_brand_id long, style_id long, rank int, division string, department string, class string, " + (
-    "popularity_score double"
+    "subclass string, popularity_score double"
 )
-# group 1 and 2: class (w, tops, tees); 3 and 4: (w, tops, shirts); 5: no class
+# group 1 and 2: class (w, tops, tees), subclasses crew and v-neck; 3 and 4: (w, tops, shirts); 5: no class
 HAND_LISTINGS = [
-    (1, 101, 1, "w", "tops", "tees", 5.0),
-    (1, 102, 2, "w", "tops", "tees", 9.0),
-    (2, 201, 1, "w", "tops", "tees", 1.0),
-    (2, 202, 2, "w", "tops", "tees", 3.0),
-    (2, 203, 3, "w", "tops", "tees", 2.0),
-    (3, 301, 1, "w", "tops", "shirts", 4.0),
-    (4, 401, 1, "w", "tops", "shirts", 7.0),
-    (5, 501, 1, None, None, None, 0.5),
-    (6, 601, 1, "m", "tops", "tees", 99.0),  # men's tees: another class, though its name repeats
+    (1, 101, 1, "w", "tops", "tees", "crew", 5.0),
+    (1, 102, 2, "w", "tops", "tees", "crew", 9.0),
+    (2, 201, 1, "w", "tops", "tees", "v-neck", 1.0),
+    (2, 202, 2, "w", "tops", "tees", "v-neck", 3.0),
+    (2, 203, 3, "w", "tops", "tees", "v-neck", 2.0),
+    (3, 301, 1, "w", "tops", "shirts", "oxford", 4.0),
+    (4, 401, 1, "w", "tops", "shirts", "oxford", 7.0),
+    (5, 501, 1, None, None, None, None, 0.5),
+    (6, 601, 1, "m", "tops", "tees", "crew", 99.0),  # men's tees: another class, though its name repeats
 ]
 NEIGHBORS = [
     # group, neighbour, score: 9 is not listed (nothing on sale)
@@ -163,15 +163,20 @@ def test_stored_keys_hold_the_lists_as_json_with_ids_as_text(spark, listings):
 
 
 def test_listing_and_rule_keys(spark, listings):
-    stored = _stored(listing_rows(listings.where("subclass_brand_id IN (1, 2)")))
+    stored = _stored(listing_rows(listings.where("subclass_brand_id IN (1, 2, 5)")))
     assert stored == {
         "y:101": 1,
         "y:102": 1,
         "y:201": 2,
         "y:202": 2,
         "y:203": 2,
+        "y:501": 5,
         "gl:1": ["101", "102"],
         "gl:2": ["201", "202", "203"],
+        "gl:5": ["501"],
+        # each group's subclass by its full path; group 5 has none
+        "gc:1": ["w", "tops", "tees", "crew"],
+        "gc:2": ["w", "tops", "tees", "v-neck"],
     }
     big = 2**62 + 3
     rules = spark.createDataFrame(

@@ -16,6 +16,8 @@ STRAYS = [
     "2026-02-30.jsonl",  # no such day
     "2026-11-01.jsonl.bak",
     "2026-11-01.json",
+    "2026-10-31.api-.jsonl",  # an API file without a writer
+    "2026-10-31.api-a b.jsonl",  # a writer with a space
 ]
 
 
@@ -28,6 +30,7 @@ def land_with_strays(root) -> None:
         (root / "events" / name).write_text("{}\n")
     (root / "events" / "2026-11-02.jsonl").mkdir()  # a folder is no file
     (root / "events" / ".2026-11-01.jsonl.tmp").write_text("")  # a write in progress
+    (root / "events" / "2026-10-31.api-web-1.jsonl").write_text("{}\n")  # events posted to the API: no stray
 
 
 def test_only_documented_names_are_days_and_the_rest_are_named_in_a_warning(tmp_path, caplog):
@@ -38,7 +41,7 @@ def test_only_documented_names_are_days_and_the_rest_are_named_in_a_warning(tmp_
     (warning,) = [r.getMessage() for r in caplog.records]
     for name in [*STRAYS, "2026-11-02.jsonl"]:
         assert name in warning
-    assert ".2026-11-01.jsonl.tmp" not in warning
+    assert ".2026-11-01.jsonl.tmp" not in warning and "api-web-1" not in warning
 
 
 def test_the_landing_sensor_asks_for_a_real_day_despite_stray_files(tmp_path):

@@ -369,7 +369,7 @@ def test_the_openapi_document_describes_the_item_routes(api):
     for route in ("similar", "bought-together"):
         get_route = document["paths"][f"/v1/styles/{{style_id}}/{route}"]["get"]
         assert get_route["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/StyleList")
-        assert {p["name"] for p in get_route["parameters"]} == {"style_id", "limit", "id_namespace"}
+        assert {p["name"] for p in get_route["parameters"]} == {"style_id", "limit", "id_namespace", "session_id"}
     basket = document["paths"][BASKET]["post"]
     assert basket["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/Basket")
     assert basket["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/BasketList")
