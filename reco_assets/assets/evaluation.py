@@ -18,10 +18,11 @@ from reco_assets.checks import spec
 from reco_assets.constants import EVALUATION
 from reco_assets.evaluation.champion import SCHEMA as CHAMPIONS_SCHEMA
 from reco_assets.evaluation.champion import blend_json
-from reco_assets.evaluation.item_to_item import item_to_item_rows, reported_origins
+from reco_assets.evaluation.item_to_item import evaluation_reader, item_to_item_rows, origin_similarity
 from reco_assets.evaluation.report import SCHEMA, gate_verdict, settings_table
 from reco_assets.evaluation.rolling import rolling_backtest
 from reco_assets.evaluation.runs import log_backtest
+from reco_assets.evaluation.session_replay import session_replays, session_rows
 from reco_assets.partitions import daily_partitions
 from reco_assets.resources.lakehouse import Lakehouse
 from reco_assets.resources.spark import SparkResource
@@ -80,13 +81,26 @@ def offline_evaluation(
     started = time.perf_counter()
     table, champions = settings_table(rolling.backtests, day, settings)
     seconds = {"report": time.perf_counter() - started}
-    if len(table):  # the item-to-item lists on the same reported origins
-        started = time.perf_counter()
+    fitted = {}  # the session re-ranking's weights, fitted on the origins before the reported ones
+    if len(table):  # the item-to-item lists and the session re-ranking, on the same reported origins
         run = table.iloc[0][RUN_COLUMNS].to_dict()
-        origins, factor_similar = reported_origins(session, rolling, run["train_end_date"], settings)
-        items = item_to_item_rows(session, lakehouse, origins, settings, factor_similar)
-        table = pd.concat([table, items.assign(**run)[table.columns]], ignore_index=True)
-        seconds["item_to_item"] = time.perf_counter() - started
+        first = run["train_end_date"]
+        started = time.perf_counter()
+        # the factor similarity of each origin's models, and one reader of every window, for both
+        similar = {b.split.train_end: origin_similarity(session, b, settings) for b in rolling.backtests}
+        reader = evaluation_reader(session, lakehouse, min(similar), max(similar), settings)
+        try:
+            origins = [day for day in similar if day >= first]
+            items = item_to_item_rows(session, lakehouse, origins, settings, similar, reader)
+            table = pd.concat([table, items.assign(**run)[table.columns]], ignore_index=True)
+            seconds["item_to_item"] = time.perf_counter() - started
+            started = time.perf_counter()
+            replays = session_replays(reader, rolling, champions, similar, settings)
+            reranked, fitted = session_rows(replays, first, settings)
+            table = pd.concat([table, reranked.assign(**run)[table.columns]], ignore_index=True)
+            seconds["session_replay"] = time.perf_counter() - started
+        finally:  # the process's Spark session outlives a failed evaluation: its kept events must not
+            reader.release()
     params = {f"factor_model.{k}": v for k, v in settings.factor_model.model_dump().items()} | {
         f"{group}.{name}": getattr(getattr(settings, group), name)
         for group, name in (
@@ -138,6 +152,7 @@ def offline_evaluation(
             data,
             mlflow_run_id=run_id,
             origins=MetadataValue.json([str(b.split.test_end) for b in rolling.backtests]),
+            session_rerank=MetadataValue.json(fitted),
             **latest.sizes,
             **{f"seconds_{phase}": round(value, 1) for phase, value in seconds.items()},
         ),

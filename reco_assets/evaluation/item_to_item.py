@@ -256,20 +256,30 @@ def _ranked(targets: DataFrame, lists: dict[str, DataFrame], on: list[str]) -> p
 # --- the rows of `offline_evaluation` ------------------------------------------------------------------
 
 
+def evaluation_reader(session: SparkSession, lakehouse: Lakehouse, first: date, last: date, settings) -> stages.Reader:
+    """A keeping reader over the events every window of origins from `first` to `last` (training days; their
+    test windows included) reads: release it when done."""
+    reach = max(settings.neighbors.window_days, settings.rules.window_days, settings.evaluation.popularity_window_days)
+    reader = stages.Reader(session, lakehouse, keep=True, strict=False)
+    end = last + timedelta(days=settings.evaluation.holdout_days)
+    reader.events(end, (end - first).days + reach)
+    return reader
+
+
 def hit_tables(
     session: SparkSession,
     lakehouse: Lakehouse,
     origins: list[date],
     settings: RecoSettings,
-    factor_similar: dict[date, DataFrame] | None = None,
+    factor_similar: dict[date, DataFrame | None] | None = None,
+    reader: stages.Reader | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Level -> the per-target hit tables (`similar_item_hits`, `bought_together_hits`) of every origin, with
     `origin`: its position in `origins`; `factor_similar`: the origins' factor similarities (missing: none).
-    The span of every origin's windows is read once and kept."""
-    reach = max(settings.neighbors.window_days, settings.rules.window_days, settings.evaluation.popularity_window_days)
-    last = max(origins) + timedelta(days=1)
-    reader = stages.Reader(session, lakehouse, keep=True, strict=False)
-    reader.events(last, (last - min(origins)).days + reach)
+    `reader`: a keeping reader covering the origins' windows (`evaluation_reader`), else one made and released
+    here."""
+    own = reader is None
+    reader = evaluation_reader(session, lakehouse, min(origins), max(origins), settings) if own else reader
     tables: dict[str, list[pd.DataFrame]] = {SIMILAR_ITEMS: [], BOUGHT_TOGETHER: []}
     try:
         for position, origin in enumerate(origins):
@@ -278,33 +288,42 @@ def hit_tables(
             tables[SIMILAR_ITEMS].append(hits.assign(origin=position))
             tables[BOUGHT_TOGETHER].append(bought_together_hits(reader, origin, settings).assign(origin=position))
     finally:  # the process's Spark session outlives a failed evaluation: its kept events must not
-        reader.release()
+        if own:
+            reader.release()
     return {level: pd.concat(frames, ignore_index=True) for level, frames in tables.items()}
 
 
-def per_target(hits: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
-    """(method, metric) -> each target's hit rate and reciprocal rank at `K` (0 without a hit)."""
+def per_target(hits: pd.DataFrame, methods: tuple[str, ...], k: int = K) -> pd.DataFrame:
+    """(method, metric) -> each target's hit rate and reciprocal rank at `k` (0 without a hit)."""
     out = {}
     for method in methods:
         rank = hits[method].to_numpy(dtype=float)
-        hit = np.nan_to_num(rank, nan=np.inf) <= K
+        hit = np.nan_to_num(rank, nan=np.inf) <= k
         out[(method, "hit_rate")] = hit.astype(float)
         out[(method, "mrr")] = np.where(hit, 1.0 / np.where(hit, rank, 1.0), 0.0)
     return pd.DataFrame(out, index=hits.index)
 
 
-def level_rows(level: str, hits: pd.DataFrame, methods: tuple[str, ...], settings: RecoSettings) -> pd.DataFrame:
-    """The rows of one level (`COLUMNS`): per method, its hit rate and MRR at `K` over the targets of `hits`
-    with their 95 % bootstrap intervals; `members` the members scored, summed over the origins."""
+def level_rows(
+    level: str,
+    hits: pd.DataFrame,
+    methods: tuple[str, ...],
+    settings: RecoSettings,
+    k: int = K,
+    segment: str = "all",
+) -> pd.DataFrame:
+    """The rows of one level and `segment` (`COLUMNS`): per method, its hit rate and MRR at `k` over the
+    targets of `hits` with their 95 % bootstrap intervals; `members` the members scored, summed over the
+    origins."""
     if hits.empty:
         return pd.DataFrame(columns=COLUMNS)
     hits = hits.reset_index(drop=True)
     weights = member_weights(hits["member_id"], settings.evaluation.bootstrap_draws, settings.evaluation.seed)
-    values = mean_intervals(per_target(hits, methods), weights)
+    values = mean_intervals(per_target(hits, methods, k), weights)
     members = len(hits[["origin", "member_id"]].drop_duplicates())
     return pd.DataFrame(
         [
-            (level, "all", method, metric, K, value, low, high, members, len(hits))
+            (level, segment, method, metric, k, value, low, high, members, len(hits))
             for (method, metric), (value, low, high) in values.items()
         ],
         columns=COLUMNS,
@@ -316,32 +335,24 @@ def item_to_item_rows(
     lakehouse: Lakehouse,
     origins: list[date],
     settings: RecoSettings,
-    factor_similar: dict[date, DataFrame] | None = None,
+    factor_similar: dict[date, DataFrame | None] | None = None,
+    reader: stages.Reader | None = None,
 ) -> pd.DataFrame:
     """The item-to-item rows of `offline_evaluation` (`COLUMNS`) over the `origins` (training days, each scored
     on the day after it, with the factor similarity of its models where `factor_similar` has it): levels
-    `similar_items` and `bought_together`, segment `all`."""
-    tables = hit_tables(session, lakehouse, origins, settings, factor_similar)
+    `similar_items` and `bought_together`, segment `all`. `reader`: as `hit_tables`."""
+    tables = hit_tables(session, lakehouse, origins, settings, factor_similar, reader)
     methods = {SIMILAR_ITEMS: SIMILAR_METHODS, BOUGHT_TOGETHER: BASKET_METHODS}
     parts = [level_rows(level, hits, methods[level], settings) for level, hits in tables.items() if not hits.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
 
 
-def reported_origins(
-    session: SparkSession, rolling, first: date, settings: RecoSettings
-) -> tuple[list[date], dict[date, DataFrame]]:
-    """The training days of a rolling backtest's origins from `first` on (those the day's table reports), and
-    the factor similarity of the models each ranked with (the pipeline's, not the scope ablation's): the
-    item-to-item lists of an origin are those its day would have served."""
-    origins, similar = [], {}
-    for backtest in rolling.backtests:
-        day = backtest.split.train_end
-        if day < first:
-            continue
-        origins.append(day)
-        if backtest.factors is not None:
-            items = backtest.factors.where((F.col("side") == "item") & ~F.col("cohort").startswith(ABLATION))
-            table = items.select("cohort", "id", "factors").toArrow()  # groups x cohorts rows
-            chosen = settings.factor_model.engine, settings.neighbors.neighbors_per_group
-            similar[day] = session.createDataFrame(model_similarity(table, *chosen).to_pandas())
-    return origins, similar
+def origin_similarity(session: SparkSession, backtest, settings: RecoSettings) -> DataFrame | None:
+    """The factor similarity of the models an origin ranked with (the pipeline's, not the scope ablation's):
+    the similar groups its day would have served are completed by it. None when it fitted nothing."""
+    if backtest.factors is None:
+        return None
+    items = backtest.factors.where((F.col("side") == "item") & ~F.col("cohort").startswith(ABLATION))
+    table = items.select("cohort", "id", "factors").toArrow()  # groups x cohorts rows
+    chosen = settings.factor_model.engine, settings.neighbors.neighbors_per_group
+    return session.createDataFrame(model_similarity(table, *chosen).to_pandas())

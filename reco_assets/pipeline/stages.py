@@ -32,13 +32,15 @@ class Reader:
     read once and kept in memory until `release`, and any window within it is taken from it (a rolling
     evaluation reads the span of all its origins' windows once; each origin's ratings, cohorts, popularity,
     boost and listing windows are cut from it). Not `strict`, a partition never written reads as empty (a backtest's
-    origin before the log began has nothing to rank) rather than failing."""
+    origin before the log began has nothing to rank) rather than failing. A keeping reader also keeps the
+    neighbours it computed (`neighbors`), which several evaluations of one origin read."""
 
     session: SparkSession
     lakehouse: Lakehouse
     keep: bool = False
     strict: bool = True
     kept: dict = field(default_factory=dict)
+    computed: dict = field(default_factory=dict)
 
     def events(self, end: date, days: int) -> DataFrame:
         """`raw_events` of the `days` days ending with `end` (those of them present)."""
@@ -57,9 +59,10 @@ class Reader:
 
     def release(self) -> None:
         """Drop the kept windows from memory."""
-        for events in self.kept.values():
-            events.unpersist()
+        for frame in [*self.kept.values(), *self.computed.values()]:
+            frame.unpersist()
         self.kept.clear()
+        self.computed.clear()
 
     def day(self, table: str, day: date, cohorts: list[str] | None = None) -> DataFrame:
         """The partition of `day` of a table partitioned by `as_of_date` (its `cohorts` only, when given), which
@@ -180,10 +183,17 @@ def ranking_pass(
 
 
 def neighbors(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:
-    """Each subclass-brand's most similar ones on `day`, from the sessions of the neighbours' window."""
+    """Each subclass-brand's most similar ones on `day`, from the sessions of the neighbours' window (kept by a
+    keeping reader)."""
     chosen = settings.neighbors
+    key = ("neighbors", day, chosen.model_dump_json())
+    if key in reader.computed:
+        return reader.computed[key]
     sessions = session_groups(reader.events(day, chosen.window_days), chosen.event_weights, chosen.max_session_groups)
-    return group_neighbors(sessions, chosen)
+    neighbours = group_neighbors(sessions, chosen)
+    if reader.keep:
+        reader.computed[key] = neighbours = neighbours.cache()
+    return neighbours
 
 
 def rules(reader: Reader, day: date, settings: RecoSettings) -> DataFrame:

@@ -5,9 +5,9 @@ The daily list is ranked; the session's events say, within minutes, what the sho
 item of the list (a style with its subclass-brand and subclass, or a subclass-brand alone) scores
 
     1 / log2(position + 1)                      its place in the daily list (1 for the first)
-    + group_boost     if its subclass-brand was browsed in the session and not bought
-    + subclass_boost  else, if its subclass was browsed and nothing of it bought (the reference's intent
-                      boost, browsed but not bought, live)
+    + subclass_boost  if its subclass was browsed in the session and nothing of it bought (the reference's
+                      intent boost, browsed but not bought, live)
+    + group_boost     if its subclass-brand itself was browsed and not bought
 
 and items the daily list lacks are drawn in from the similar lists of the session's most recent
 subclass-brands (`neighbor_groups` of them), each scoring `neighbor_weight / log2(its place in that list + 1)`
@@ -91,18 +91,23 @@ def reranked(
     if not session:
         return list(daily)
 
-    def boost(item: Item) -> float:
-        if item.group is not None and item.group in session.boosted:
-            return weights.group_boost
-        return weights.subclass_boost if item.subclass is not None and item.subclass in session.subclasses else 0.0
-
+    boosted, subclasses = session.boosted, session.subclasses
+    group_boost, subclass_boost = weights.group_boost, weights.subclass_boost
     scored: dict[str, tuple[float, int, Item]] = {}
+
+    def add(item: Item, score: float) -> None:
+        if item.group in boosted:
+            score += group_boost
+        if item.subclass in subclasses:
+            score += subclass_boost
+        scored[item.key] = (score, len(scored), item)
+
     for position, item in enumerate(daily, start=1):
         if item.key not in session.bought and item.key not in scored:
-            scored[item.key] = (1.0 / math.log2(position + 1) + boost(item), len(scored), item)
+            add(item, 1.0 / math.log2(position + 1))
     for similar in neighbors if weights.neighbor_weight > 0 else ():
         for place, item in enumerate(similar, start=1):
             if item.key not in session.bought and item.key not in scored:
-                scored[item.key] = (weights.neighbor_weight / math.log2(place + 1) + boost(item), len(scored), item)
+                add(item, weights.neighbor_weight / math.log2(place + 1))
     best = sorted(scored.values(), key=lambda s: (-s[0], s[1]))
     return [item for _, _, item in best[: len(daily)]]

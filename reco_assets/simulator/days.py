@@ -17,6 +17,10 @@ MISSION_FOCUS = 0.6
 """Share of a member's views spent inside the mission's subclass while it lasts."""
 MISSION_DONE = 0.7
 """Chance that buying inside the mission's subclass ends the mission."""
+SESSION_FOCUS = 0.5
+"""Chance that a session's later view stays in the subclass of its first one (a shopper browsing dresses
+keeps to dresses for a while): what a session says about the next view, beyond the member's tastes and
+missions. A view spent on the member's mission keeps to the mission's subclass instead."""
 CART_RATE = (0.10, 0.22)
 """Chance that a view adds to cart: outside, inside a mission."""
 REMOVE, PURCHASE = 0.25, 0.5
@@ -119,7 +123,9 @@ def simulate_events(
         "member": np.repeat(members, views_per_session),
         "session": np.repeat(np.arange(len(members)), views_per_session),
     }
-    views["style"], views["on_mission"] = choose_styles(rng, world, styles, live, views["member"], missions)
+    views["style"], views["on_mission"] = choose_styles(
+        rng, world, styles, live, views["member"], views["session"], missions
+    )
     views["ms"] = view_times(rng, styles, views["style"], start)
     order = np.argsort(views["ms"], kind="stable")  # the funnel runs in time order
     views = {name: values[order] for name, values in views.items()}
@@ -150,14 +156,18 @@ def choose_styles(
     styles: Styles,
     live: np.ndarray,
     view_member: np.ndarray,
+    view_session: np.ndarray,
     missions: Missions,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The style of each view, and whether the view is spent on the member's mission.
+    """The style of each view (`view_session`: the views of a session are contiguous, its first one first),
+    and whether the view is spent on the member's mission.
 
     The group is drawn by the member's taste over the live groups, or over the mission subclass's live groups
     for a share of the views of members on a mission (groups sorted by subclass make that a column block);
     the style by appeal among the group's live styles. In a nested world the other views draw a subclass
-    first (`draw_subclass_blocks`), and every view its group inside its block (`draw_in_blocks`).
+    first (`draw_subclass_blocks`), and every view its group inside its block (`draw_in_blocks`). Then a
+    share (`SESSION_FOCUS`) of each session's later views off the mission is drawn again, by taste inside the
+    subclass of the session's first view.
     """
     live_sb = np.unique(styles.sb[live])
     live_sb = live_sb[np.argsort(world.sb_subclass[live_sb], kind="stable")]
@@ -173,6 +183,15 @@ def choose_styles(
     else:
         lo, hi = np.where(on_mission, lo, 0), np.where(on_mission, hi, len(live_sb))
         view_sb = live_sb[draw_by_taste(rng, world, view_member, live_sb, lo, hi)]
+    first = np.r_[0, np.flatnonzero(np.diff(view_session)) + 1]
+    opening = np.repeat(view_sb[first], np.diff(np.r_[first, len(view_session)]))  # each view's session's first
+    later = np.ones(len(view_member), dtype=bool)
+    later[first] = False
+    focused = np.flatnonzero(later & ~on_mission & (rng.random(len(view_member)) < SESSION_FOCUS))
+    focus = world.sb_subclass[opening[focused]]
+    lo = np.searchsorted(live_subclass, focus, side="left")
+    hi = np.searchsorted(live_subclass, focus, side="right")
+    view_sb[focused] = live_sb[draw_in_blocks(rng, world, view_member[focused], live_sb, lo, hi)]
 
     # Inverse CDF over the cumulative appeal of the live styles sorted by group, inside the view's group.
     live = live[np.argsort(styles.sb[live], kind="stable")]

@@ -56,7 +56,7 @@ def profile_world(rng: np.random.Generator, profile: SimulationProfile) -> World
     return build_world(rng, profile.members, profile.brands, profile.wide.subclass_copies, nested=True)
 
 
-SIMULATOR_VERSION = 4
+SIMULATOR_VERSION = 5
 """Raised whenever the simulated behaviour changes, so that landing data of an older simulator is redone."""
 
 PROFILES = {

@@ -43,7 +43,8 @@ def test_browsed_groups_and_subclasses_move_up_bought_styles_go_and_neighbours_c
     neighbors = [[Item("n1", "N", None), Item("a1", "A", "x")], [Item("n2", "M", None)]]  # of D, then of B
     got = [item.key for item in reranked(daily, session, neighbors, WEIGHTS)]
     # c1: 1; d1 bought; a1 (subclass x): 1/log2(4) + 0.5 = 1.0; a2 (x): 1/log2(5) + 0.5 = 0.93;
-    # b1 (group B): 1/log2(6) + 1 = 1.39; n1: 0.8/log2(2) = 0.8; n2: 0.8 (second list's first); a1 is in already
+    # b1 (group B, subclass x): 1/log2(6) + 1 + 0.5 = 1.89; n1: 0.8/log2(2) = 0.8; n2: 0.8 (second list's
+    # first); a1 is in already
     # -> b1, c1, a1 (1.0 = c1's, after it in the daily order), a2, n1, n2 cut at the daily list's length (5)
     assert got == ["b1", "c1", "a1", "a2", "n1"]
 

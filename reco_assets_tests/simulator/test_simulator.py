@@ -30,12 +30,13 @@ def test_same_seed_same_files(landing, tmp_path):
         assert path.read_bytes() == (again / "events" / path.name).read_bytes()
 
 
-def test_the_flash_sale_profiles_land_what_they_did_before_the_wide_profile(landing):
-    # sha256 of the tiny profile's first day and marker, taken before the wide profile was added
+def test_the_flash_sale_profiles_land_what_they_did_at_version_5(landing):
+    # sha256 of the tiny profile's first day and marker: the catalog as before the wide profile was added, the
+    # events and the marker as simulator version 5 (sessions keeping to a subclass) lands them
     pinned = {
         "catalog/2026-10-18.csv": "879bb3cf5564318b286bf34cc2df57ef8a130b683a948c7e784c159bbeba84f6",
-        "events/2026-10-18.jsonl": "29a123a09bd433b8c663cd5205b50b88d79b4564f2ebac824cff7dfb24438f2a",
-        "simulation.json": "57841978d7b30db8e9ba567233abcea61f54096fcf2e26fc72732748766e2b95",
+        "events/2026-10-18.jsonl": "0dcb1fbdd055209beb8d6f78de2de98d75d3a8139ff0893b721fac0427c25202",
+        "simulation.json": "7cb9308bfdfd4197bc7b4d842b1b06862589754cb1b1ce04807f86183d67dc54",
     }
     assert {name: hashlib.sha256((landing / name).read_bytes()).hexdigest() for name in pinned} == pinned
 
@@ -85,6 +86,28 @@ def _with_view_time(events: pd.DataFrame) -> pd.DataFrame:
     delay = items.event_type.map(FOLLOW_UP_MS).fillna(0)
     items["view_time"] = items.event_time - pd.to_timedelta(delay, unit="ms")
     return items
+
+
+def test_a_session_keeps_to_a_subclass_more_than_the_members_other_sessions_of_the_day(days):
+    """Two views of one session share their subclass far more often than two views of the same member on the
+    same day in different sessions (`SESSION_FOCUS`): the session itself tells something."""
+    within, across = [], []
+    for catalog, events in days:
+        subclass = catalog.drop_duplicates("style_id").set_index("style_id")[
+            ["division", "department", "class", "subclass"]
+        ]
+        views = events[events.event_type == "product_view"].join(
+            subclass.apply(tuple, axis=1).rename("path"), on="style_id"
+        )
+        pairs = views.merge(views, on="member_id", suffixes=("", "_other"))
+        pairs = pairs[pairs.event_id < pairs.event_id_other]
+        same = pairs.path == pairs.path_other
+        in_session = pairs.session_id == pairs.session_id_other
+        within.append(same[in_session])
+        across.append(same[~in_session])
+    within, across = pd.concat(within), pd.concat(across)
+    assert len(within) > 1_000 and len(across) > 1_000
+    assert within.mean() > 1.5 * across.mean()
 
 
 def test_funnel_events_follow_a_view_of_the_same_member_and_style(days):
