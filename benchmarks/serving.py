@@ -14,22 +14,35 @@ for `--seconds`: latency percentiles, answers other than 200 and socket errors (
 answers (a body whose `version` differs from its `X-Reco-Version` header) and the mean body size. The
 generator is `wrk` (one thread; a Lua script paces, checks and sums; latency from the moment a request is
 written) when it is installed, else an asyncio + aiohttp client in a child process (latency from the
-scheduled send, waits for a free connection included; on 2 cores it saturates below 1000/s). A last run
-at the highest rate loads a second version of the same payloads while it runs, switches to it, then rolls
+scheduled send, waits for a free connection included; on 2 cores it saturates below 1000/s). A run at
+the highest rate loads a second version of the same payloads while it runs, switches to it, then rolls
 back to the first: it reports the versions the answers came from, and any error or mixed answer.
 A run at the highest rate with one in 20 of the version's styles withdrawn measures the answers that are
 decoded and filtered at request time. When the version holds the item-to-item keys (`y:`), the three item
 routes are measured at each rate too: `/v1/styles/{id}/similar` and `/bought-together` of random styles of
 the version (`~styles`), and `POST /v1/baskets/recommendations` of carts of 3 random styles.
+Sessions, last: 2,000 members of the day get 2 or 3 events each (`POST /v1/events`, batches of 100), then
+are asked at the highest rate while a second open-loop generator posts 200 events a second for them, one
+event a POST, each line once (valid events of the served day, the cards' day + 1: unique ids, mostly
+`product_view`, some `add_to_cart` and `purchase`, styles of `~styles`, a session per member): the GETs'
+figures with the share of answers re-ranked (`"reranked":true`), the POSTs' p50 and p99, errors, events
+accepted and rejected. Then 200 other members, one at a time, get one event posted and their answer asked
+again at once until it counts the event: the milliseconds from sending the POST to that answer (p50, p99,
+max; how many changed on the first GET after the POST's answer; how many not within 1 s), asked of the
+API process that took the event, then (200 more) of a second `serve` on the same store with its own
+`RECO_API_WRITER`. The API processes land events in the store's temporary home, where no site file
+closes the served day.
 `--synthetic N` also times loading N generated payloads of the demo's median size into each store (from
 `spark.range(N)`, never collected), then discards them; skipped when the disk (LMDB) or the memory (Redis)
 has not room for them.
 
-Everything runs on one machine: Spark, the API (one process) and the generator share its cores.
+Everything runs on one machine: Spark, the API (one process; two for the last measure) and the generators share
+its cores.
 """
 
 import argparse
 import asyncio
+import http.client
 import json
 import multiprocessing
 import os
@@ -42,11 +55,12 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import date
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -57,8 +71,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reco_assets.resources import local_resources
+from reco_assets.resources.landing import events_file
 from reco_assets.resources.serving import ServingResource
 from reco_assets.serving import published
+from reco_assets.serving.intake import serving_day
 from reco_assets.serving.item_lists import load_lists
 from reco_assets.serving.loading import load
 from reco_assets.serving.payloads import carded_styles, member_payloads, store_rows
@@ -85,7 +101,7 @@ PRODUCTS_FULL = "struct<feeds:struct<products:array<struct<full:array<string>>>>
 
 WRK_SCRIPT = r"""
 -- args: requests file (GET: a path per line; POST: a JSON body per line), bearer token, milliseconds between two
--- requests of a thread, the path to POST to (empty: GET)
+-- requests of a thread, the path to POST to (empty: GET), "sequential" to send the lines in order (else at random)
 local ffi = require("ffi")
 ffi.cdef("typedef struct { long sec; long nsec; } bench_timespec; int clock_gettime(int, bench_timespec *);")
 local clock = ffi.new("bench_timespec")
@@ -108,10 +124,12 @@ function init(args)
   wrk.headers["Authorization"] = "Bearer " .. args[2]
   interval = tonumber(args[3])
   post_to = args[4] or ""
+  sequential = args[5] == "sequential"
   if post_to ~= "" then wrk.headers["Content-Type"] = "application/json" end
   math.randomseed(os.time() * 100 + index)
   next_at = now_ms()
-  non200, mismatches, body_bytes, seen = 0, 0, 0, {}
+  non200, mismatches, body_bytes, seen, sent = 0, 0, 0, {}, 0
+  reranked, accepted, rejected = 0, 0, 0
 end
 
 -- each request of the thread gets the next slot of a fixed schedule (at most a second of backlog)
@@ -122,7 +140,8 @@ function delay()
 end
 
 function request()
-  local line = lines[math.random(#lines)]
+  sent = sent + 1
+  local line = lines[sequential and (sent - 1) % #lines + 1 or math.random(#lines)]
   if post_to ~= "" then return wrk.format("POST", post_to, nil, line) end
   return wrk.format("GET", line)
 end
@@ -136,10 +155,13 @@ function response(status, headers, body)
   if version ~= string.match(body, '"version":"([^"]*)"') then mismatches = mismatches + 1 end
   seen[version] = (seen[version] or 0) + 1
   body_bytes = body_bytes + #body
+  if string.find(body, '"reranked":true', 1, true) then reranked = reranked + 1 end
+  local took, refused = string.match(body, '"accepted":(%d+),"rejected":(%d+)') -- an answer of /v1/events
+  accepted, rejected = accepted + (tonumber(took) or 0), rejected + (tonumber(refused) or 0)
 end
 
 function done(summary, latency, requests)
-  local total = { non200 = 0, mismatches = 0, body_bytes = 0 }
+  local total = { non200 = 0, mismatches = 0, body_bytes = 0, reranked = 0, accepted = 0, rejected = 0 }
   local seen_all = {}
   for _, thread in ipairs(threads) do
     for name, _ in pairs(total) do total[name] = total[name] + thread:get(name) end
@@ -151,10 +173,12 @@ function done(summary, latency, requests)
   local ok = summary.requests - total.non200
   io.write(string.format(
     'RESULT {"requests":%d,"seconds":%.3f,"p50":%.3f,"p95":%.3f,"p99":%.3f,"max":%.3f,"non200":%d,'
-      .. '"socket_errors":%d,"mismatches":%d,"bytes":%.0f,"versions":{%s}}\n',
+      .. '"socket_errors":%d,"mismatches":%d,"bytes":%.0f,"reranked":%d,"accepted":%d,"rejected":%d,'
+      .. '"versions":{%s}}\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, total.non200, e.connect + e.read + e.write + e.timeout,
-    total.mismatches, ok > 0 and total.body_bytes / ok or 0, table.concat(versions, ",")))
+    total.mismatches, ok > 0 and total.body_bytes / ok or 0, total.reranked, total.accepted, total.rejected,
+    table.concat(versions, ",")))
 end
 """
 
@@ -369,12 +393,14 @@ def ready(url: str) -> bool:
 
 
 @contextmanager
-def api(target: Target):
-    """`python -m reco_assets serve` over the target's store, once `/readyz` answers 200: its URL."""
+def api(target: Target, writer: str = "bench-1"):
+    """`python -m reco_assets serve` over the target's store, once `/readyz` answers 200: its URL. Events posted
+    to it land in the target's temporary home (`landing/events/<day>.api-<writer>.jsonl`), where no site file
+    closes the served day."""
     port = free_port()
-    environment = os.environ | target.environment | {"RECO_API_TOKENS": TOKEN}
+    environment = os.environ | target.environment | {"RECO_API_TOKENS": TOKEN, "RECO_API_WRITER": writer}
     command = [sys.executable, "-m", "reco_assets", "serve", "--home", str(target.home), "--port", str(port)]
-    log = open(target.home / "api.log", "wb")
+    log = open(target.home / f"api-{writer}.log", "wb")
     server = subprocess.Popen(command, env=environment, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -394,11 +420,13 @@ def connections(rate: int) -> int:
 
 @dataclass(frozen=True)
 class Requests:
-    """What a run asks, at random: GET of the paths of `lines`, or, with `post_to`, POST of its JSON bodies."""
+    """What a run asks, at random (`sequential`: in order, each line once while they last): GET of the paths of
+    `lines`, or, with `post_to`, POST of its JSON bodies."""
 
     route: str
     lines: Path
     post_to: str = ""
+    sequential: bool = False
 
 
 class WrkRun:
@@ -407,6 +435,7 @@ class WrkRun:
         script.write_text(WRK_SCRIPT)
         command = ["wrk", "-t", "1", "-c", str(connections(rate)), "-d", f"{seconds}s", "-s", str(script), url]
         command += ["--", str(requests.lines), TOKEN, str(1000 / rate), requests.post_to]
+        command.append("sequential" if requests.sequential else "")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> None:
@@ -420,10 +449,11 @@ class WrkRun:
         return json.loads(found[-1].removeprefix("RESULT "))
 
 
-async def open_loop(url: str, lines: list[str], post_to: str, rate: int, seconds: int, stop) -> dict:
+async def open_loop(url: str, requests: Requests, rate: int, seconds: int, stop) -> dict:
     """Requests at `rate` per second on a fixed schedule for `seconds` (or until `stop`): wrk's figures. A
-    request is a GET of a random path of `lines`, or with `post_to` a POST of a random JSON body of them."""
+    request is a GET of a path of `requests.lines`, or with `post_to` a POST of a JSON body of them."""
     latencies, versions, counts = [], Counter(), Counter()
+    lines, post_to = requests.lines.read_text().splitlines(), requests.post_to
     headers = {"Authorization": f"Bearer {TOKEN}"} | ({"Content-Type": "application/json"} if post_to else {})
 
     async def one(session: aiohttp.ClientSession, line: str) -> None:
@@ -442,9 +472,11 @@ async def open_loop(url: str, lines: list[str], post_to: str, rate: int, seconds
         if answer.status != 200:
             counts["non200"] += 1
             return
-        version = answer.headers.get("X-Reco-Version", "none")
-        counts["mismatches"] += version != orjson.loads(body).get("version")
+        version, document = answer.headers.get("X-Reco-Version", "none"), orjson.loads(body)
+        counts["mismatches"] += version != document.get("version")
         counts["bytes"] += len(body)
+        counts["reranked"] += bool(document.get("session", {}).get("reranked"))
+        counts.update({name: document.get(name, 0) for name in ("accepted", "rejected")})
         versions[version] += 1
 
     connector = aiohttp.TCPConnector(limit=connections(rate))
@@ -452,7 +484,8 @@ async def open_loop(url: str, lines: list[str], post_to: str, rate: int, seconds
         tasks, start, sent = set(), time.perf_counter(), 0
         while sent < rate * seconds and not stop.is_set():
             await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
-            task = asyncio.create_task(one(session, random.choice(lines)))
+            line = lines[sent % len(lines)] if requests.sequential else random.choice(lines)
+            task = asyncio.create_task(one(session, line))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += 1
@@ -469,12 +502,13 @@ async def open_loop(url: str, lines: list[str], post_to: str, rate: int, seconds
         "socket_errors": counts["socket_errors"],
         "mismatches": counts["mismatches"],
         "bytes": counts["bytes"] / ok if ok else 0,
+        **{name: counts[name] for name in ("reranked", "accepted", "rejected")},
         "versions": dict(versions),
     }
 
 
-def _client(url: str, lines: list[str], post_to: str, rate: int, seconds: int, stop, results) -> None:
-    results.put(asyncio.run(open_loop(url, lines, post_to, rate, seconds, stop)))
+def _client(url: str, requests: Requests, rate: int, seconds: int, stop, results) -> None:
+    results.put(asyncio.run(open_loop(url, requests, rate, seconds, stop)))
 
 
 class ClientRun:
@@ -483,8 +517,7 @@ class ClientRun:
     def __init__(self, url: str, requests: Requests, rate: int, seconds: int):
         context = multiprocessing.get_context("spawn")
         self.stopping, self.results = context.Event(), context.Queue()
-        lines = requests.lines.read_text().splitlines()
-        arguments = (url, lines, requests.post_to, rate, seconds, self.stopping, self.results)
+        arguments = (url, requests, rate, seconds, self.stopping, self.results)
         self.process = context.Process(target=_client, args=arguments)
         self.process.start()
 
@@ -577,18 +610,37 @@ class Driver:
             print(f"  {answers:>8,} answers from {version} ({which})")
         return measured
 
+    def with_events(self, rate: int, seconds: int, gets: Requests, posts: Requests) -> "WithEvents":
+        """GETs of `gets` at `rate` while `posts` are sent at EVENT_RATE, both for `seconds`."""
+        asking, posting = self.start(rate, seconds, gets), self.start(EVENT_RATE, seconds, posts)
+        asked = Measured(self.store, str(rate), asking.result(), gets.route)
+        run = WithEvents(asked, Measured(self.store, str(EVENT_RATE), posting.result(), posts.route))
+        print(f"{self.store} re-ranked while events arrive: {run.row()}", flush=True)
+        return run
 
-def member_requests(frame: DataFrame, folder: Path) -> Requests:
-    ids = frame.select(F.col("member_id").cast("string")).distinct().toArrow().column(0).to_pylist()
-    path = folder / "members.txt"
-    path.write_text("".join(f"/v1/members/{member}/recommendations\n" for member in ids))
-    return Requests("members", path)
+
+def member_path(member: str) -> str:
+    return f"/v1/members/{member}/recommendations"
+
+
+def member_requests(ids: list[str], path: Path, route: str = "members") -> Requests:
+    path.write_text("".join(f"{member_path(member)}\n" for member in ids))
+    return Requests(route, path)
+
+
+def member_ids(frame: DataFrame) -> list[str]:
+    return frame.select(F.col("member_id").cast("string")).distinct().toArrow().column(0).to_pylist()
+
+
+def listed_styles(store: ServingStore, version: str) -> list[str]:
+    """The styles the version lists (`~styles`)."""
+    return orjson.loads(store.get(version, STYLES) or b"[]")
 
 
 def item_requests(store: ServingStore, version: str, folder: Path) -> list[Requests]:
     """Requests of the item routes over random styles of `version` that have a group (`y:`), each route's
     in a file of `folder`; none when the version holds no item-to-item keys."""
-    named = orjson.loads(store.get(version, STYLES) or b"[]")
+    named = listed_styles(store, version)
     drawn = random.sample(named, min(len(named), SAMPLED_STYLES))
     styles = [style for style in drawn if store.get(version, STYLE_GROUP + style.encode()) is not None]
     if len(styles) < CART_SIZE:
@@ -608,19 +660,169 @@ def item_requests(store: ServingStore, version: str, folder: Path) -> list[Reque
     ]
 
 
+# --- sessions: events posted while members are asked -----------------------------------------------
+EVENT_RATE = 200
+"""Events per second posted while the pool's members are asked, one event a POST."""
+SESSION_POOL = 2_000
+"""Members of the day asked (and posted events for) during the run with events."""
+FRESH_MEMBERS = 200
+"""Members outside the pool posted one event each to time its way into their answer, per API process asked."""
+CHANGE_WAIT = 1.0
+"""Seconds an answer is asked again for before the event counts as never shown."""
+EVENT_KINDS = {"product_view": 0.8, "add_to_cart": 0.15, "purchase": 0.05}
+WARM_BATCH = 100
+
+
+class Client:
+    """One keep-alive connection to the API, calls one at a time."""
+
+    def __init__(self, url: str):
+        parts = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+
+    def call(self, path: str, body: dict | None = None) -> dict:
+        """The JSON answer to a GET of `path`, or to a POST of `body` to it; an error unless it is a 200."""
+        headers = {"Authorization": f"Bearer {TOKEN}"} | ({"Content-Type": "application/json"} if body else {})
+        self.connection.request("GET" if body is None else "POST", path, body and orjson.dumps(body), headers)
+        answer = self.connection.getresponse()
+        content = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"{path}: {answer.status} {content[:300]!r}")
+        return orjson.loads(content)
+
+    def post_events(self, events: list[dict]) -> None:
+        answer = self.call("/v1/events", {"events": events})
+        if answer["accepted"] != len(events):
+            raise RuntimeError(f"events rejected: {[e for e in answer['events'] if e['status'] != 'accepted'][:5]}")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class Shoppers:
+    """Valid events of the served `day` for members: unique ids, times counted from the start of the served day
+    as the benchmark runs, a session per member, styles the version lists."""
+
+    day: date
+    styles: list[int]
+    started: float = field(default_factory=time.monotonic)
+    made: int = 0
+
+    def event(self, member: str) -> dict:
+        self.made += 1
+        at = datetime.combine(self.day, datetime.min.time()) + timedelta(seconds=time.monotonic() - self.started)
+        return {
+            "event_id": f"bench-{self.made}",
+            "event_time": at.isoformat(timespec="milliseconds") + "Z",
+            "member_id": int(member),
+            "event_type": random.choices(list(EVENT_KINDS), list(EVENT_KINDS.values()))[0],
+            "style_id": random.choice(self.styles),
+            "session_id": f"bench-{member}",
+            "price": 10.0,
+        }
+
+
+@dataclass
+class WithEvents:
+    """GETs of the pool's members (`gets`) while their events are posted (`posts`)."""
+
+    gets: Measured
+    posts: Measured
+    COLUMNS = ["re-ranked", "POSTs/s", "POST p50 ms", "POST p99 ms", "POST errors", "accepted", "rejected"]
+
+    def row(self) -> str:
+        g, p = self.gets.figures, self.posts.figures
+        ok = g["requests"] - g["non200"]
+        cells = [f"{g['reranked'] / ok:.1%}" if ok else "-", f"{self.posts.achieved:,.0f}"]
+        cells += [f"{p['p50']:.1f}", f"{p['p99']:.1f}", f"{self.posts.errors:,}", f"{p['accepted']:,}"]
+        return f"{self.gets.row()} " + " | ".join([*cells, f"{p['rejected']:,}"]) + " |"
+
+
+@dataclass
+class Delays:
+    """From posting a member's event to the first answer of the member's recommendations that counts it: the
+    milliseconds and the GETs it took, for each member whose answer changed within CHANGE_WAIT."""
+
+    store: str
+    via: str
+    seen: list[tuple[float, int]]
+    never: int
+    COLUMNS = ["store", "GET from", "members", "p50 ms", "p99 ms", "max ms", "on the first GET", "never within 1 s"]
+
+    def row(self) -> str:
+        ms = np.array([delay for delay, _ in self.seen] or [np.nan])
+        cells = [self.store, self.via, f"{len(self.seen) + self.never:,}"]
+        cells += [f"{np.percentile(ms, q):.1f}" for q in (50, 99)] + [f"{ms.max():.1f}"]
+        cells += [f"{sum(gets == 1 for _, gets in self.seen):,}", f"{self.never:,}"]
+        return "| " + " | ".join(cells) + " |"
+
+
+def session_events(answer: dict) -> int:
+    return answer.get("session", {}).get("events", 0)
+
+
+def event_to_answer(store: str, via: str, post_url: str, get_url: str, members: list[str], shoppers: Shoppers):
+    """For each member in turn: its answer from `get_url`, one event posted to `post_url`, then its answer
+    asked again at once, until it counts one event more (the delay runs from the POST's sending)."""
+    seen, never = [], 0
+    with closing(Client(post_url)) as poster, closing(Client(get_url)) as getter:
+        for member in members:
+            before = session_events(getter.call(member_path(member)))
+            started, gets = time.perf_counter(), 0
+            poster.post_events([shoppers.event(member)])
+            while time.perf_counter() - started < CHANGE_WAIT:
+                gets += 1
+                if session_events(getter.call(member_path(member))) > before:
+                    seen.append(((time.perf_counter() - started) * 1000, gets))
+                    break
+            else:
+                never += 1
+    delays = Delays(store, via, seen, never)
+    print(f"{store} event to changed answer, GET from {via}: {delays.row()}", flush=True)
+    return delays
+
+
+def with_sessions(
+    driver: Driver, target: Target, store: ServingStore, version: str, ids: list[str], rate: int, seconds: int
+) -> list:
+    """The runs with events (module docstring): a pool of members warmed with 2 or 3 events each (posted in
+    batches), then asked at `rate` while EVENT_RATE events a second are posted for them; then the delay from
+    an event to a changed answer, asked of the API that took the event and of a second API process."""
+    day = serving_day(store.current())
+    if events_file(target.home / "landing", day).exists():
+        raise RuntimeError(f"the site file of {day} is in {target.home}: every event would be day_closed")
+    drawn = random.sample(ids, min(len(ids), SESSION_POOL + 2 * FRESH_MEMBERS))
+    pool, fresh = drawn[: -2 * FRESH_MEMBERS], drawn[-2 * FRESH_MEMBERS :]
+    shoppers = Shoppers(day, [int(style) for style in listed_styles(store, version)])
+    warm = [shoppers.event(member) for member in pool for _ in range(random.choice((2, 3)))]
+    with closing(Client(driver.url)) as client:
+        for at in range(0, len(warm), WARM_BATCH):
+            client.post_events(warm[at : at + WARM_BATCH])
+    posts = target.home / "events.txt"
+    bodies = (orjson.dumps({"events": [shoppers.event(random.choice(pool))]}) for _ in range(2 * EVENT_RATE * seconds))
+    posts.write_bytes(b"".join(body + b"\n" for body in bodies))
+    gets = member_requests(pool, target.home / "pool.txt", "members, re-ranked")
+    runs = [driver.with_events(rate, seconds, gets, Requests("events", posts, "/v1/events", sequential=True))]
+    runs.append(event_to_answer(driver.store, "the same process", driver.url, driver.url, fresh[::2], shoppers))
+    with api(target, "bench-2") as second:
+        runs.append(event_to_answer(driver.store, "a second process", driver.url, second, fresh[1::2], shoppers))
+    return runs
+
+
 def generator_for(choice: str):
     if choice == "wrk" or (choice == "auto" and shutil.which("wrk")):
         return "wrk", WrkRun
     return "aiohttp open-loop client", ClientRun
 
 
-def benchmark_store(kind: str, day: Day, args, generator, members: Requests, median: int) -> tuple[list, list]:
+def benchmark_store(kind: str, day: Day, args, generator, ids: list[str], members: Requests, median: int):
     with ExitStack() as stack:
         target = open_target(kind, stack)
         store = target.store(day.settings.serving.previous_versions)
         first, loaded = day.load_and_switch(store, kind)
         print(loaded, flush=True)
-        loads, runs = [loaded], []
+        loads, runs, sessions = [loaded], [], []
         items = item_requests(store, first, target.home)
         if not items:
             print(f"{kind}: item routes not measured: the version holds no item-to-item keys (`y:`)", flush=True)
@@ -631,15 +833,20 @@ def benchmark_store(kind: str, day: Day, args, generator, members: Requests, med
             runs.append(driver.with_withdrawals(max(args.rates), args.seconds, store, day, first))
             time.sleep(1.5)
             runs.append(driver.across_switches(max(args.rates), store, day, first))
+            sessions = with_sessions(driver, target, store, first, ids, max(args.rates), args.seconds)
         if args.synthetic:
             synthetic = load_synthetic(day.frame.sparkSession, target, store, args.synthetic, median)
             if synthetic:
                 print(synthetic, flush=True)
                 loads.append(synthetic)
-    return loads, runs
+    return loads, runs, sessions
 
 
-def report(sizes: dict, loads: list[Loaded], runs: list[Measured], generator: str, seconds: int) -> None:
+def header(columns: list[str]) -> str:
+    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+
+
+def report(sizes: dict, loads: list[Loaded], runs: list[Measured], sessions: list, generator: str, seconds: int):
     print(
         f"\n## Serving ({os.cpu_count()} cores; generator: {generator}; {seconds} s per rate)\n\n"
         f"Payloads: {sizes['payloads']:,}; bytes median {sizes['median']:,}, p95 {sizes['p95']:,}, "
@@ -648,16 +855,27 @@ def report(sizes: dict, loads: list[Loaded], runs: list[Measured], generator: st
     )
     columns = ["store", "rate/s", "requests", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
     columns += ["errors", "mismatches", "bytes"]
-    print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+    print(header(columns))
     for run in runs:
         if run.route == "members":
             print(run.row())
     items = [run for run in runs if run.route != "members"]
     if items:
         columns.insert(1, "route")
-        print("\nItem routes:\n\n| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+        print(f"\nItem routes:\n\n{header(columns)}")
         for run in items:
             print(run.row(with_route=True))
+        columns.pop(1)
+    if sessions:
+        print(f"\nMembers re-ranked by their sessions while {EVENT_RATE} events/s are posted (one a POST):\n")
+        print(header(columns + WithEvents.COLUMNS))
+        for run in sessions:
+            if isinstance(run, WithEvents):
+                print(run.row())
+        print(f"\nFrom an event posted to the first answer counting it:\n\n{header(Delays.COLUMNS)}")
+        for run in sessions:
+            if isinstance(run, Delays):
+                print(run.row())
     print("\n| store | load | pairs | seconds | payloads/s | count + switch s |\n|---|---|---|---|---|---|")
     for loaded in loads:
         switch = f"{loaded.switch_seconds:.2f}" if loaded.switch_seconds is not None else ""
@@ -688,17 +906,21 @@ def main() -> None:
     generator_name, generator = generator_for(args.generator)
     print(f"load generator: {generator_name}")
     print(subprocess.run(["df", "-h", tempfile.gettempdir()], capture_output=True, text=True).stdout)
-    loads, runs = [], []
+    loads, runs, sessions = [], [], []
     with tempfile.TemporaryDirectory(prefix="reco-serving-bench-") as folder:
-        members = member_requests(frame, Path(folder))
+        ids = member_ids(frame)
+        members = member_requests(ids, Path(folder) / "members.txt")
         if args.synthetic:
             loads.append(spark_share(frame.sparkSession, args.synthetic, sizes["median"]))
             print(loads[-1], flush=True)
         for kind in args.stores:
-            store_loads, store_runs = benchmark_store(kind, day, args, generator, members, sizes["median"])
+            store_loads, store_runs, store_sessions = benchmark_store(
+                kind, day, args, generator, ids, members, sizes["median"]
+            )
             loads += store_loads
             runs += store_runs
-    report(sizes, loads, runs, generator_name, args.seconds)
+            sessions += store_sessions
+    report(sizes, loads, runs, sessions, generator_name, args.seconds)
 
 
 if __name__ == "__main__":

@@ -498,20 +498,26 @@ class SessionSettings(Group):
     )
     max_batch_events: int = Field(500, ge=1, description="Events one `POST /v1/events` may carry (project choice).")
     group_boost: float = Field(
-        0.0, description="Added to the score of an item whose subclass-brand the session browsed (fitted by replay)."
+        0.0,
+        description="Added to an item whose subclass-brand the session browsed and did not buy, beyond its "
+        "subclass's boost (the replay cannot fit it: its targets are groups the session has not shown).",
     )
     subclass_boost: float = Field(
-        0.5, description="Added to an item whose subclass the session browsed, not its subclass-brand (fitted)."
+        1.0,
+        description="Added to an item whose subclass the session browsed and bought nothing of (fitted by replay "
+        "on the demo: `offline_evaluation`'s `session_rerank` metadata).",
     )
     neighbor_weight: float = Field(
-        0.5, ge=0.0, description="Scale of the items drawn in from the session groups' similar lists (fitted)."
+        0.1, ge=0.0, description="Scale of the items drawn in from the session groups' similar lists (fitted)."
     )
     neighbor_groups: int = Field(
         3, ge=0, description="The session's most recent subclass-brands whose similar lists are drawn in."
     )
+    neighbor_items: int = Field(20, ge=0, description="Items drawn in from the head of each similar list.")
 
     def weights(self) -> Weights:
-        return Weights(self.group_boost, self.subclass_boost, self.neighbor_weight, self.neighbor_groups)
+        chosen = self.group_boost, self.subclass_boost, self.neighbor_weight, self.neighbor_groups
+        return Weights(*chosen, self.neighbor_items)
 
 
 class LakehouseSettings(Group):

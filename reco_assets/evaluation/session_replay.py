@@ -30,7 +30,7 @@ from reco_assets.evaluation.item_to_item import COLUMNS, level_rows, per_target
 from reco_assets.pipeline import stages
 from reco_assets.pipeline.catalog import group_hierarchy
 from reco_assets.pipeline.style_lists import blended_neighbors
-from reco_assets.serving.rerank import PRODUCT_EVENTS, Item, Weights, reranked, session_of
+from reco_assets.serving.rerank import PRODUCT_EVENTS, Weights, reranked, session_of
 from reco_assets.settings import RecoSettings
 
 K = 20
@@ -113,26 +113,22 @@ def replay_ranks(replay: Replay, weights: Weights) -> pd.DataFrame:
     of its target in the `daily` and `reranked` lists, NaN when absent): a step's target is the next product
     event's group, counted only when the session has not shown it yet."""
     rows = []
-    similar: dict[str, list[Item]] = {}  # each group's similar groups as items, made once
+    similar = {g: [(n, n) for n in near] for g, near in replay.similar.items()}  # (key, group): a group is both
     for member, entries, groups in replay.sessions:
-        daily = [Item(str(g), str(g), replay.subclasses.get(str(g))) for g in replay.daily.get(member, [])]
-        position = {item.key: at for at, item in enumerate(daily, start=1)}
+        daily = [str(g) for g in replay.daily.get(member, [])]
+        itself = {g: g for g in daily}
+        position = {g: at for at, g in enumerate(daily, start=1)}
         style_groups = {entry[2]: group for entry, group in zip(entries, groups)}
         for step in range(1, len(entries)):
             target = groups[step]
             if target in groups[:step]:
                 continue
             session = session_of(entries[:step], style_groups, replay.subclasses)
-            near = [_items(similar, replay, group) for group in session.groups[: weights.neighbor_groups]]
-            moved = {item.key: at for at, item in enumerate(reranked(daily, session, near, weights), start=1)}
-            rows.append((member, step, position.get(target, np.nan), moved.get(target, np.nan)))
+            near = [similar.get(group, []) for group in session.groups[: weights.neighbor_groups]]
+            ranked = reranked(daily, itself, replay.subclasses, session, near, weights)
+            moved = next((at for at, g in enumerate(ranked, start=1) if g == target), np.nan)
+            rows.append((member, step, position.get(target, np.nan), moved))
     return pd.DataFrame(rows, columns=["member_id", "events", DAILY, RERANKED])
-
-
-def _items(made: dict[str, list[Item]], replay: Replay, group: str) -> list[Item]:
-    if group not in made:
-        made[group] = [Item(g, g, replay.subclasses.get(g)) for g in replay.similar.get(group, [])]
-    return made[group]
 
 
 def fitted_weights(replays: list[Replay], settings: RecoSettings) -> tuple[Weights, float]:

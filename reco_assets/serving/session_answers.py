@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import orjson
 
 from reco_assets.serving.item_answers import ReadMany
-from reco_assets.serving.rerank import Item, Session, Weights, reranked, session_of
+from reco_assets.serving.rerank import Session, Weights, reranked, session_of
 from reco_assets.serving.store import GROUP_SUBCLASS, SIMILAR, STYLE_GROUP
 
 SOURCE_ID = "style_source_id"
@@ -40,10 +40,6 @@ class Placed:
     def learn_subclasses(self, keys: list[bytes], found: list[bytes | None]) -> None:
         prefix = len(GROUP_SUBCLASS)
         self.subclasses |= {k[prefix:].decode(): v.decode() for k, v in zip(keys, found) if v is not None}
-
-    def item(self, style: str, group: str | None = None) -> Item:
-        group = group if group is not None else self.groups.get(style)
-        return Item(style, group, self.subclasses.get(group) if group is not None else None)
 
 
 async def session_context(
@@ -90,8 +86,8 @@ def _reranked_group(group: dict, session: Session, placed: Placed, similar: list
     sources = dict(zip(full, group.get("full_source_ids", [])))
     for entries in similar:
         sources |= {e["style_id"]: e[SOURCE_ID] for e in entries if SOURCE_ID in e}
-    neighbors = [[placed.item(e["style_id"], e["group_key"]) for e in entries] for entries in similar]
-    ranked = [item.key for item in reranked([placed.item(s) for s in full], session, neighbors, weights)]
+    neighbors = [[(e["style_id"], e["group_key"]) for e in entries] for entries in similar]
+    ranked = reranked(full, placed.groups, placed.subclasses, session, neighbors, weights)
     card = group["card"]
     if full[: len(card)] == card:
         card = ranked[: len(card)]
@@ -115,6 +111,7 @@ async def entries_list(
     by_style = {e["style_id"]: e for e in listed}
     for similar_entries in similar:
         by_style = {e["style_id"]: e for e in similar_entries} | by_style
-    neighbors = [[placed.item(e["style_id"], e["group_key"]) for e in entries_] for entries_ in similar]
-    daily = [placed.item(e["style_id"], e["group_key"]) for e in listed]
-    return [by_style[item.key] for item in reranked(daily, session, neighbors, weights)], session
+    neighbors = [[(e["style_id"], e["group_key"]) for e in entries_] for entries_ in similar]
+    group_of = {e["style_id"]: e["group_key"] for e in listed}
+    daily = [e["style_id"] for e in listed]
+    return [by_style[key] for key in reranked(daily, group_of, placed.subclasses, session, neighbors, weights)], session

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from reco_assets.serving.rerank import Item, Weights, reranked, session_of
+from reco_assets.serving.rerank import Weights, reranked, session_of
 from reco_assets.serving.sessions import LmdbSessions, Posted, RedisSessions, bounded, posted
 
 GROUPS = {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "d1": "D"}
@@ -19,8 +19,9 @@ def entry(kind: str, style: str | None, minute: int = 0) -> list:
     return [f"2026-11-01T10:{minute:02d}:00Z", kind, style, f"e-{kind}-{style}-{minute}"]
 
 
-def items(*styles: str) -> list[Item]:
-    return [Item(s, GROUPS.get(s), SUBCLASSES.get(GROUPS.get(s))) for s in styles]
+def rerank(daily: list[str], session, neighbors: list[list[str]], weights: Weights = WEIGHTS) -> list[str]:
+    near = [[(key, GROUPS.get(key, key.upper())) for key in keys] for keys in neighbors]
+    return reranked(daily, GROUPS, SUBCLASSES, session, near, weights)
 
 
 def test_a_session_says_what_was_browsed_and_bought():
@@ -32,16 +33,15 @@ def test_a_session_says_what_was_browsed_and_bought():
 
 
 def test_no_session_leaves_the_daily_list():
-    daily = items("a1", "b1", "c1")
-    assert reranked(daily, session_of([], GROUPS, SUBCLASSES), [[Item("n", "N", None)]], WEIGHTS) == daily
+    daily = ["a1", "b1", "c1"]
+    assert rerank(daily, session_of([], GROUPS, SUBCLASSES), [["n"]]) == daily
 
 
 def test_browsed_groups_and_subclasses_move_up_bought_styles_go_and_neighbours_come_in():
     # browsed B (subclass x, like A), bought d1 (group D, subclass z)
     session = session_of([entry("product_view", "b1", 1), entry("purchase", "d1", 2)], GROUPS, SUBCLASSES)
-    daily = items("c1", "d1", "a1", "a2", "b1")
-    neighbors = [[Item("n1", "N", None), Item("a1", "A", "x")], [Item("n2", "M", None)]]  # of D, then of B
-    got = [item.key for item in reranked(daily, session, neighbors, WEIGHTS)]
+    daily = ["c1", "d1", "a1", "a2", "b1"]
+    got = rerank(daily, session, [["n1", "a1"], ["n2"]])  # the similar lists of D, then of B
     # c1: 1; d1 bought; a1 (subclass x): 1/log2(4) + 0.5 = 1.0; a2 (x): 1/log2(5) + 0.5 = 0.93;
     # b1 (group B, subclass x): 1/log2(6) + 1 + 0.5 = 1.89; n1: 0.8/log2(2) = 0.8; n2: 0.8 (second list's
     # first); a1 is in already

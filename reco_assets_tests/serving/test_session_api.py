@@ -1,8 +1,8 @@
 """Events posted to the API and the answers they re-rank, as clients see them: `python -m reco_assets serve`
 over a real LMDB store and a real redis-server, the version filled here by hand. Re-ranked lists are worked
-out by hand below with the default weights (`sessions`: group boost 0, subclass boost 0.5, neighbour weight
-0.5 over the 3 most recent groups): an item at daily place p scores 1/log2(p + 1), plus 0.5 when its subclass
-was browsed; a style drawn in at place q of a similar list scores 0.5/log2(q + 1)."""
+out by hand below with the weights of the home's settings (`WEIGHTS`: group boost 0, subclass boost 0.5,
+neighbour weight 0.5 over the 3 most recent groups): an item at daily place p scores 1/log2(p + 1), plus 0.5
+when its subclass was browsed; a style drawn in at place q of a similar list scores 0.5/log2(q + 1)."""
 
 import os
 import signal
@@ -18,10 +18,12 @@ import requests
 from reco_assets.serving.lmdb_store import LmdbStore
 from reco_assets.serving.redis_store import RedisStore
 from reco_assets.serving.store import GROUP_SUBCLASS, SIMILAR, STYLE_GROUP, Manifest, member_key
+from reco_assets.settings import RecoSettings, save_settings
 from reco_assets_tests.conftest import free_port
 from reco_assets_tests.serving.test_api import FALLBACK, TOKENS, get, serve
 
 CARDS_DAY, SERVED_DAY = "2026-10-31", "2026-11-01"
+WEIGHTS = {"sessions.group_boost": 0.0, "sessions.subclass_boost": 0.5, "sessions.neighbor_weight": 0.5}
 GROUP_OF = {
     "10": "100", "11": "100", "12": "200", "13": "300", "14": "400", "15": "500",  # member 1's feed
     "50": "600",  # browsed in the session, in no list
@@ -78,6 +80,7 @@ def publish(store, version: str) -> None:
 def served(request, tmp_path_factory):
     """(url, home) of an API over a published version, on each store."""
     home = tmp_path_factory.mktemp("session-home")
+    save_settings(home, RecoSettings().changed(WEIGHTS))
     env = dict(os.environ, RECO_API_TOKENS=",".join(TOKENS), RECO_SERVING_STORE=request.param)
     env["RECO_API_WRITER"] = "test"
     store = LmdbStore(str(home / "serving"), keep=2)
@@ -219,6 +222,7 @@ def test_a_killed_api_loses_no_acknowledged_event(tmp_path):
     """`kill -9` while clients post: every event acknowledged is in the landing file, whole."""
     store = LmdbStore(str(tmp_path / "serving"), keep=2)
     publish(store, f"{CARDS_DAY}.batch.1.a")
+    save_settings(tmp_path, RecoSettings().changed(WEIGHTS))
     env = dict(os.environ, RECO_API_TOKENS=TOKENS[0], RECO_API_WRITER="test")
     server, url = serve(tmp_path, free_port(), env)
     acknowledged: list[str] = []
