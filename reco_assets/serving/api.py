@@ -231,15 +231,23 @@ def create_app(
             stored = manifest.fallback
             fill = {"member_id": internal} | ({"member_source_id": member_id} if id_namespace == "source" else {})
             headers[FALLBACK_HEADER] = "true"
-        return await reshaped(stored, entries, manifest, withdrawn, headers, feed, limit, fill)
+        shopper = MEMBER_SHOPPER + (internal or "")
+        return await reshaped(stored, shopper, entries, manifest, withdrawn, headers, feed, limit, fill)
 
-    async def reshaped(stored: bytes, entries, manifest, withdrawn, headers, feed, limit, fill) -> Response:
-        """A payload answered: re-ranked by the session's `entries` when it has any (the styles it bought
-        dropped with the withdrawn ones), then `shape`d."""
+    remembered = session_answers.Remembered()
+
+    async def reshaped(stored: bytes, shopper: str, entries, manifest, withdrawn, headers, feed, limit, fill):
+        """A payload answered: re-ranked by the `shopper`'s session `entries` when it has any (the styles it
+        bought dropped with the withdrawn ones; remembered until their next event), then `shape`d."""
         dropped = withdrawn.style_ids
         if entries:
-            read = partial(store.get_many_async, manifest.version)
-            stored, session = await session_answers.member_payload(read, stored, entries, weights)
+            key = (manifest.version, shopper, digest(entries))
+            found = remembered.get(key)
+            if found is None:
+                read = partial(store.get_many_async, manifest.version)
+                found = await session_answers.member_payload(read, stored, entries, weights)
+                remembered.put(key, found)
+            stored, session = found
             dropped = dropped | session.bought
         body = shape(stored, dropped, feed, limit, fill)
         return Response(content=body, media_type="application/json", headers=headers)
@@ -276,7 +284,8 @@ def create_app(
             return unchanged
         headers[FALLBACK_HEADER] = "true"
         fill = {"member_id": None, "session_id": session_id}
-        return await reshaped(manifest.fallback, entries, manifest, withdrawn, headers, feed, limit, fill)
+        shopper = SESSION_SHOPPER + session_id
+        return await reshaped(manifest.fallback, shopper, entries, manifest, withdrawn, headers, feed, limit, fill)
 
     style_responses = documented(
         {

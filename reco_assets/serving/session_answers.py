@@ -10,7 +10,8 @@ subclasses, the drawn-in styles' subclasses.
   neighbours; bought-together and carts only move and drop what they hold).
 """
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 
 import orjson
 
@@ -115,3 +116,24 @@ async def entries_list(
     group_of = {e["style_id"]: e["group_key"] for e in listed}
     daily = [e["style_id"] for e in listed]
     return [by_style[key] for key in reranked(daily, group_of, placed.subclasses, session, neighbors, weights)], session
+
+
+class Remembered:
+    """The last `size` re-ranked answers, by what they depend on (the version, the shopper, the digest of their
+    session's events): a shopper's requests between two of their events re-rank once. A new event changes the
+    digest, so a remembered answer is never stale."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self.kept: OrderedDict = OrderedDict()
+
+    def get(self, key: Hashable):
+        found = self.kept.get(key)
+        if found is not None:
+            self.kept.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, value) -> None:
+        self.kept[key] = value
+        if len(self.kept) > self.size:
+            self.kept.popitem(last=False)

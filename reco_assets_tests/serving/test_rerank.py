@@ -84,3 +84,14 @@ def test_an_event_id_is_recorded_once_and_shoppers_keep_their_last_events(sessio
     again, member, session = asyncio.run(scenario())
     assert again == [False]
     assert [e[2] for e in member] == ["s1", "s2", "s3"] and member == session  # the last 3
+
+
+def test_remembered_answers_keep_the_most_recently_used():
+    from reco_assets.serving.session_answers import Remembered
+
+    kept = Remembered(size=2)
+    kept.put("a", 1)
+    kept.put("b", 2)
+    assert kept.get("a") == 1  # a is now the most recent
+    kept.put("c", 3)  # b goes
+    assert (kept.get("a"), kept.get("b"), kept.get("c")) == (1, None, 3)
